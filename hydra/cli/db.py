@@ -1,0 +1,88 @@
+"""``hesp db``: the catalogue database, embedded or external."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hydra.cli.collections import render_collections, render_sync
+from hydra.cli.render import OutputFormat, console, print_json, table
+from hygor import Catalog
+from hygor.catalog import CatalogStatus, InitReport, ServerInfo
+
+app = typer.Typer(help="Start, stop, migrate and inspect the catalogue database.", no_args_is_help=True)
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def render_server(server: ServerInfo) -> None:
+    if server.kind == "external":
+        console.print(f"external PostgreSQL at {server.url}")
+    elif server.running:
+        console.print(f"embedded PostgreSQL running at {server.url} (home {server.home}, pid {server.pid})")
+    else:
+        console.print(f"embedded PostgreSQL not running (home {server.home})")
+
+
+def render_init(report: InitReport) -> None:
+    if report.pgstac_before != report.pgstac_after:
+        console.print(f"pgSTAC {report.pgstac_after} (was {report.pgstac_before or 'not installed'})")
+    for name in report.migrations_applied:
+        console.print(f"applied migration {name}")
+    render_sync(report.collections)
+    if not report.changed:
+        console.print(f"already up to date: pgSTAC {report.pgstac_after}, nothing changed")
+
+
+@app.command()
+def up() -> None:
+    """Start the embedded cluster (initialised on first use), or check the external server."""
+    render_server(Catalog().up())
+
+
+@app.command()
+def down() -> None:
+    """Stop the embedded cluster of this HESP_HOME (nothing else)."""
+    console.print("stopped" if Catalog().down() else "was not running")
+
+
+@app.command()
+def url() -> None:
+    """Print the connection URL, for psql, pypgstac and notebooks."""
+    print(Catalog().url())
+
+
+@app.command()
+def init() -> None:
+    """Migrate pgSTAC and the hesp schema, then sync the collections. Running it again changes nothing."""
+    render_init(Catalog().init())
+
+
+@app.command()
+def reset(yes: Annotated[bool, typer.Option("--yes", help="Confirm: every item is deleted.")] = False) -> None:
+    """Drop the whole catalogue (items included) and initialise it again."""
+    if not yes:
+        raise typer.BadParameter("this deletes every item of the catalogue: confirm with --yes")
+    render_init(Catalog().reset())
+
+
+@app.command()
+def status(output: FormatOption = OutputFormat.TABLE) -> None:
+    """Server, versions, migrations and collections with their item counts."""
+    report = Catalog().status()
+    if output is OutputFormat.JSON:
+        print_json(report)
+        return
+    render_status(report)
+
+
+def render_status(report: CatalogStatus) -> None:
+    render_server(report.server)
+    if not report.server.running:
+        return
+    postgis = report.postgis or "not installed in this database"
+    pgstac = report.pgstac or "not installed: run `hesp db init`"
+    console.print(f"PostgreSQL {report.postgres}, PostGIS {postgis}, pgSTAC {pgstac} (pinned {report.pgstac_pinned})")
+    console.print(table("migrations", ["migration", "state"],
+                        [[m.name, "applied" if m.applied else "pending"] for m in report.migrations]))
+    render_collections(report.collections)

@@ -1,0 +1,35 @@
+"""How the CLI shows results: Rich tables for people, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def print_json(model: BaseModel | list[BaseModel]) -> None:
+    data: Any = [m.model_dump(mode="json") for m in model] if isinstance(model, list) else model.model_dump(
+        mode="json"
+    )
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
+    out = Table(title=title, title_justify="left", show_edge=False)
+    for column in columns:
+        out.add_column(column, justify="right" if column in {"items", "port", "pid"} else "left")
+    for row in rows:
+        out.add_row(*("" if value is None else str(value) for value in row))
+    return out

@@ -1,0 +1,87 @@
+"""Build the STAC API application from the catalogue's settings.
+
+stac-fastapi-pgstac does the work; this module gives it the project's identity, one connection pool per
+pgSTAC role (reads as ``pgstac_read``, writes as ``pgstac_ingest``) and enables transactions only behind a
+bearer token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attr
+from fastapi import FastAPI
+from psycopg.conninfo import conninfo_to_dict
+from stac_fastapi.pgstac.app import instantiate_api
+from stac_fastapi.pgstac.config import PostgresSettings, ServerSettings
+from stac_fastapi.pgstac.config import Settings as StacSettings
+from stac_fastapi.pgstac.core import CoreCrudClient
+from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
+from stac_fastapi.pgstac.models.extensions import Extensions
+
+from hygor import __version__
+from hygor.api.auth import BearerTokenWrites
+from hygor.db import Database
+
+TITLE = "Hespérides"
+LANDING_ID = "hesperides"
+DESCRIPTION = (
+    "Catalogue of the Hespérides production centre for THEIA land-surface data: Sentinel-2 surface "
+    "reflectance (MAJA), snow cover (LIS), water surfaces (Surfwater), Sentinel-1 backscatter on the "
+    "Sentinel-2 grid (S1Tiling), their syntheses, and the inputs they are made from."
+)
+READ_ROLE = "pgstac_read"
+WRITE_ROLE = "pgstac_ingest"
+
+
+@attr.s
+class HespCoreClient(CoreCrudClient):
+    """stac-fastapi-pgstac's client with the project's landing page."""
+
+    landing_page_id: str = attr.ib(default=LANDING_ID)
+    title: str = attr.ib(default=TITLE)
+    description: str = attr.ib(default=DESCRIPTION)
+
+
+def postgres_settings(database: Database, role: str) -> PostgresSettings:
+    """Pool settings for ``database`` whose sessions act as ``role`` (the login must be a member of it)."""
+    params = conninfo_to_dict(database.url)
+    return PostgresSettings(
+        pguser=str(params.get("user", "")),
+        pgpassword=str(params.get("password", "")),
+        pghost=str(params.get("host", "localhost")),
+        pgport=int(params.get("port", 5432)),
+        pgdatabase=str(params.get("dbname", "")),
+        server_settings=ServerSettings(role=role, application_name=f"hesp-api-{role}"),
+    )
+
+
+def create_app(database: Database, api_token: str | None = None) -> FastAPI:
+    """The STAC API over ``database``; with ``api_token`` it also accepts authorised writes."""
+    settings = StacSettings(
+        stac_fastapi_title=TITLE,
+        stac_fastapi_description=DESCRIPTION,
+        stac_fastapi_landing_id=LANDING_ID,
+        stac_fastapi_version=__version__,
+        enable_transactions_extensions=api_token is not None,
+        enabled_extensions=None,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await connect_to_db(
+            app,
+            postgres_settings=postgres_settings(database, READ_ROLE),
+            add_write_connection_pool=api_token is not None,
+            write_postgres_settings=postgres_settings(database, WRITE_ROLE),
+        )
+        yield
+        await close_db_connection(app)
+
+    api = instantiate_api(
+        client=HespCoreClient, extensions=Extensions(settings=settings), lifespan=lifespan, settings=settings
+    )
+    if api_token is not None:
+        api.app.add_middleware(BearerTokenWrites, token=api_token)
+    return api.app

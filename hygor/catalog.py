@@ -1,0 +1,201 @@
+"""``Catalog``: the catalogue's Python API, used by the ``hesp`` CLI, the API server and notebooks."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from hygor.cluster import EmbeddedCluster
+from hygor.collections import (
+    SyncReport,
+    load_collections,
+    load_queryables,
+    sync_collections,
+)
+from hygor.db import Database, fetch_all, fetch_one, redact, relation_exists
+from hygor.errors import DatabaseError
+from hygor.migrations import PGSTAC_VERSION, MigrationReport, applied_migrations, migrate, pgstac_version
+from hygor.settings import Settings
+from hygor.sql import migrations, query
+
+EXACT_COUNT_BELOW = 1_000_000
+
+
+class ServerInfo(BaseModel):
+    kind: Literal["embedded", "external"]
+    url: str
+    running: bool
+    home: str | None = None
+    port: int | None = None
+    pid: int | None = None
+
+
+class CollectionInfo(BaseModel):
+    id: str
+    title: str | None
+    items: int
+    estimated: bool
+    partition_trunc: str | None
+
+
+class MigrationInfo(BaseModel):
+    name: str
+    applied: bool
+
+
+class CatalogStatus(BaseModel):
+    server: ServerInfo
+    postgres: str | None = None
+    postgis: str | None = None
+    pgstac: str | None = None
+    pgstac_pinned: str = PGSTAC_VERSION
+    migrations: list[MigrationInfo] = []
+    collections: list[CollectionInfo] = []
+
+
+class SyncSummary(BaseModel):
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    queryables: str
+
+    @classmethod
+    def from_report(cls, report: SyncReport) -> SyncSummary:
+        by_action: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
+        for result in report.collections:
+            by_action[result.action.value].append(result.id)
+        return cls(**by_action, queryables=report.queryables.value)
+
+
+class InitReport(BaseModel):
+    pgstac_before: str | None
+    pgstac_after: str
+    migrations_applied: list[str]
+    collections: SyncSummary
+
+    @property
+    def changed(self) -> bool:
+        return (
+            self.pgstac_before != self.pgstac_after
+            or bool(self.migrations_applied)
+            or bool(self.collections.created or self.collections.updated)
+            or self.collections.queryables != "unchanged"
+        )
+
+
+class Catalog:
+    """The product inventory: a pgSTAC database plus the project's ``hesp`` schema."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    # -- the server -----------------------------------------------------------------------------
+
+    @property
+    def embedded(self) -> bool:
+        return not self.settings.database_url
+
+    def cluster(self) -> EmbeddedCluster:
+        return EmbeddedCluster(self.settings.home, self.settings.port, self.settings.pg_bindir)
+
+    def database(self, *, start: bool = True) -> Database:
+        """The database, the embedded cluster started on demand unless ``start`` is False."""
+        return Database.from_settings(self.settings, start=start)
+
+    def up(self) -> ServerInfo:
+        """Start the embedded cluster (or check the external server) and say where it is."""
+        database = self.database()
+        with database.connect():
+            pass
+        return self._server_info(database)
+
+    def down(self) -> bool:
+        """Stop the embedded cluster; False when it was not running. External servers are left alone."""
+        if not self.embedded:
+            raise DatabaseError("HESP_DATABASE_URL is set: hesp does not stop external servers")
+        return self.cluster().down()
+
+    def url(self) -> str:
+        return self.database().url
+
+    # -- schema and collections -----------------------------------------------------------------
+
+    def init(self) -> InitReport:
+        """Migrate pgSTAC and the project schema, then sync the collections; idempotent."""
+        definitions = load_collections(self.settings.collections_dir)  # fail on a bad file before any change
+        queryables = load_queryables(self.settings.collections_dir)
+        database = self.database()
+        report: MigrationReport = migrate(database)
+        with database.connect() as conn:
+            sync = sync_collections(conn, definitions, queryables)
+        return InitReport(
+            pgstac_before=report.pgstac_before,
+            pgstac_after=report.pgstac_after,
+            migrations_applied=list(report.applied),
+            collections=SyncSummary.from_report(sync),
+        )
+
+    def reset(self) -> InitReport:
+        """Drop every catalogue object (items included) and initialise again."""
+        load_collections(self.settings.collections_dir)
+        with self.database().connect() as conn:
+            conn.execute(query("drop_catalogue"))
+        return self.init()
+
+    def sync_collections(self) -> SyncSummary:
+        definitions = load_collections(self.settings.collections_dir)
+        queryables = load_queryables(self.settings.collections_dir)
+        with self.database().connect() as conn:
+            self._require_pgstac(conn)
+            return SyncSummary.from_report(sync_collections(conn, definitions, queryables))
+
+    def collections(self) -> list[CollectionInfo]:
+        with self.database().connect() as conn:
+            self._require_pgstac(conn)
+            return self._collections(conn)
+
+    def status(self) -> CatalogStatus:
+        """What runs where, at which versions, with which collections; never starts anything."""
+        database = self.database(start=False)
+        server = self._server_info(database)
+        if not server.running:
+            return CatalogStatus(server=server)
+        with database.connect() as conn:
+            versions = fetch_one(conn, "server_versions")
+            applied = {row["name"] for row in applied_migrations(conn)}
+            has_pgstac = pgstac_version(conn)
+            return CatalogStatus(
+                server=server,
+                postgres=versions["postgres"],
+                postgis=versions["postgis"],
+                pgstac=has_pgstac,
+                migrations=[MigrationInfo(name=f"{m.version:04d}_{m.name}", applied=m.name in applied)
+                            for m in migrations()],
+                collections=self._collections(conn) if has_pgstac else [],
+            )
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _server_info(self, database: Database) -> ServerInfo:
+        if database.embedded is None:
+            return ServerInfo(kind="external", url=redact(database.url), running=True)
+        state = database.embedded
+        return ServerInfo(
+            kind="embedded",
+            url=redact(database.url) if database.url else "",
+            running=state.running,
+            home=str(state.home),
+            port=state.port,
+            pid=state.pid,
+        )
+
+    @staticmethod
+    def _collections(conn: Any) -> list[CollectionInfo]:
+        rows = fetch_all(conn, "collection_counts", exact_below=EXACT_COUNT_BELOW)
+        return [CollectionInfo(**row) for row in rows]
+
+    @staticmethod
+    def _require_pgstac(conn: Any) -> None:
+        if not relation_exists(conn, "pgstac.collections"):
+            raise DatabaseError("pgSTAC is not installed in this database: run `hesp db init`")

@@ -1,0 +1,157 @@
+"""The collections of ``collections/<id>/``: loaded, validated, synchronised into pgSTAC.
+
+A folder holds ``collection.json`` (STAC 1.1) and optionally ``catalogue.yaml`` (how pgSTAC keeps it:
+partitioning). ``collections/queryables.json`` lists the properties portals filter on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+import yaml
+from psycopg.types.json import Jsonb
+
+from hygor.db import execute, fetch_all, fetch_one
+from hygor.errors import CollectionError
+from hygor.validation import PROJECT_SCHEMAS, document_errors, stac_errors
+
+PartitionTrunc = Literal["year", "month"] | None
+QUERYABLES_FILE = "queryables.json"
+# Queryables worth a B-tree on every partition: the filters every portal sends.
+INDEXED_QUERYABLES = ("grid:code", "eo:cloud_cover")
+
+
+class SyncAction(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class CollectionDefinition:
+    """One collection as the repository defines it."""
+
+    id: str
+    folder: Path
+    content: dict[str, Any]
+    partition_trunc: PartitionTrunc = None
+
+    @property
+    def title(self) -> str:
+        return str(self.content.get("title", ""))
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    id: str
+    action: SyncAction
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    collections: tuple[SyncResult, ...]
+    queryables: SyncAction
+
+    @property
+    def changed(self) -> bool:
+        actions = [r.action for r in self.collections] + [self.queryables]
+        return any(action is not SyncAction.UNCHANGED for action in actions)
+
+
+def load_collection(folder: Path) -> CollectionDefinition:
+    """Read and validate one collection folder; raise ``CollectionError`` naming the file and the fault."""
+    path = folder / "collection.json"
+    content = _read_json(path)
+    if not isinstance(content, dict):
+        raise CollectionError(f"{path}: a collection must be a JSON object")
+    problems = stac_errors(content)
+    if content.get("id") != folder.name:
+        problems.insert(0, f"id {content.get('id')!r} differs from its folder name {folder.name!r}")
+    if problems:
+        raise CollectionError(f"{path}: {problems[0]}")
+    settings = _read_catalogue_settings(folder / "catalogue.yaml")
+    return CollectionDefinition(folder.name, folder, content, settings.get("partition_trunc"))
+
+
+def load_collections(root: Path) -> list[CollectionDefinition]:
+    if not root.is_dir():
+        raise CollectionError(f"collections folder {root} not found (set HESP_COLLECTIONS_DIR)")
+    folders = sorted(p for p in root.iterdir() if (p / "collection.json").is_file())
+    return [load_collection(folder) for folder in folders]
+
+
+def load_queryables(root: Path) -> dict[str, Any] | None:
+    path = root / QUERYABLES_FILE
+    if not path.is_file():
+        return None
+    document = _read_json(path)
+    if not isinstance(document, dict) or not isinstance(document.get("properties"), dict):
+        raise CollectionError(f"{path}: queryables must be a JSON Schema with 'properties'")
+    return document
+
+
+def sync_collections(
+    conn: psycopg.Connection[dict[str, Any]],
+    definitions: list[CollectionDefinition],
+    queryables: dict[str, Any] | None,
+) -> SyncReport:
+    """Upsert each collection whose content or partitioning differs from pgSTAC's; then the queryables."""
+    results = tuple(SyncResult(d.id, _sync_one(conn, d)) for d in definitions)
+    queryables_action = _sync_queryables(conn, queryables) if queryables else SyncAction.UNCHANGED
+    return SyncReport(results, queryables_action)
+
+
+def _sync_one(conn: psycopg.Connection[dict[str, Any]], definition: CollectionDefinition) -> SyncAction:
+    state = fetch_one(conn, "collection_state", id=definition.id)
+    action = SyncAction.UNCHANGED
+    if state["content"] is None:
+        action = SyncAction.CREATED
+    elif state["content"] != definition.content or state["partition_trunc"] != definition.partition_trunc:
+        action = SyncAction.UPDATED
+    if state["content"] != definition.content:
+        execute(conn, "upsert_collection", content=Jsonb(definition.content))
+    if state["partition_trunc"] != definition.partition_trunc:
+        execute(conn, "set_partition_trunc", id=definition.id, partition_trunc=definition.partition_trunc)
+    return action
+
+
+def _sync_queryables(conn: psycopg.Connection[dict[str, Any]], document: dict[str, Any]) -> SyncAction:
+    current = {row["name"]: row for row in fetch_all(conn, "global_queryables")}
+    wanted = document["properties"]
+    up_to_date = all(
+        name in current
+        and current[name]["definition"] == definition
+        and (current[name]["property_index_type"] is not None) == (name in INDEXED_QUERYABLES)
+        for name, definition in wanted.items()
+    )
+    if up_to_date:
+        return SyncAction.UNCHANGED
+    execute(conn, "upsert_queryables", definitions=Jsonb(document), index_fields=list(INDEXED_QUERYABLES))
+    return SyncAction.UPDATED
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CollectionError(f"{path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise CollectionError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+
+
+def _read_catalogue_settings(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise CollectionError(f"{path}: invalid YAML: {exc}") from exc
+    problems = document_errors(settings, PROJECT_SCHEMAS / "catalogue.schema.json")
+    if problems:
+        raise CollectionError(f"{path}: {problems[0]}")
+    return dict(settings)

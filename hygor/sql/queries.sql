@@ -1,0 +1,74 @@
+-- Named queries of the catalogue. pgSTAC data is written only through pgSTAC's functions.
+
+-- name: bootstrap_migrations
+CREATE SCHEMA IF NOT EXISTS hesp;
+CREATE TABLE IF NOT EXISTS hesp.schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: lock_migrations
+-- One `hesp db init` at a time, whatever the number of callers.
+SELECT pg_advisory_xact_lock(hashtext('hesp.schema_migrations'));
+
+-- name: applied_migrations
+SELECT version, name, checksum, applied_at FROM hesp.schema_migrations ORDER BY version;
+
+-- name: record_migration
+INSERT INTO hesp.schema_migrations (version, name, checksum) VALUES (%(version)s, %(name)s, %(checksum)s);
+
+-- name: relation_exists
+SELECT to_regclass(%(name)s) IS NOT NULL AS exists;
+
+-- name: server_versions
+SELECT
+    current_setting('server_version') AS postgres,
+    (SELECT extversion FROM pg_extension WHERE extname = 'postgis') AS postgis,
+    (SELECT default_version FROM pg_available_extensions WHERE name = 'postgis') AS postgis_available;
+
+-- name: pgstac_version
+SELECT version FROM pgstac.migrations ORDER BY datetime DESC, version DESC LIMIT 1;
+
+-- name: collection_state
+SELECT pgstac.get_collection(%(id)s) AS content,
+       (SELECT partition_trunc FROM pgstac.collections WHERE id = %(id)s) AS partition_trunc;
+
+-- name: upsert_collection
+SELECT pgstac.upsert_collection(%(content)s::jsonb);
+
+-- name: set_partition_trunc
+-- pgSTAC has no function for this: its documented way is this update, on which its trigger
+-- (collections_trigger_func -> repartition) moves existing items into the new partitions.
+UPDATE pgstac.collections SET partition_trunc = %(partition_trunc)s WHERE id = %(id)s;
+
+-- name: global_queryables
+SELECT name, definition, property_index_type FROM pgstac.queryables WHERE collection_ids IS NULL;
+
+-- name: upsert_queryables
+SELECT pgstac.upsert_queryables(%(definitions)s::jsonb, NULL, %(index_fields)s::text[], false);
+
+-- name: collection_counts
+-- Exact counts while they are cheap; the planner's estimate (kept by autovacuum) beyond that.
+WITH estimates AS (
+    SELECT collection, sum(greatest(reltuples, 0))::bigint AS estimate
+    FROM pgstac.partition_sys_meta
+    GROUP BY collection
+)
+SELECT
+    c.id,
+    c.content->>'title' AS title,
+    c.partition_trunc,
+    CASE WHEN coalesce(e.estimate, 0) < %(exact_below)s
+         THEN (SELECT count(*) FROM pgstac.items i WHERE i.collection = c.id)
+         ELSE e.estimate END AS items,
+    coalesce(e.estimate, 0) >= %(exact_below)s AS estimated
+FROM pgstac.collections c
+LEFT JOIN estimates e ON e.collection = c.id
+ORDER BY c.id;
+
+-- name: drop_catalogue
+-- `hesp db reset`: every catalogue object goes; the roles pgSTAC made stay (they are cluster-wide).
+DROP SCHEMA IF EXISTS hesp CASCADE;
+DROP SCHEMA IF EXISTS pgstac CASCADE;

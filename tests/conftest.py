@@ -1,0 +1,152 @@
+"""Real PostgreSQL + PostGIS + pgSTAC for the tests.
+
+One embedded cluster for the session (started through the project's own code), one template database
+migrated once, and a fresh database per test made from the template (``CREATE DATABASE ... TEMPLATE``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from hygor import Catalog, Settings
+from hygor.cluster import EmbeddedCluster
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+HESP = str(Path(sys.executable).with_name("hesp"))
+TEMPLATE = "hesp_template"
+_serial = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def work_root() -> Iterator[Path]:
+    """A scratch folder every user can traverse (the server may run as the postgres user)."""
+    root = Path(tempfile.mkdtemp(prefix="hesp-tests-", dir="/var/tmp"))
+    root.chmod(0o755)
+    yield root
+    for home in root.glob("*/pgdata"):
+        EmbeddedCluster(home.parent, 0).down()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_home(work_root: Path) -> Iterator[Path]:
+    """An empty HESP_HOME; its cluster, if a test starts one, is stopped afterwards."""
+    home = work_root / f"home-{next(_serial)}"
+    home.mkdir()
+    home.chmod(0o755)
+    yield home
+    EmbeddedCluster(home, 0).down()
+
+
+@pytest.fixture(scope="session")
+def server_url(work_root: Path) -> str:
+    """The admin URL of the session's cluster, with the template database migrated and synced."""
+    home = work_root / "server"
+    catalog = Catalog(Settings(home=home, port=free_port(), database_url=None))
+    url = catalog.url()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    Catalog(Settings(database_url=database_url(url, TEMPLATE))).init()
+    return url
+
+
+@pytest.fixture
+def db_url(server_url: str) -> Iterator[str]:
+    """A fresh database with pgSTAC, the hesp schema and the collections; dropped afterwards."""
+    name = f"test_{os.getpid()}_{next(_serial)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE)))
+    yield database_url(server_url, name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def empty_db_url(server_url: str) -> Iterator[str]:
+    """A fresh database with nothing in it, as a new managed server would give."""
+    name = f"empty_{os.getpid()}_{next(_serial)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield database_url(server_url, name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def database_url(server_url: str, name: str) -> str:
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def hesp(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``hesp`` command as a user would."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")}
+    return subprocess.run(
+        [HESP, *args], env={**clean, **(env or {})}, capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
+
+
+class Server:
+    """A ``hesp serve`` process on a loopback port."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")}
+        self.process = subprocess.Popen(
+            [HESP, "serve", "--port", str(self.port)], env={**clean, **env}, cwd=REPO,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hesp serve exited: {self.process.stdout.read() if self.process.stdout else ''}")
+            try:
+                if httpx.get(self.url + "/_mgmt/ping", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("hesp serve did not answer within 30 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+@pytest.fixture
+def serve() -> Iterator[type[Server]]:
+    started: list[Server] = []
+
+    class Tracked(Server):
+        def __init__(self, env: dict[str, str]) -> None:
+            super().__init__(env)
+            started.append(self)
+
+    yield Tracked
+    for server in started:
+        server.stop()

@@ -1,0 +1,128 @@
+"""``hesp serve``: the STAC API over a catalogue filled with ``pypgstac load``, as real HTTP clients see it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from conftest import SHARED
+from stac_items import footprint, write_l2a_items
+
+VALIDATOR = SHARED / "tools" / "stac-api-validate-offline"
+PER_TILE = 12
+
+
+@pytest.fixture
+def filled_db(db_url: str, tmp_path: Path) -> str:
+    """The catalogue with L2A items loaded through `pypgstac load` against the database URL."""
+    items = tmp_path / "items.ndjson"
+    write_l2a_items(items, PER_TILE)
+    pypgstac = str(Path(sys.executable).with_name("pypgstac"))
+    loaded = subprocess.run([pypgstac, "load", "items", str(items), "--dsn", db_url, "--method", "upsert"],
+                            capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    return db_url
+
+
+def snapshot(url: str) -> tuple[object, ...]:
+    with psycopg.connect(url) as conn:
+        return (
+            conn.execute("SELECT content FROM pgstac.collections ORDER BY id").fetchall(),
+            conn.execute("SELECT id, content FROM pgstac.items ORDER BY id").fetchall(),
+        )
+
+
+def test_the_api_passes_the_stac_api_validator(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve({"HESP_DATABASE_URL": filled_db})
+    result = subprocess.run(
+        [sys.executable, str(VALIDATOR), "--root-url", server.url + "/",
+         "--conformance", "core", "--conformance", "collections", "--conformance", "features",
+         "--conformance", "item-search", "--conformance", "filter",
+         "--collection", "maja-l2a", "--geometry", json.dumps(footprint("31TCJ"))],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Errors: none" in result.stdout, result.stdout[-3000:]
+
+
+def test_identity_queryables_and_search(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve({"HESP_DATABASE_URL": filled_db})
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        landing = api.get("/").json()
+        assert (landing["id"], landing["title"]) == ("hesperides", "Hespérides")
+        conforms = set(landing["conformsTo"])
+        for fragment in ("item-search", "filter", "sort", "fields", "query", "collection-search"):
+            assert any(fragment in c for c in conforms), fragment
+
+        queryables = api.get("/queryables").json()["properties"]
+        assert {"grid:code", "eo:cloud_cover", "platform", "sat:relative_orbit", "processing:version",
+                "hesp:valid"} <= set(queryables)
+
+        by_text = api.get("/search", params={
+            "filter": "\"grid:code\" = 'MGRS-31TCJ' AND \"eo:cloud_cover\" < 50", "filter-lang": "cql2-text",
+            "limit": 100}).json()
+        by_json = api.post("/search", json={"filter-lang": "cql2-json", "limit": 100, "filter": {"op": "and", "args": [
+            {"op": "=", "args": [{"property": "grid:code"}, "MGRS-31TCJ"]},
+            {"op": "<", "args": [{"property": "eo:cloud_cover"}, 50]}]}}).json()
+        ids = {f["id"] for f in by_text["features"]}
+        assert ids == {f["id"] for f in by_json["features"]} and ids
+        assert all("T31TCJ" in i for i in ids)
+        assert all(f["properties"]["eo:cloud_cover"] < 50 for f in by_text["features"])
+
+        ordered = api.get("/search", params={"sortby": "-eo:cloud_cover", "limit": 5}).json()["features"]
+        covers = [f["properties"]["eo:cloud_cover"] for f in ordered]
+        assert covers == sorted(covers, reverse=True)
+
+        slim = api.get("/search", params={"fields": "id,properties.eo:cloud_cover", "limit": 1}).json()
+        assert set(slim["features"][0]["properties"]) == {"eo:cloud_cover"}
+
+        seen, page = [], api.get("/collections/maja-l2a/items", params={"limit": 5}).json()
+        while True:
+            seen += [f["id"] for f in page["features"]]
+            following = [link for link in page["links"] if link["rel"] == "next"]
+            if not following:
+                break
+            page = api.get(following[0]["href"]).json()
+        assert len(seen) == len(set(seen)) == 2 * PER_TILE
+
+        found = api.get("/collections", params={"q": "snow"}).json()["collections"]
+        assert {"lis-snow", "lis-snow-yearly"} <= {c["id"] for c in found}
+
+
+def test_without_a_token_set_there_are_no_writes(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve({"HESP_DATABASE_URL": filled_db})
+    before = snapshot(filled_db)
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        assert api.post("/collections", json={"id": "x"}).status_code in (404, 405)
+        assert api.delete("/collections/maja-l2a").status_code in (404, 405)
+    assert snapshot(filled_db) == before
+
+
+def test_writes_need_the_bearer_token(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve({"HESP_DATABASE_URL": filled_db, "HESP_API_TOKEN": "s3cret-token"})
+    collection = json.loads(httpx.get(server.url + "/collections/dem-tiles").text)
+    new = {k: v for k, v in collection.items() if k != "links"} | {"id": "scratch", "links": []}
+    item = httpx.get(server.url + "/collections/maja-l2a/items", params={"limit": 1}).json()["features"][0]
+    item_path = f"/collections/maja-l2a/items/{item['id']}"
+    before = snapshot(filled_db)
+
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        for wrong in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic czNjcmV0LXRva2Vu"}):
+            expected = 403 if wrong.get("Authorization", "").startswith("Bearer") else 401
+            assert api.post("/collections", json=new, headers=wrong).status_code == expected
+            assert api.put("/collections/dem-tiles", json=collection, headers=wrong).status_code == expected
+            assert api.delete(item_path, headers=wrong).status_code == expected
+            assert api.post("/collections/maja-l2a/items", json=item, headers=wrong).status_code == expected
+        assert snapshot(filled_db) == before
+        assert api.post("/search", json={"limit": 1}).status_code == 200  # reads stay open
+
+        good = {"Authorization": "Bearer s3cret-token"}
+        assert api.post("/collections", json=new, headers=good).status_code in (200, 201)
+        assert api.get("/collections/scratch").status_code == 200
+        assert api.delete(item_path, headers=good).status_code in (200, 204)
+        assert api.get(item_path).status_code == 404
