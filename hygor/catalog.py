@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -18,6 +18,9 @@ from hygor.errors import DatabaseError
 from hygor.migrations import PGSTAC_VERSION, MigrationReport, applied_migrations, migrate, pgstac_version
 from hygor.settings import Settings
 from hygor.sql import migrations, query
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 EXACT_COUNT_BELOW = 1_000_000
 
@@ -119,6 +122,13 @@ class Catalog:
     def url(self) -> str:
         return self.database().url
 
+    def api(self) -> FastAPI:
+        """The STAC API application over this catalogue; writes only with the settings' API token."""
+        from hygor.api import create_app  # FastAPI and friends only for those who serve
+
+        token = self.settings.api_token
+        return create_app(self.database(), token.get_secret_value() if token else None)
+
     # -- schema and collections -----------------------------------------------------------------
 
     def init(self) -> InitReport:
@@ -170,8 +180,9 @@ class Catalog:
                 postgres=versions["postgres"],
                 postgis=versions["postgis"],
                 pgstac=has_pgstac,
-                migrations=[MigrationInfo(name=f"{m.version:04d}_{m.name}", applied=m.name in applied)
-                            for m in migrations()],
+                migrations=[
+                    MigrationInfo(name=f"{m.version:04d}_{m.name}", applied=m.name in applied) for m in migrations()
+                ],
                 collections=self._collections(conn) if has_pgstac else [],
             )
 

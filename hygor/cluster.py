@@ -62,9 +62,7 @@ class PostgresInstall:
 
     def require_postgis(self) -> None:
         if not (self.sharedir / "extension" / "postgis.control").is_file():
-            raise PostgresNotInstalled(
-                f"PostGIS is not installed for the PostgreSQL in {self.bindir}: {INSTALL_HINT}"
-            )
+            raise PostgresNotInstalled(f"PostGIS is not installed for the PostgreSQL in {self.bindir}: {INSTALL_HINT}")
 
     def tool(self, name: str) -> str:
         return str(self.bindir / name)
@@ -148,10 +146,19 @@ class EmbeddedCluster:
         self.password_file.write_text(secrets.token_urlsafe(24) + "\n")
         self.password_file.chmod(0o600)
         self._give_to_owner(self.data_dir, self.socket_dir, self.password_file)
-        self._as_owner([
-            install.tool("initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-            f"--pwfile={self.password_file}", "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C",
-        ])
+        self._as_owner(
+            [
+                install.tool("initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                f"--pwfile={self.password_file}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+            ]
+        )
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write("\ninclude_if_exists = 'hesp.conf'\n")
 
@@ -161,10 +168,19 @@ class EmbeddedCluster:
         self.log_file.touch()
         self._give_to_owner(self.log_file, self.conf_file, self.socket_dir)
         try:
-            self._as_owner([
-                install.tool("pg_ctl"), "start", "-D", str(self.data_dir), "-l", str(self.log_file),
-                "-w", "-t", "60",
-            ])
+            self._as_owner(
+                [
+                    install.tool("pg_ctl"),
+                    "start",
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-w",
+                    "-t",
+                    "60",
+                ]
+            )
         except ClusterError as exc:
             raise ClusterError(f"{exc}; server log: {self._log_tail()}") from exc
 

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from pypgstac import __version__ as PGSTAC_VERSION
+import pypgstac
 from pypgstac.db import PgstacDB
 from pypgstac.migrate import Migrate
 
 from hygor.db import Database, fetch_all, fetch_one, relation_exists
 from hygor.errors import MigrationError
 from hygor.sql import Migration, migrations, query
+
+PGSTAC_VERSION: str = pypgstac.__version__
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def _mirror_path(url: str) -> Traversable:
 def _retrieve(url: str) -> Resource[Any]:
     path = _mirror_path(url)
     if not path.is_file():
-        raise NoSuchResource(ref=url)
+        raise NoSuchResource(ref=url)  # type: ignore[call-arg]
     return Resource.from_contents(json.loads(path.read_text()))
 
 
@@ -56,7 +56,7 @@ def _validator(url: str) -> Draft7Validator:
         raise SchemaNotShipped(f"schema {url} is not shipped with hygor")
     schema = json.loads(path.read_text())
     cls = validator_for(schema, default=Draft7Validator)
-    return cls(schema, registry=_registry())  # type: ignore[no-any-return]
+    return cls(schema, registry=_registry())
 
 
 def stac_errors(document: dict[str, Any]) -> list[str]:

@@ -113,8 +113,12 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         clean = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")}
         self.process = subprocess.Popen(
-            [HESP, "serve", "--port", str(self.port)], env={**clean, **env}, cwd=REPO,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [HESP, "serve", "--port", str(self.port)],
+            env={**clean, **env},
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -15,9 +15,17 @@ from hygor.collections import load_collection, load_collections
 from hygor.errors import CollectionError
 
 EXPECTED = {
-    "sentinel-2-l1c", "sentinel-2-l2a-esa", "sentinel-1-grd", "cams-aerosol", "dem-tiles",  # inputs
-    "maja-l2a", "lis-snow", "surfwater-water", "s1tiling-backscatter",  # per-acquisition outputs
-    "maja-l3a-monthly", "lis-snow-yearly",  # periodic outputs
+    "sentinel-2-l1c",
+    "sentinel-2-l2a-esa",
+    "sentinel-1-grd",
+    "cams-aerosol",
+    "dem-tiles",  # inputs
+    "maja-l2a",
+    "lis-snow",
+    "surfwater-water",
+    "s1tiling-backscatter",  # per-acquisition outputs
+    "maja-l3a-monthly",
+    "lis-snow-yearly",  # periodic outputs
 }
 DEFINITIONS = load_collections(REPO / "collections")
 
@@ -70,10 +78,17 @@ def test_sync_creates_then_leaves_unchanged(empty_db_url: str) -> None:
     assert listed["dem-tiles"].partition_trunc is None
     with psycopg.connect(empty_db_url) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM pgstac.queryables")}
-        indexed = {row[0] for row in conn.execute(
-            "SELECT name FROM pgstac.queryables WHERE property_index_type IS NOT NULL")}
-    assert {"grid:code", "eo:cloud_cover", "platform", "sat:relative_orbit", "processing:version",
-            "hesp:valid"} <= names
+        indexed = {
+            row[0] for row in conn.execute("SELECT name FROM pgstac.queryables WHERE property_index_type IS NOT NULL")
+        }
+    assert {
+        "grid:code",
+        "eo:cloud_cover",
+        "platform",
+        "sat:relative_orbit",
+        "processing:version",
+        "hesp:valid",
+    } <= names
     assert {"grid:code", "eo:cloud_cover"} <= indexed
 
 

@@ -64,8 +64,11 @@ def test_a_bad_catalogue_setting_is_named(tmp_path: Path, db_url: str) -> None:
 
 def test_missing_postgresql_says_what_to_install(fresh_home: Path) -> None:
     env = {"HESP_HOME": str(fresh_home), "HESP_PG_BINDIR": str(fresh_home / "no-such-bin")}
-    assert_one_line_error(hesp("db", "up", env=env), "PostgreSQL server binaries not found",
-                          "apt-get install postgresql-15 postgresql-15-postgis-3")
+    assert_one_line_error(
+        hesp("db", "up", env=env),
+        "PostgreSQL server binaries not found",
+        "apt-get install postgresql-15 postgresql-15-postgis-3",
+    )
 
 
 def test_missing_postgis_says_what_to_install(fresh_home: Path, tmp_path: Path) -> None:

@@ -23,8 +23,9 @@ def filled_db(db_url: str, tmp_path: Path) -> str:
     items = tmp_path / "items.ndjson"
     write_l2a_items(items, PER_TILE)
     pypgstac = str(Path(sys.executable).with_name("pypgstac"))
-    loaded = subprocess.run([pypgstac, "load", "items", str(items), "--dsn", db_url, "--method", "upsert"],
-                            capture_output=True, text=True)
+    loaded = subprocess.run(
+        [pypgstac, "load", "items", str(items), "--dsn", db_url, "--method", "upsert"], capture_output=True, text=True
+    )
     assert loaded.returncode == 0, loaded.stderr
     return db_url
 
@@ -40,11 +41,29 @@ def snapshot(url: str) -> tuple[object, ...]:
 def test_the_api_passes_the_stac_api_validator(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]
     server = serve({"HESP_DATABASE_URL": filled_db})
     result = subprocess.run(
-        [sys.executable, str(VALIDATOR), "--root-url", server.url + "/",
-         "--conformance", "core", "--conformance", "collections", "--conformance", "features",
-         "--conformance", "item-search", "--conformance", "filter",
-         "--collection", "maja-l2a", "--geometry", json.dumps(footprint("31TCJ"))],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(VALIDATOR),
+            "--root-url",
+            server.url + "/",
+            "--conformance",
+            "core",
+            "--conformance",
+            "collections",
+            "--conformance",
+            "features",
+            "--conformance",
+            "item-search",
+            "--conformance",
+            "filter",
+            "--collection",
+            "maja-l2a",
+            "--geometry",
+            json.dumps(footprint("31TCJ")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Errors: none" in result.stdout, result.stdout[-3000:]
@@ -59,16 +78,41 @@ def test_identity_queryables_and_search(filled_db: str, serve) -> None:  # type:
         for fragment in ("item-search", "filter", "sort", "fields", "query", "collection-search"):
             assert any(fragment in c for c in conforms), fragment
 
-        queryables = api.get("/queryables").json()["properties"]
-        assert {"grid:code", "eo:cloud_cover", "platform", "sat:relative_orbit", "processing:version",
-                "hesp:valid"} <= set(queryables)
+        collection = api.get("/collections/maja-l2a").json()
+        assert all(link.get("title") for link in collection["links"])
 
-        by_text = api.get("/search", params={
-            "filter": "\"grid:code\" = 'MGRS-31TCJ' AND \"eo:cloud_cover\" < 50", "filter-lang": "cql2-text",
-            "limit": 100}).json()
-        by_json = api.post("/search", json={"filter-lang": "cql2-json", "limit": 100, "filter": {"op": "and", "args": [
-            {"op": "=", "args": [{"property": "grid:code"}, "MGRS-31TCJ"]},
-            {"op": "<", "args": [{"property": "eo:cloud_cover"}, 50]}]}}).json()
+        queryables = api.get("/queryables").json()["properties"]
+        assert {
+            "grid:code",
+            "eo:cloud_cover",
+            "platform",
+            "sat:relative_orbit",
+            "processing:version",
+            "hesp:valid",
+        } <= set(queryables)
+
+        by_text = api.get(
+            "/search",
+            params={
+                "filter": '"grid:code" = \'MGRS-31TCJ\' AND "eo:cloud_cover" < 50',
+                "filter-lang": "cql2-text",
+                "limit": 100,
+            },
+        ).json()
+        by_json = api.post(
+            "/search",
+            json={
+                "filter-lang": "cql2-json",
+                "limit": 100,
+                "filter": {
+                    "op": "and",
+                    "args": [
+                        {"op": "=", "args": [{"property": "grid:code"}, "MGRS-31TCJ"]},
+                        {"op": "<", "args": [{"property": "eo:cloud_cover"}, 50]},
+                    ],
+                },
+            },
+        ).json()
         ids = {f["id"] for f in by_text["features"]}
         assert ids == {f["id"] for f in by_json["features"]} and ids
         assert all("T31TCJ" in i for i in ids)

@@ -23,8 +23,7 @@ def render_sync(summary: SyncSummary) -> None:
 
 
 def render_collections(collections: list[CollectionInfo]) -> None:
-    rows = [[c.id, c.title, f"~{c.items}" if c.estimated else c.items, c.partition_trunc or "-"]
-            for c in collections]
+    rows = [[c.id, c.title, f"~{c.items}" if c.estimated else c.items, c.partition_trunc or "-"] for c in collections]
     console.print(table("collections", ["id", "title", "items", "partition"], rows))
 
 

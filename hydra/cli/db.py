@@ -83,6 +83,11 @@ def render_status(report: CatalogStatus) -> None:
     postgis = report.postgis or "not installed in this database"
     pgstac = report.pgstac or "not installed: run `hesp db init`"
     console.print(f"PostgreSQL {report.postgres}, PostGIS {postgis}, pgSTAC {pgstac} (pinned {report.pgstac_pinned})")
-    console.print(table("migrations", ["migration", "state"],
-                        [[m.name, "applied" if m.applied else "pending"] for m in report.migrations]))
+    console.print(
+        table(
+            "migrations",
+            ["migration", "state"],
+            [[m.name, "applied" if m.applied else "pending"] for m in report.migrations],
+        )
+    )
     render_collections(report.collections)

@@ -1,28 +1,31 @@
-"""``hesp demo``: the main job on the embedded default database (grows with each workshop)."""
+"""``hesp demo``: the main job on the embedded default database; it grows with each workshop."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
+import httpx
 
 from hydra.cli.db import render_init, render_status
 from hydra.cli.render import console
-from hydra.cli.serve import serve
 from hygor import Catalog
+from hygor.api.server import BackgroundServer
 
 
-def demo(
-    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the STAC API at the end.")] = True,
-    port: Annotated[int, typer.Option(help="TCP port of the STAC API.")] = 8080,
-) -> None:
-    """Start the catalogue, load the collections, show its status and serve the STAC API."""
+def demo() -> None:
+    """Start the catalogue, load the collections, show what it holds and query its STAC API."""
     catalog = Catalog()
-    console.rule("1. the catalogue database")
+    console.rule("1. the catalogue database (embedded unless HESP_DATABASE_URL is set)")
     catalog.up()
     render_init(catalog.init())
     console.rule("2. what it holds")
     render_status(catalog.status())
-    if serve_api:
-        console.rule("3. the STAC API (Ctrl-C to stop)")
-        serve(host="127.0.0.1", port=port)
+    console.rule("3. the STAC API, as a portal sees it")
+    with BackgroundServer(catalog.api()) as url, httpx.Client(base_url=url, timeout=30) as api:
+        landing = api.get("/").json()
+        collections = api.get("/collections", params={"limit": 1000}).json()["collections"]
+        queryables = sorted(api.get("/queryables").json()["properties"])
+        console.print(f"GET {url}/ -> {landing['title']!r}, {len(landing['conformsTo'])} conformance classes")
+        console.print(f"GET {url}/collections -> {len(collections)} collections")
+        console.print(f"GET {url}/queryables -> {', '.join(queryables)}")
+    console.rule("next")
+    console.print("serve the API: .venv/bin/hesp serve   (then open http://127.0.0.1:8080/api.html)")
+    console.print("connect with psql: psql \"$(.venv/bin/hesp db url)\"   stop the database: .venv/bin/hesp db down")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -19,10 +20,11 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-def print_json(model: BaseModel | list[BaseModel]) -> None:
-    data: Any = [m.model_dump(mode="json") for m in model] if isinstance(model, list) else model.model_dump(
-        mode="json"
-    )
+def print_json(model: BaseModel | Sequence[BaseModel]) -> None:
+    if isinstance(model, BaseModel):
+        data: Any = model.model_dump(mode="json")
+    else:
+        data = [m.model_dump(mode="json") for m in model]
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from hydra.cli.render import console
 from hygor import Catalog
@@ -16,11 +15,10 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
 ) -> None:
     """Serve the STAC API (writes only with HESP_API_TOKEN, as `Authorization: Bearer <token>`)."""
-    from hygor.api import create_app
+    from hygor.api.server import serve_forever
 
     catalog = Catalog()
-    token = catalog.settings.api_token
-    app = create_app(catalog.database(), token.get_secret_value() if token else None)
-    writes = "writes need the bearer token" if token else "read-only (set HESP_API_TOKEN to allow writes)"
-    console.print(f"STAC API at http://{host}:{port}/ ({writes})")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    app = catalog.api()
+    writes = "writes need the bearer token" if catalog.settings.api_token else "read-only (HESP_API_TOKEN unset)"
+    console.print(f"STAC API at http://{host}:{port}/ ({writes}); Ctrl-C to stop")
+    serve_forever(app, host, port)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import attr
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from psycopg.conninfo import conninfo_to_dict
 from stac_fastapi.pgstac.app import instantiate_api
 from stac_fastapi.pgstac.config import PostgresSettings, ServerSettings
@@ -19,6 +20,7 @@ from stac_fastapi.pgstac.config import Settings as StacSettings
 from stac_fastapi.pgstac.core import CoreCrudClient
 from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
 from stac_fastapi.pgstac.models.extensions import Extensions
+from stac_fastapi.types.stac import Collection, Collections
 
 from hygor import __version__
 from hygor.api.auth import BearerTokenWrites
@@ -35,13 +37,40 @@ READ_ROLE = "pgstac_read"
 WRITE_ROLE = "pgstac_ingest"
 
 
+LINK_TITLES = {
+    "self": "This collection",
+    "root": TITLE,
+    "parent": TITLE,
+    "items": "Items of this collection",
+    "queryables": "Properties to filter this collection's items on",
+    "http://www.opengis.net/def/rel/ogc/1.0/queryables": "Properties to filter this collection's items on",
+}
+
+
 @attr.s
-class HespCoreClient(CoreCrudClient):
-    """stac-fastapi-pgstac's client with the project's landing page."""
+class HespCoreClient(CoreCrudClient):  # type: ignore[misc]
+    """stac-fastapi-pgstac's client with the project's landing page and titled collection links."""
 
     landing_page_id: str = attr.ib(default=LANDING_ID)
     title: str = attr.ib(default=TITLE)
     description: str = attr.ib(default=DESCRIPTION)
+
+    async def get_collection(self, collection_id: str, request: Request, **kwargs: Any) -> Collection:
+        return title_links(await super().get_collection(collection_id, request, **kwargs))
+
+    async def all_collections(self, request: Request, *args: Any, **kwargs: Any) -> Collections:
+        collections: Collections = await super().all_collections(request, *args, **kwargs)
+        for collection in collections.get("collections", []):
+            title_links(collection)
+        return collections
+
+
+def title_links(collection: Collection) -> Collection:
+    """Give the links the API adds the titles STAC best practices ask for."""
+    for link in collection.get("links", []):
+        if "title" not in link and link.get("rel") in LINK_TITLES:
+            link["title"] = LINK_TITLES[link["rel"]]
+    return collection
 
 
 def postgres_settings(database: Database, role: str) -> PostgresSettings:
@@ -51,7 +80,7 @@ def postgres_settings(database: Database, role: str) -> PostgresSettings:
         pguser=str(params.get("user", "")),
         pgpassword=str(params.get("password", "")),
         pghost=str(params.get("host", "localhost")),
-        pgport=int(params.get("port", 5432)),
+        pgport=int(params.get("port") or 5432),
         pgdatabase=str(params.get("dbname", "")),
         server_settings=ServerSettings(role=role, application_name=f"hesp-api-{role}"),
     )
@@ -84,4 +113,5 @@ def create_app(database: Database, api_token: str | None = None) -> FastAPI:
     )
     if api_token is not None:
         api.app.add_middleware(BearerTokenWrites, token=api_token)
-    return api.app
+    app: FastAPI = api.app
+    return app
