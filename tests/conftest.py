@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 HESP = str(Path(sys.executable).with_name("hesp"))
 TEMPLATE = "hesp_template"
+# What the portals filter on (tile, cloud cover, platform, relative orbit, chain version, validity).
+PORTAL_FILTERS = {"grid:code", "eo:cloud_cover", "platform", "sat:relative_orbit", "processing:version", "hesp:valid"}
 _serial = itertools.count()
 
 

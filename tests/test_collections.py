@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import REPO
+from conftest import PORTAL_FILTERS, REPO
 
 from hygor import Catalog, Settings
 from hygor.collections import load_collection, load_collections
@@ -81,14 +81,7 @@ def test_sync_creates_then_leaves_unchanged(empty_db_url: str) -> None:
         indexed = {
             row[0] for row in conn.execute("SELECT name FROM pgstac.queryables WHERE property_index_type IS NOT NULL")
         }
-    assert {
-        "grid:code",
-        "eo:cloud_cover",
-        "platform",
-        "sat:relative_orbit",
-        "processing:version",
-        "hesp:valid",
-    } <= names
+    assert PORTAL_FILTERS <= names
     assert {"grid:code", "eo:cloud_cover"} <= indexed
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from conftest import SHARED
+from conftest import PORTAL_FILTERS, SHARED
 from stac_items import footprint, write_l2a_items
 
 VALIDATOR = SHARED / "tools" / "stac-api-validate-offline"
@@ -82,14 +82,7 @@ def test_identity_queryables_and_search(filled_db: str, serve) -> None:  # type:
         assert all(link.get("title") for link in collection["links"])
 
         queryables = api.get("/queryables").json()["properties"]
-        assert {
-            "grid:code",
-            "eo:cloud_cover",
-            "platform",
-            "sat:relative_orbit",
-            "processing:version",
-            "hesp:valid",
-        } <= set(queryables)
+        assert PORTAL_FILTERS <= set(queryables)
 
         by_text = api.get(
             "/search",
