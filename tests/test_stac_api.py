@@ -163,3 +163,23 @@ def test_writes_need_the_bearer_token(filled_db: str, serve) -> None:  # type: i
         assert api.get("/collections/scratch").status_code == 200
         assert api.delete(item_path, headers=good).status_code in (200, 204)
         assert api.get(item_path).status_code == 404
+
+
+def test_api_pools_act_as_the_pgstac_roles(db_url: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    from hygor.api.app import READ_ROLE, WRITE_ROLE, postgres_settings
+    from hygor.db import Database
+
+    async def current_user(role: str) -> str:
+        settings = postgres_settings(Database(db_url), role)
+        conn = await asyncpg.connect(settings.connection_string, server_settings=settings.server_settings.model_dump())
+        try:
+            return str(await conn.fetchval("SELECT current_user"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(current_user(READ_ROLE)) == "pgstac_read"
+    assert asyncio.run(current_user(WRITE_ROLE)) == "pgstac_ingest"
