@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
@@ -14,7 +16,10 @@ from hygor.collections import (
     sync_collections,
 )
 from hygor.db import Database, fetch_all, fetch_one, redact, relation_exists
-from hygor.errors import DatabaseError
+from hygor.errors import CollectionError, DatabaseError
+from hygor.harvest import HarvestQuery, HarvestReport, UnitDone, harvest
+from hygor.ingest import Checker, IngestOptions, IngestReport, Progress, ingest
+from hygor.loader import ItemLoader
 from hygor.migrations import PGSTAC_VERSION, MigrationReport, applied_migrations, migrate, pgstac_version
 from hygor.settings import Settings
 from hygor.sql import migrations, query
@@ -145,6 +150,29 @@ class Catalog:
             migrations_applied=list(report.applied),
             collections=SyncSummary.from_report(sync),
         )
+
+    def ingest(
+        self, paths: Iterable[Path], options: IngestOptions | None = None, progress: Progress | None = None
+    ) -> IngestReport:
+        """Read the products under ``paths`` into items and load them (see ``hygor.ingest``)."""
+        database, checker = self._ingest_context(options or IngestOptions())
+        with ItemLoader(database) as loader:
+            return ingest(paths, loader, checker, progress)
+
+    def _ingest_context(self, options: IngestOptions) -> tuple[Database, Checker]:
+        definitions = {d.id: d for d in load_collections(self.settings.collections_dir)}
+        database = self.database()
+        with database.connect() as conn:
+            self._require_pgstac(conn)
+            known = {row["id"] for row in fetch_all(conn, "collection_ids")}
+        if options.collection is not None and options.collection not in known:
+            raise CollectionError(f"unknown collection {options.collection!r} (known: {', '.join(sorted(known))})")
+        return database, Checker(definitions, known, options)
+
+    def harvest(self, query: HarvestQuery, on_unit: UnitDone | None = None) -> HarvestReport:
+        """Pull items from an upstream STAC API into one of our collections (see ``hygor.harvest``)."""
+        database, checker = self._ingest_context(IngestOptions(collection=query.collection))
+        return harvest(database, query, checker, on_unit)
 
     def reset(self) -> InitReport:
         """Drop every catalogue object (items included) and initialise again."""

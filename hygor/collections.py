@@ -40,6 +40,8 @@ class CollectionDefinition:
     folder: Path
     content: dict[str, Any]
     partition_trunc: PartitionTrunc = None
+    reader: str | None = None
+    produced: bool = False
 
     @property
     def title(self) -> str:
@@ -75,7 +77,14 @@ def load_collection(folder: Path) -> CollectionDefinition:
     if problems:
         raise CollectionError(f"{path}: {problems[0]}")
     settings = _read_catalogue_settings(folder / "catalogue.yaml")
-    return CollectionDefinition(folder.name, folder, content, settings.get("partition_trunc"))
+    return CollectionDefinition(
+        folder.name,
+        folder,
+        content,
+        partition_trunc=settings.get("partition_trunc"),
+        reader=settings.get("reader"),
+        produced=bool(settings.get("produced", False)),
+    )
 
 
 def load_collections(root: Path) -> list[CollectionDefinition]:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -68,14 +68,29 @@ def server_url(work_root: Path) -> str:
 
 
 @pytest.fixture
-def db_url(server_url: str) -> Iterator[str]:
-    """A fresh database with pgSTAC, the hesp schema and the collections; dropped afterwards."""
-    name = f"test_{os.getpid()}_{next(_serial)}"
+def make_db(server_url: str) -> Iterator[Callable[[], str]]:
+    """Makes fresh databases with pgSTAC, the hesp schema and the collections; dropped afterwards."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"test_{os.getpid()}_{next(_serial)}"
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE))
+            )
+        made.append(name)
+        return database_url(server_url, name)
+
+    yield make
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE)))
-    yield database_url(server_url, name)
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        for name in made:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def db_url(make_db: Callable[[], str]) -> str:
+    """A fresh database with pgSTAC, the hesp schema and the collections."""
+    return make_db()
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from hydra.cli import collections, db
 from hydra.cli.demo import demo
+from hydra.cli.harvest import harvest
+from hydra.cli.ingest import ingest
 from hydra.cli.render import errors
 from hydra.cli.serve import serve
 from hygor.errors import HespError
@@ -22,6 +24,8 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(collections.app, name="collections")
+app.command()(ingest)
+app.command()(harvest)
 app.command()(serve)
 app.command()(demo)
 

@@ -7,11 +7,12 @@ import httpx
 from hydra.cli.db import render_init, render_status
 from hydra.cli.render import console
 from hygor import Catalog
-from hygor.api.server import BackgroundServer
 
 
 def demo() -> None:
     """Start the catalogue, load the collections, show what it holds and query its STAC API."""
+    from hygor.api.server import BackgroundServer  # the web stack only for commands that serve
+
     catalog = Catalog()
     console.rule("1. the catalogue database (embedded unless HESP_DATABASE_URL is set)")
     catalog.up()
@@ -28,4 +29,4 @@ def demo() -> None:
         console.print(f"GET {url}/queryables -> {', '.join(queryables)}")
     console.rule("next")
     console.print("serve the API: .venv/bin/hesp serve   (then open http://127.0.0.1:8080/api.html)")
-    console.print("connect with psql: psql \"$(.venv/bin/hesp db url)\"   stop the database: .venv/bin/hesp db down")
+    console.print('connect with psql: psql "$(.venv/bin/hesp db url)"   stop the database: .venv/bin/hesp db down')

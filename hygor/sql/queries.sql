@@ -72,3 +72,24 @@ ORDER BY c.id;
 -- `hesp db reset`: every catalogue object goes; the roles pgSTAC made stay (they are cluster-wide).
 DROP SCHEMA IF EXISTS hesp CASCADE;
 DROP SCHEMA IF EXISTS pgstac CASCADE;
+
+-- name: collection_ids
+SELECT id FROM pgstac.collections ORDER BY id;
+
+-- name: stored_digests
+-- The content digests ingest keeps in pgSTAC's private column, for the ids of one batch.
+SELECT id, private->>'hesp:digest' FROM pgstac.items WHERE collection = %(collection)s AND id = ANY(%(ids)s);
+
+-- name: upsert_harvest
+INSERT INTO hesp.harvests (key, source_url, source_collection, target_collection, query)
+VALUES (%(key)s, %(source_url)s, %(source_collection)s, %(target_collection)s, %(query)s)
+ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
+RETURNING id;
+
+-- name: harvest_units_done
+-- Units done after their window closed: their items cannot change any more (later windows are fetched again).
+SELECT unit FROM hesp.harvest_units WHERE harvest_id = %(harvest_id)s;
+
+-- name: record_harvest_unit
+INSERT INTO hesp.harvest_units (harvest_id, unit, items) VALUES (%(harvest_id)s, %(unit)s, %(items)s)
+ON CONFLICT (harvest_id, unit) DO UPDATE SET items = EXCLUDED.items, done_at = now();

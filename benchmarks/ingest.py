@@ -1,0 +1,130 @@
+"""Ingest throughput: the project's load path against raw ``pypgstac load``, same items, same run.
+
+    .venv/bin/python benchmarks/ingest.py [--items 100000] [--tiles 5000]
+
+Generates N Sentinel-2 L1C-like items (real tiles and footprints, 17 assets each) as NDJSON, then loads them
+into fresh copies of one migrated database:
+  1. raw:     ``pypgstac load items FILE --method upsert`` (and ``--method insert``, the fastest it has);
+  2. project: ``hesp ingest FILE`` (read, schema-validate, digest, diff, load), then again on the same file
+              (everything unchanged).
+Each load is a subprocess, timed from start to exit. Prints items/s of each and the ratios to raw upsert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import psycopg
+from psycopg import sql
+
+from hygor import Catalog, Settings
+from hygor.grid import all_tiles, land_tiles
+from hygor.items import MediaType, file_asset, stac_datetime, tiled_item
+
+BIN = Path(sys.executable).parent
+BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
+
+
+def generate(path: Path, count: int, tile_count: int) -> None:
+    rng = random.Random(42)
+    tiles = [all_tiles()[t] for t in sorted(land_tiles())[:tile_count]]
+    start = datetime(2022, 1, 1, 10, 30, tzinfo=UTC)
+    with path.open("wb") as out:
+        for n in range(count):
+            tile = tiles[n % len(tiles)]
+            when = start + timedelta(days=5 * (n // len(tiles)), seconds=rng.randrange(3600))
+            name = f"S2A_MSIL1C_{when:%Y%m%dT%H%M%S}_N0510_R{rng.randrange(1, 144):03d}_T{tile.id}_{when:%Y%m%d}T120000"
+            root = Path(f"/archive/sentinel-2-l1c/{tile.id}/{when:%Y}/{name}.SAFE")
+            assets = {
+                band: file_asset(root / f"{band}.jp2", media_type=MediaType.JP2, roles=["data"], title=band)
+                for band in BANDS
+            }
+            assets["product-metadata"] = file_asset(
+                root / "MTD_MSIL1C.xml", media_type=MediaType.XML, roles=["metadata"], title="Product metadata"
+            )
+            item = tiled_item(
+                item_id=name,
+                collection="sentinel-2-l1c",
+                tile=tile,
+                properties={
+                    "datetime": stac_datetime(when),
+                    "platform": "sentinel-2a",
+                    "constellation": "sentinel-2",
+                    "instruments": ["msi"],
+                    "eo:cloud_cover": round(rng.uniform(0, 100), 2),
+                    "sat:relative_orbit": rng.randrange(1, 144),
+                    "processing:level": "L1C",
+                    "processing:version": "05.10",
+                },
+                assets=assets,
+            )
+            out.write(orjson.dumps(item) + b"\n")
+
+
+def fresh_database(admin_url: str, template: str, name: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:3])} failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--tiles", type=int, default=5_000)
+    parser.add_argument("--home", type=Path, default=None, help="HESP_HOME of the benchmark cluster")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="hesp-bench-", dir="/var/tmp"))
+    work.chmod(0o755)
+    home = args.home or work / "home"
+    catalog = Catalog(Settings(home=home, database_url=None, port=54399))
+    admin_url = catalog.url()
+    template_url = fresh_database(admin_url, "template0", "bench_template")
+    Catalog(Settings(database_url=template_url)).init()
+
+    items = work / "items.ndjson"
+    started = time.perf_counter()
+    generate(items, args.items, args.tiles)
+    print(f"generated {args.items} items over {args.tiles} tiles in {time.perf_counter() - started:.1f} s "
+          f"({items.stat().st_size / 1e6:.0f} MB of NDJSON)")
+
+    pypgstac = str(BIN / "pypgstac")
+    results = {}
+    for method in ("upsert", "insert"):
+        url = fresh_database(admin_url, "bench_template", f"bench_raw_{method}")
+        results[f"pypgstac load --method {method}"] = timed(
+            [pypgstac, "load", "items", str(items), "--dsn", url, "--method", method]
+        )
+    url = fresh_database(admin_url, "bench_template", "bench_hesp")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")} | {"HESP_DATABASE_URL": url}
+    results["hesp ingest (new items)"] = timed([str(BIN / "hesp"), "ingest", str(items)], env)
+    results["hesp ingest (same file again)"] = timed([str(BIN / "hesp"), "ingest", str(items)], env)
+
+    baseline = results["pypgstac load --method upsert"]
+    print(f"{'path':34} {'seconds':>8} {'items/s':>9} {'vs raw upsert':>14}")
+    for name, seconds in results.items():
+        print(f"{name:34} {seconds:8.1f} {args.items / seconds:9.0f} {baseline / seconds:13.0%}")
+    catalog.down()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Building STAC items the same way for every product format.
+
+Readers gather facts from product metadata; these helpers turn them into items that carry the common fields
+(``grid:code``, ``mgrs:*``, ``proj:code``, footprint, ...) and declare exactly the extensions they use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import antimeridian
+import shapely
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+
+from hygor.grid import Tile
+
+STAC_VERSION = "1.1.0"
+# Extension schemas by field prefix (the versions shipped in stac_schemas/).
+EXTENSIONS = {
+    "eo": "https://stac-extensions.github.io/eo/v2.0.0/schema.json",
+    "proj": "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
+    "grid": "https://stac-extensions.github.io/grid/v1.1.0/schema.json",
+    "mgrs": "https://stac-extensions.github.io/mgrs/v1.0.0/schema.json",
+    "sat": "https://stac-extensions.github.io/sat/v1.1.0/schema.json",
+    "view": "https://stac-extensions.github.io/view/v1.1.0/schema.json",
+    "processing": "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
+    "file": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
+    "raster": "https://stac-extensions.github.io/raster/v2.0.0/schema.json",
+    "sar": "https://stac-extensions.github.io/sar/v1.3.0/schema.json",
+    "classification": "https://stac-extensions.github.io/classification/v1.1.0/schema.json",
+}
+# The project's own properties (documented in schemas/hesp-properties.schema.json).
+VALID = "hesp:valid"
+
+
+class MediaType:
+    COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+    GEOTIFF = "image/tiff; application=geotiff"
+    JP2 = "image/jp2"
+    XML = "application/xml"
+    JSON = "application/json"
+    JPEG = "image/jpeg"
+    PNG = "image/png"
+    NETCDF = "application/netcdf"
+
+
+def stac_datetime(when: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, microseconds only when there are some."""
+    when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    text = when.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{when.microsecond:06d}" if when.microsecond else "") + "Z"
+
+
+def file_asset(path: Path, *, media_type: str, roles: Iterable[str], title: str, **fields: Any) -> dict[str, Any]:
+    """An asset for a local file; ``file:size`` when the file is there (metadata may come before rasters)."""
+    asset: dict[str, Any] = {"href": str(path), "type": media_type, "title": title, "roles": list(roles)}
+    try:
+        asset["file:size"] = os.stat(path).st_size
+    except OSError:
+        pass
+    asset.update(fields)
+    return asset
+
+
+def tiled_item(
+    *,
+    item_id: str,
+    collection: str,
+    tile: Tile,
+    properties: Mapping[str, Any],
+    assets: Mapping[str, dict[str, Any]],
+    footprint: BaseGeometry | None = None,
+    derived_from: Iterable[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """An item on one Sentinel-2 tile.
+
+    ``footprint`` is the data footprint in WGS84 when the metadata gives one; it is clipped to the tile, whose
+    own footprint is used otherwise, so that the geometry always lies in the tile's grid box.
+    ``derived_from`` lists the (collection, id) of the input items it was made from.
+    """
+    geometry = tile.footprint() if footprint is None else _clip_to_tile(footprint, tile)
+    props: dict[str, Any] = {
+        "grid:code": tile.code,
+        "mgrs:utm_zone": tile.utm_zone,
+        "mgrs:latitude_band": tile.latitude_band,
+        "mgrs:grid_square": tile.grid_square,
+        "proj:code": f"EPSG:{tile.epsg}",
+        **properties,
+    }
+    links = [derived_from_link(source_collection, source_id) for source_collection, source_id in derived_from]
+    item = {
+        "type": "Feature",
+        "stac_version": STAC_VERSION,
+        "stac_extensions": [],
+        "id": item_id,
+        "collection": collection,
+        "geometry": mapping(geometry),
+        "bbox": list(antimeridian.bbox(mapping(geometry))),
+        "properties": props,
+        "links": links,
+        "assets": dict(assets),
+    }
+    item["stac_extensions"] = declared_extensions(item)
+    return item
+
+
+def derived_from_link(collection: str, item_id: str) -> dict[str, Any]:
+    """A lineage link to an input item, relative to the item's own URL in the STAC API."""
+    return {
+        "rel": "derived_from",
+        "href": f"../../{collection}/items/{item_id}",
+        "type": "application/geo+json",
+        "title": f"input {item_id}",
+    }
+
+
+def declared_extensions(item: Mapping[str, Any]) -> list[str]:
+    """The schema URIs of the extensions whose fields the item uses (in properties or assets)."""
+    keys: set[str] = set(item.get("properties", {}))
+    for asset in item.get("assets", {}).values():
+        keys |= set(asset)
+        for band in asset.get("bands", []):
+            keys |= set(band)
+    keys |= {key for band in item.get("properties", {}).get("bands", []) for key in band}
+    prefixes = {key.split(":", 1)[0] for key in keys if ":" in key}
+    return [uri for prefix, uri in EXTENSIONS.items() if prefix in prefixes]
+
+
+def _clip_to_tile(footprint: BaseGeometry, tile: Tile) -> BaseGeometry:
+    clipped = shapely.make_valid(footprint).intersection(tile.footprint())
+    polygons = [g for g in getattr(clipped, "geoms", [clipped]) if g.geom_type == "Polygon" and not g.is_empty]
+    if not polygons:
+        return tile.footprint()
+    return polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons)

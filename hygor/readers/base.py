@@ -1,0 +1,88 @@
+"""What a product reader is, and the registry of readers by name.
+
+A reader recognises products of one format on disk (a folder such as a ``.SAFE``, or a single file) and turns
+each into one or more STAC items from its metadata alone; rasters may not be there yet.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hygor.errors import HygorError
+
+
+class ReaderError(HygorError):
+    """The product cannot be read."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Something that could not become an item, and why."""
+
+    path: str
+    reason: str
+    item_id: str | None = None
+
+
+class Reader(ABC):
+    """One product format."""
+
+    name: ClassVar[str]
+    """Registry name, used in ``collections/<id>/catalogue.yaml`` (``reader: esa-safe-l1c``)."""
+
+    collection: ClassVar[str | None]
+    """The collection its items go to unless told otherwise (None: the items say)."""
+
+    @abstractmethod
+    def detect(self, path: Path) -> bool:
+        """Whether ``path`` (a folder or a file) is a product of this format. Cheap: names and headers only."""
+
+    @abstractmethod
+    def read(self, path: Path) -> list[dict[str, Any]]:
+        """The STAC items of the product at ``path``; ``ReaderError`` saying why when it cannot."""
+
+    def items(self, path: Path) -> Iterator[dict[str, Any] | Rejection]:
+        """Items one by one. A product is read whole: all its items, or one rejection saying why not.
+
+        Readers of files of independent records (NDJSON) override this to reject records one by one.
+        """
+        try:
+            items = self.read(path)
+        except ReaderError as exc:
+            yield Rejection(str(path), str(exc))
+            return
+        yield from items
+
+
+_REGISTRY: dict[str, Reader] = {}
+
+
+def register(cls: type[Reader]) -> type[Reader]:
+    """Class decorator: make a reader available by name and to format detection."""
+    if cls.name in _REGISTRY:
+        raise ValueError(f"two readers named {cls.name}")
+    _REGISTRY[cls.name] = cls()
+    return cls
+
+
+def readers() -> dict[str, Reader]:
+    return dict(_REGISTRY)
+
+
+def reader(name: str) -> Reader:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ReaderError(f"no reader named {name!r} (known: {', '.join(sorted(_REGISTRY))})") from None
+
+
+def detect(path: Path) -> Reader | None:
+    """The reader of the product at ``path``, or None when no reader knows it."""
+    for candidate in _REGISTRY.values():
+        if candidate.detect(path):
+            return candidate
+    return None
