@@ -1,6 +1,7 @@
 """Product readers, one module per format, registered by name (see ``base``)."""
 
-from hygor.readers import stac_json  # noqa: F401  (each import registers its readers)
+# Each import registers its readers; detection tries them in this order.
+from hygor.readers import esa_safe, esa_tileinfo, stac_json  # noqa: F401
 from hygor.readers.base import Reader, ReaderError, Rejection, detect, reader, readers
 
 __all__ = ["Reader", "ReaderError", "Rejection", "detect", "reader", "readers"]
