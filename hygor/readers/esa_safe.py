@@ -325,7 +325,6 @@ class EsaSafe(Reader):
     image_names: ClassVar[tuple[str, ...]] = ("IMAGE_FILE",)
     quantification_names: ClassVar[tuple[str, ...]] = ("QUANTIFICATION_VALUE",)
     offset_name: ClassVar[str] = "RADIO_ADD_OFFSET"
-    manifest: ClassVar[bool] = True
 
     def detect(self, path: Path) -> bool:
         return path.name == self.metadata_name if path.is_file() else (path / self.metadata_name).is_file()
@@ -349,7 +348,7 @@ class EsaSafe(Reader):
         assets["product-metadata"] = metadata_asset(doc.path, f"{self.metadata_name} – product metadata")
         if granule:
             assets["granule-metadata"] = metadata_asset(granule.path, "MTD_TL.xml – tile metadata")
-        if self.manifest and (product / "manifest.safe").is_file():
+        if (product / "manifest.safe").is_file():
             assets["safe-manifest"] = metadata_asset(product / "manifest.safe", "manifest.safe – SAFE manifest")
         properties: dict[str, Any] = {
             "eo:cloud_cover": doc.number("Cloud_Coverage_Assessment"),
@@ -430,4 +429,3 @@ class EsaSafeL2A(EsaSafe):
     image_names: ClassVar[tuple[str, ...]] = ("IMAGE_FILE_2A", "IMAGE_FILE")
     quantification_names: ClassVar[tuple[str, ...]] = ("BOA_QUANTIFICATION_VALUE", "L2A_BOA_QUANTIFICATION_VALUE")
     offset_name: ClassVar[str] = "BOA_ADD_OFFSET"
-    manifest: ClassVar[bool] = False  # the collection declares no safe-manifest asset
