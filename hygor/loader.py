@@ -102,22 +102,29 @@ class ItemLoader:
             )
         }
         counts = LoadCounts()
-        changed = []
+        fresh, changed = [], []
         for item in items:
             fingerprint = digest(item)
             previous = stored.get(item["id"], _ABSENT)
             if previous == fingerprint:
                 counts.unchanged += 1
-                continue
-            if previous is _ABSENT:
+            elif previous is _ABSENT:
                 counts.new += 1
+                fresh.append({**item, "private": {DIGEST: fingerprint}})
             else:
                 counts.updated += 1
-            changed.append({**item, "private": {DIGEST: fingerprint}})
+                changed.append({**item, "private": {DIGEST: fingerprint}})
+        if fresh:
+            try:
+                self._write(fresh, Methods.insert)  # straight COPY into the partitions: the fast path
+            except psycopg.errors.UniqueViolation:  # another run loaded some of them meanwhile
+                self._write(fresh, Methods.delsert)
         if changed:
             # delsert, not upsert: pgSTAC's upsert keeps the old `private` column, which holds the digest.
-            self._loader.load_items(iter(changed), insert_mode=Methods.delsert, chunksize=len(changed))
+            self._write(changed, Methods.delsert)
         return counts
 
+    def _write(self, items: list[dict[str, Any]], method: Methods) -> None:
+        self._loader.load_items(iter(items), insert_mode=method, chunksize=len(items))
 
 _ABSENT = object()
