@@ -23,6 +23,7 @@ from shapely.geometry import mapping
 from hygor.db import Database, execute, fetch_all, fetch_one
 from hygor.grid import UnknownTile, normalise_tile_id, tile
 from hygor.ingest import Checker, IngestReport, RejectedItem
+from hygor.items import adopt
 from hygor.loader import ItemLoader
 
 MISSION_START = datetime(2014, 4, 3, tzinfo=UTC)  # Sentinel-1A: nothing upstream is older
@@ -173,7 +174,7 @@ def _harvest_unit(
         for upstream in page.get("features", []):
             if query.tiles and item_tile(upstream) not in (None, unit.area):
                 continue  # a neighbour tile overlapping this one: harvested under its own unit, if asked for
-            item = _rehome(upstream, query.collection)
+            item = adopt(upstream, query.collection)
             problem = checker.problem(item)
             if problem is not None:
                 report.rejected.append(RejectedItem(path=query.source_url, reason=problem, item_id=item.get("id")))
@@ -183,12 +184,6 @@ def _harvest_unit(
             report.count(loader.load(list({item["id"]: item for item in batch}.values())))
             count += len(batch)
     return count
-
-
-def _rehome(item: dict[str, Any], collection: str) -> dict[str, Any]:
-    """The upstream item in our collection; the API links of its home catalogue are dropped."""
-    keep = [link for link in item.get("links", []) if link.get("rel") not in {"self", "root", "parent", "collection"}]
-    return {**item, "collection": collection, "links": keep}
 
 
 def _rfc3339(when: datetime) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from hygor.collections import CollectionDefinition
+from hygor.items import adopt
 from hygor.loader import ItemLoader, LoadCounts
 from hygor.readers import Rejection, detect
 from hygor.validation import item_errors
@@ -177,7 +178,7 @@ def checked_batches(paths: Iterable[Path], checker: Checker, report: IngestRepor
             if isinstance(outcome, Rejection):
                 report.rejected.append(RejectedItem(path=outcome.path, reason=outcome.reason, item_id=outcome.item_id))
                 continue
-            item = _rehomed(outcome, reader.collection, checker.options.collection)
+            item = adopt(outcome, checker.options.collection or outcome.get("collection") or reader.collection)
             problem = checker.problem(item)
             key = (str(item.get("collection")), str(item.get("id")))
             if problem is None and key in batch:
@@ -204,11 +205,3 @@ def _cyclic_gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _rehomed(item: dict[str, Any], default: str | None, forced: str | None) -> dict[str, Any]:
-    collection = forced or item.get("collection") or default
-    if collection == item.get("collection"):
-        return item
-    links = [link for link in item.get("links", []) if link.get("rel") not in {"collection", "parent", "root", "self"}]
-    return {**item, "collection": collection, "links": links}

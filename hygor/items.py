@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import antimeridian
+import pystac
 import shapely
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
@@ -34,6 +35,7 @@ EXTENSIONS = {
     "sar": "https://stac-extensions.github.io/sar/v1.3.0/schema.json",
     "classification": "https://stac-extensions.github.io/classification/v1.1.0/schema.json",
 }
+API_LINKS = frozenset({"self", "root", "parent", "collection"})
 # The project's own properties (documented in schemas/hesp-properties.schema.json).
 VALID = "hesp:valid"
 
@@ -117,6 +119,19 @@ def derived_from_link(collection: str, item_id: str) -> dict[str, Any]:
         "type": "application/geo+json",
         "title": f"input {item_id}",
     }
+
+
+def adopt(item: dict[str, Any], collection: str | None) -> dict[str, Any]:
+    """An item (possibly of another catalogue) as an item of ours: STAC 1.1 (pystac migrates older versions and
+    their extensions), in ``collection``, without the links its home API made (ours makes its own)."""
+    if item.get("stac_version") != STAC_VERSION:
+        try:
+            migrated = pystac.Item.from_dict(item, migrate=True, preserve_dict=True)
+            item = migrated.to_dict(include_self_link=False, transform_hrefs=False)
+        except Exception:  # noqa: BLE001 - an item pystac cannot read is left for validation to reject
+            pass
+    links = [link for link in item.get("links", []) if link.get("rel") not in API_LINKS]
+    return {**item, "collection": collection or item.get("collection"), "links": links}
 
 
 def declared_extensions(item: Mapping[str, Any]) -> list[str]:

@@ -127,4 +127,5 @@ class ItemLoader:
     def _write(self, items: list[dict[str, Any]], method: Methods) -> None:
         self._loader.load_items(iter(items), insert_mode=method, chunksize=len(items))
 
+
 _ABSENT = object()

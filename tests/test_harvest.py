@@ -67,19 +67,7 @@ def test_harvest_is_resumable_and_idempotent(upstream: tuple[str, str], make_db:
     done_before = units_done(mirror)
     assert 3 <= done_before < 2 * 24, "the harvest was not interrupted mid-way"
 
-    resumed = hesp(
-        "harvest",
-        "--from",
-        api,
-        *HARVEST,
-        "--tiles",
-        TILES[0],
-        "--tiles",
-        TILES[1],
-        "--format",
-        "json",
-        env={"HESP_DATABASE_URL": mirror},
-    )
+    resumed = harvest_both_tiles(api, mirror)
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)
     assert report["units"] == 2 * 24 and report["units_skipped"] == done_before
@@ -90,21 +78,14 @@ def test_harvest_is_resumable_and_idempotent(upstream: tuple[str, str], make_db:
     assert harvested.keys() == upstream_items.keys()
     assert all(harvested[k]["properties"] == upstream_items[k]["properties"] for k in harvested)  # type: ignore[index]
 
-    again = hesp(
-        "harvest",
-        "--from",
-        api,
-        *HARVEST,
-        "--tiles",
-        TILES[0],
-        "--tiles",
-        TILES[1],
-        "--format",
-        "json",
-        env={"HESP_DATABASE_URL": mirror},
-    )
+    again = harvest_both_tiles(api, mirror)
     assert json.loads(again.stdout)["units_skipped"] == 2 * 24
     assert contents(mirror) == harvested
+
+
+def harvest_both_tiles(api: str, mirror: str) -> subprocess.CompletedProcess[str]:
+    tiles = [arg for tile in TILES for arg in ("--tiles", tile)]
+    return hesp("harvest", "--from", api, *HARVEST, *tiles, "--format", "json", env={"HESP_DATABASE_URL": mirror})
 
 
 def test_tiles_select_items_of_those_tiles_only(upstream: tuple[str, str], db_url: str) -> None:
