@@ -175,3 +175,34 @@ def test_ingest_needs_a_known_collection_and_existing_paths(tmp_path: Path, db_u
     assert result.returncode == 1 and "unknown collection 'nope'" in result.stderr
     code, report = run(db_url, str(tmp_path / "missing"))
     assert code == 1 and report["rejected"][0]["reason"] == "no such file or folder"
+
+
+def test_chain_outputs_are_always_checked_for_files_and_cogs(tmp_path: Path, db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from products import write_lis, write_muscate_l2a, write_s1tiling, write_surfwater
+
+    folder = tmp_path / "outputs"
+    valid = write_muscate_l2a(folder, when=datetime(2023, 6, 15, 10, 58, 56, tzinfo=UTC))
+    cloudy = write_muscate_l2a(folder, when=datetime(2023, 6, 20, 10, 58, 56, tzinfo=UTC), cloud_cover=97, valid=False)
+    holed = write_muscate_l2a(folder, when=datetime(2023, 6, 25, 10, 58, 56, tzinfo=UTC))
+    next(holed.glob("*_SRE_B4.tif")).unlink()
+    write_surfwater(folder)
+    write_s1tiling(folder / "s1")
+    lis = write_lis(folder / "lis")
+    fsc = next(p for p in lis.rglob("*.tif") if p.name.endswith("_1.tif"))
+    write_raster(fsc, cog=False)
+
+    code, report = run(db_url, str(folder), "--recursive")
+    assert code == 1
+    why = {r["item_id"] or Path(r["path"]).name: r["reason"] for r in report["rejected"]}
+    assert len(why) == 2, why
+    assert any("SRE_B4 is missing" in reason for reason in why.values())
+    assert any("not a valid Cloud Optimized GeoTIFF" in reason for reason in why.values())
+    stored = {(row[0], row[1]): row[2] for row in snapshot(db_url)}
+    assert {collection for collection, _ in stored} == {"maja-l2a", "surfwater-water", "s1tiling-backscatter"}
+    assert stored[("maja-l2a", valid.name)]["properties"]["hesp:valid"] is True
+    assert stored[("maja-l2a", cloudy.name)]["properties"]["hesp:valid"] is False
+
+    code, again = run(db_url, str(folder), "--recursive")
+    assert again["ingested"] == again["updated"] == 0 and again["unchanged"] == report["ingested"]
