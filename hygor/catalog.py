@@ -19,7 +19,7 @@ from hygor.db import Database, fetch_all, fetch_one, redact, relation_exists
 from hygor.errors import CollectionError, DatabaseError
 from hygor.harvest import HarvestQuery, HarvestReport, UnitDone, harvest
 from hygor.ingest import Checker, IngestOptions, IngestReport, Progress, ingest
-from hygor.loader import ItemLoader
+from hygor.loader import LoaderProcess
 from hygor.migrations import PGSTAC_VERSION, MigrationReport, applied_migrations, migrate, pgstac_version
 from hygor.settings import Settings
 from hygor.sql import migrations, query
@@ -156,7 +156,7 @@ class Catalog:
     ) -> IngestReport:
         """Read the products under ``paths`` into items and load them (see ``hygor.ingest``)."""
         database, checker = self._ingest_context(options or IngestOptions())
-        with ItemLoader(database) as loader:
+        with LoaderProcess(database) as loader:
             return ingest(paths, loader, checker, progress)
 
     def _ingest_context(self, options: IngestOptions) -> tuple[Database, Checker]:

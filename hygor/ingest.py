@@ -12,7 +12,7 @@ import contextlib
 import gc
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from hygor.collections import CollectionDefinition
 from hygor.items import adopt
-from hygor.loader import ItemLoader, LoadCounts
+from hygor.loader import LoadCounts, LoaderProcess
 from hygor.readers import Rejection, detect
 from hygor.validation import item_errors
 
@@ -138,29 +138,28 @@ def _cog_problem(item: dict[str, Any]) -> str | None:
 
 def ingest(
     paths: Iterable[Path],
-    loader: ItemLoader,
+    loader: LoaderProcess,
     checker: Checker,
     progress: Progress | None = None,
 ) -> IngestReport:
     """Read, check and load everything under ``paths``; the report says what happened to each thing.
 
-    Reading and checking the next batch overlaps with loading the previous one (on a second thread, whose
-    time is mostly spent waiting for PostgreSQL); at most two batches are in memory.
+    Reading and checking the next batch overlaps with loading the previous one (in the loader's own process);
+    at most two batches are in memory.
     """
     report = IngestReport()
 
     def loaded(pending: Future[LoadCounts]) -> None:
         report.count(pending.result())
-        gc.collect()
         if progress:
             progress(report)
 
-    with _cyclic_gc_paused(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="hesp-load") as pool:
+    with _cyclic_gc_paused():
         pending: Future[LoadCounts] | None = None
         for batch in checked_batches(paths, checker, report):
             if pending is not None:
                 loaded(pending)
-            pending = pool.submit(loader.load, batch)
+            pending = loader.submit(batch)
         if pending is not None:
             loaded(pending)
     return report
@@ -196,12 +195,14 @@ def checked_batches(paths: Iterable[Path], checker: Checker, report: IngestRepor
 
 @contextlib.contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
-    """Items are large acyclic dicts that reference counting frees; the cyclic collector only re-scans them
-    (a fifth of the run time). It is paused during ingest and run once per batch instead."""
+    """Items are large acyclic trees of dicts and lists that reference counting frees; the cyclic collector
+    would only re-scan the batches in memory, again and again (a fifth of the run time). It is paused during
+    ingest and runs once at the end."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.collect()
         if was_enabled:
             gc.enable()

@@ -7,10 +7,13 @@ stored for its ids, loads only the new and changed items, and so counts each kin
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
+import multiprocessing
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +66,7 @@ class _ShapelyLoader(Loader):
 
 
 class ItemLoader:
-    """Loads batches of validated items, as the ``pgstac_ingest`` role; one per ingest run."""
+    """Loads batches of validated items, as the ``pgstac_ingest`` role, in this process."""
 
     def __init__(self, database: Database) -> None:
         logging.getLogger("pypgstac").setLevel(logging.WARNING)
@@ -83,28 +86,30 @@ class ItemLoader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def load(self, items: Sequence[dict[str, Any]]) -> LoadCounts:
-        """Upsert ``items`` (distinct ids) and say how many were new, changed and unchanged."""
+    def load(self, items: Sequence[dict[str, Any]], digests: Sequence[str] | None = None) -> LoadCounts:
+        """Upsert ``items`` (distinct ids) and say how many were new, changed and unchanged.
+
+        ``digests``: the items' digests when the caller computed them already.
+        """
         counts = LoadCounts()
-        by_collection: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for item in items:
-            by_collection[item["collection"]].append(item)
+        by_collection: dict[str, list[tuple[dict[str, Any], str]]] = defaultdict(list)
+        for item, fingerprint in zip(items, digests or [digest(item) for item in items], strict=True):
+            by_collection[item["collection"]].append((item, fingerprint))
         with translate_errors():
             for collection, members in by_collection.items():
                 counts.add(self._load_collection(collection, members))
         return counts
 
-    def _load_collection(self, collection: str, items: list[dict[str, Any]]) -> LoadCounts:
+    def _load_collection(self, collection: str, items: list[tuple[dict[str, Any], str]]) -> LoadCounts:
         stored = {
             row[0]: row[1]
             for row in self._conn.execute(
-                query("stored_digests"), {"collection": collection, "ids": [item["id"] for item in items]}
+                query("stored_digests"), {"collection": collection, "ids": [item["id"] for item, _ in items]}
             )
         }
         counts = LoadCounts()
         fresh, changed = [], []
-        for item in items:
-            fingerprint = digest(item)
+        for item, fingerprint in items:
             previous = stored.get(item["id"], _ABSENT)
             if previous == fingerprint:
                 counts.unchanged += 1
@@ -129,3 +134,43 @@ class ItemLoader:
 
 
 _ABSENT = object()
+
+
+class LoaderProcess:
+    """An ``ItemLoader`` in a process of its own, fed batches while the caller reads and checks the next ones.
+
+    Reading, validating and pgSTAC's formatting of items are all Python work: in one process they would take
+    turns on the interpreter lock; in two they use both cores. Batches travel as JSON bytes (orjson).
+    """
+
+    def __init__(self, database: Database) -> None:
+        context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited connections
+        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_open_loader, initargs=(database.url,))
+
+    def submit(self, items: list[dict[str, Any]]) -> Future[LoadCounts]:
+        """Load ``items`` in the loader process; their digests are computed here, where there is time."""
+        payload = orjson.dumps({"items": items, "digests": [digest(item) for item in items]})
+        return self._pool.submit(_load_in_loader_process, payload)
+
+    def __enter__(self) -> LoaderProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+_PROCESS_LOADER: ItemLoader | None = None
+
+
+def _open_loader(url: str) -> None:
+    global _PROCESS_LOADER
+    gc.disable()  # batches are acyclic: reference counting frees them; see _load_in_loader_process
+    _PROCESS_LOADER = ItemLoader(Database(url))
+
+
+def _load_in_loader_process(payload: bytes) -> LoadCounts:
+    assert _PROCESS_LOADER is not None, "the loader process was not initialised"
+    batch = orjson.loads(payload)
+    counts = _PROCESS_LOADER.load(batch["items"], batch["digests"])
+    gc.collect()  # between batches, when little is alive: cheap
+    return counts
