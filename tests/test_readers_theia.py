@@ -305,7 +305,7 @@ def test_invalid_surfwater_product_has_metadata_and_quicklook_only(tmp_path: Pat
     ("edit", "reason"),
     [
         (lambda text: text[: len(text) // 2], "malformed JSON"),
-        (lambda text: "[]", "must be a JSON object"),
+        (lambda text: "[]", "not a JSON object"),
         (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "valid"}), "valid is missing"),
         (lambda text: text.replace('"valid": false', '"valid": "no"'), "valid must be a bool"),
         (lambda text: text.replace('"cloud_percentage": 12.5', '"cloud_percentage": 120'), "not a percentage"),

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import orjson
+
 from hygor.errors import HygorError
 
 
@@ -56,6 +58,19 @@ class Reader(ABC):
             yield Rejection(str(path), str(exc))
             return
         yield from items
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON metadata file that must hold an object; ``ReaderError`` naming the file otherwise."""
+    try:
+        document = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise ReaderError(f"{path}: cannot be read ({exc.strerror})") from None
+    except orjson.JSONDecodeError as exc:
+        raise ReaderError(f"{path}: malformed JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise ReaderError(f"{path}: not a JSON object")
+    return document
 
 
 _REGISTRY: dict[str, Reader] = {}

@@ -14,13 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import orjson
 from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from hygor.grid import Tile, utm_to_wgs84
-from hygor.readers.base import Reader, ReaderError, register
+from hygor.readers.base import Reader, ReaderError, read_json_object, register
 from hygor.readers.esa_safe import (
     IMAGE_KEYS,
     Radiometry,
@@ -55,7 +54,7 @@ class EsaTileInfo(Reader):
     def read(self, path: Path) -> list[dict[str, Any]]:
         folder = (path if path.is_dir() else path.parent).resolve()
         where = folder / TILE_INFO
-        info = _load(where)
+        info = read_json_object(where)
         granule = read_granule(folder / TILE_METADATA)
         product_name = str(_field(info, where, "productName"))
         level = granule.level or next((level for level in IMAGE_KEYS if f"MSI{level}" in product_name), None)
@@ -97,18 +96,6 @@ class EsaTileInfo(Reader):
             footprint=_footprint(info, where, tile),
         )
         return [item]
-
-
-def _load(path: Path) -> Mapping[str, Any]:
-    try:
-        document = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise ReaderError(f"{path}: cannot be read: {exc.strerror}") from exc
-    except orjson.JSONDecodeError as exc:
-        raise ReaderError(f"{path}: malformed JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ReaderError(f"{path}: not a JSON object")
-    return document
 
 
 def _field(info: Mapping[str, Any], where: Path, key: str) -> Any:

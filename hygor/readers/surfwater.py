@@ -28,10 +28,8 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-import orjson
-
 from hygor.items import VALID, MediaType, stac_datetime, tiled_item
-from hygor.readers.base import Reader, ReaderError, register
+from hygor.readers.base import Reader, ReaderError, read_json_object, register
 from hygor.readers.outputs import (
     MUSCATE_ID,
     asset,
@@ -83,14 +81,7 @@ class Surfwater(Reader):
 
 
 def _metadata(path: Path) -> dict[str, Any]:
-    try:
-        document = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise ReaderError(f"{path}: cannot be read ({exc.strerror})") from None
-    except orjson.JSONDecodeError as exc:
-        raise ReaderError(f"{path}: malformed JSON ({exc})") from None
-    if not isinstance(document, dict):
-        raise ReaderError(f"{path}: the metadata must be a JSON object")
+    document = read_json_object(path)
     for field, (types, mandatory) in FIELDS.items():
         value = document.get(field)
         if value is None:
