@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
+from hygor import grid, regions
 from hygor.cluster import EmbeddedCluster
 from hygor.collections import (
     SyncReport,
@@ -23,9 +24,11 @@ from hygor.loader import LoaderProcess
 from hygor.migrations import PGSTAC_VERSION, MigrationReport, applied_migrations, migrate, pgstac_version
 from hygor.settings import Settings
 from hygor.sql import migrations, query
+from hygor.tiles import TileInfo, count_per_region, select_tiles, sync_grid
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from shapely.geometry.base import BaseGeometry
 
 EXACT_COUNT_BELOW = 1_000_000
 
@@ -81,12 +84,14 @@ class InitReport(BaseModel):
     pgstac_after: str
     migrations_applied: list[str]
     collections: SyncSummary
+    grid_tiles_loaded: int = 0
 
     @property
     def changed(self) -> bool:
         return (
             self.pgstac_before != self.pgstac_after
             or bool(self.migrations_applied)
+            or bool(self.grid_tiles_loaded)
             or bool(self.collections.created or self.collections.updated)
             or self.collections.queryables != "unchanged"
         )
@@ -144,11 +149,13 @@ class Catalog:
         report: MigrationReport = migrate(database)
         with database.connect() as conn:
             sync = sync_collections(conn, definitions, queryables)
+            grid_tiles = sync_grid(conn)
         return InitReport(
             pgstac_before=report.pgstac_before,
             pgstac_after=report.pgstac_after,
             migrations_applied=list(report.applied),
             collections=SyncSummary.from_report(sync),
+            grid_tiles_loaded=grid_tiles,
         )
 
     def ingest(
@@ -173,6 +180,24 @@ class Catalog:
         """Pull items from an upstream STAC API into one of our collections (see ``hygor.harvest``)."""
         database, checker = self._ingest_context(IngestOptions(collection=query.collection))
         return harvest(database, query, checker, on_unit)
+
+    def tiles(
+        self,
+        *,
+        zone: BaseGeometry | None = None,
+        ids: list[str] | None = None,
+        land_only: bool = False,
+        with_footprint: bool = False,
+    ) -> list[TileInfo]:
+        """Tiles of the grid touching ``zone`` and/or named in ``ids`` (see ``hygor.regions`` for zones)."""
+        if ids is not None:
+            ids = [grid.tile(value).id for value in ids]
+        with self.database().connect() as conn:
+            return select_tiles(conn, zone=zone, ids=ids, land_only=land_only, with_footprint=with_footprint)
+
+    def tile_counts_by_continent(self, land_only: bool = False) -> dict[str, int]:
+        with self.database().connect() as conn:
+            return count_per_region(conn, regions.continents(), land_only)
 
     def reset(self) -> InitReport:
         """Drop every catalogue object (items included) and initialise again."""

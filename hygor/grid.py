@@ -25,10 +25,10 @@ from shapely.geometry.base import BaseGeometry
 from hygor.errors import HygorError
 
 TILE_ID = re.compile(r"^(?:T)?(\d{2})([C-HJ-NP-X])([A-HJ-NP-Z])([A-HJ-NP-V])$")
-# Edge vertices every ~1 km before reprojection, then the vertices that do not bend the outline by more than
+# Edge vertices every ~2 km before reprojection, then the vertices that do not bend the outline by more than
 # ~0.2 m dropped: a tile's footprint keeps 100 to 400 vertices (most near the poles) and stays within a metre
 # of the UTM box.
-DENSIFY_M = 1_000.0
+DENSIFY_M = 2_000.0
 SIMPLIFY_DEG = 2e-6
 
 
@@ -87,17 +87,46 @@ def _footprint(tile: Tile) -> BaseGeometry:
 
 
 def utm_to_wgs84(geometry: BaseGeometry, epsg: int) -> BaseGeometry:
-    transformer = _to_wgs84(epsg)
-    dense = shapely.segmentize(geometry, DENSIFY_M)
-    lonlat = shapely.transform(dense, lambda xy: _stack(*transformer.transform(xy[:, 0], xy[:, 1])))
-    return fix_antimeridian(shapely.simplify(lonlat, SIMPLIFY_DEG))
+    found: BaseGeometry = utm_to_wgs84_many(np.array([geometry]), epsg)[0]
+    return found
+
+
+def utm_to_wgs84_many(geometries: NDArray[np.object_], epsg: int) -> NDArray[np.object_]:
+    """Geometries of one UTM zone in WGS84, reprojected in one pass (the whole grid takes seconds)."""
+    dense = shapely.segmentize(geometries, DENSIFY_M)
+    xy = shapely.get_coordinates(dense)
+    lon, lat = _to_wgs84(epsg).transform(xy[:, 0], xy[:, 1])
+    lonlat = shapely.set_coordinates(dense, np.column_stack([lon, lat]))
+    bounds = shapely.bounds(lonlat)
+    crossing = bounds[:, 2] - bounds[:, 0] >= 180
+    result = np.empty(len(lonlat), dtype=object)
+    # Douglas-Peucker where nothing crosses ±180° (outlines are convex: the topology-preserving variant would
+    # cost 20 times more for nothing); the few crossing outlines are split first, then simplified.
+    result[~crossing] = shapely.simplify(lonlat[~crossing], SIMPLIFY_DEG, preserve_topology=False)
+    result[crossing] = [shapely.simplify(fix_antimeridian(g), SIMPLIFY_DEG) for g in lonlat[crossing]]
+    invalid = ~shapely.is_valid(result)
+    result[invalid] = shapely.make_valid(result[invalid])
+    return result
+
+
+def footprints(tiles: list[Tile]) -> list[BaseGeometry]:
+    """The footprints of many tiles at once, in the order given."""
+    result: list[BaseGeometry | None] = [None] * len(tiles)
+    by_zone: dict[int, list[int]] = {}
+    for index, grid_tile in enumerate(tiles):
+        by_zone.setdefault(grid_tile.epsg, []).append(index)
+    for epsg, indices in by_zone.items():
+        boxes = shapely.box(*np.array([tiles[i].bounds for i in indices]).T)
+        for index, geometry in zip(indices, utm_to_wgs84_many(boxes, epsg), strict=True):
+            result[index] = geometry
+    return [g for g in result if g is not None]
 
 
 def fix_antimeridian(geometry: BaseGeometry) -> BaseGeometry:
     """Split a lon/lat (Multi)Polygon whose longitudes jump across ±180° into valid parts."""
     xmin, _, xmax, _ = geometry.bounds
     if xmax - xmin < 180:  # no jump across ±180°: nothing to split
-        return geometry if geometry.is_valid else shapely.make_valid(geometry)
+        return geometry if shapely.is_valid(geometry) else shapely.make_valid(geometry)
     # Edges are densified already: crossings are interpolated linearly between close vertices.
     if isinstance(geometry, Polygon):
         fixed = antimeridian.fix_polygon(geometry, great_circle=False)
@@ -111,10 +140,6 @@ def fix_antimeridian(geometry: BaseGeometry) -> BaseGeometry:
 @cache
 def _to_wgs84(epsg: int) -> Transformer:
     return Transformer.from_crs(epsg, 4326, always_xy=True)
-
-
-def _stack(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.column_stack([x, y])
 
 
 def normalise_tile_id(value: str) -> str:

@@ -30,6 +30,8 @@ def render_init(report: InitReport) -> None:
     for name in report.migrations_applied:
         console.print(f"applied migration {name}")
     render_sync(report.collections)
+    if report.grid_tiles_loaded:
+        console.print(f"loaded the Sentinel-2 grid: {report.grid_tiles_loaded} tiles")
     if not report.changed:
         console.print(f"already up to date: pgSTAC {report.pgstac_after}, nothing changed")
 

@@ -93,3 +93,37 @@ SELECT unit FROM hesp.harvest_units WHERE harvest_id = %(harvest_id)s;
 -- name: record_harvest_unit
 INSERT INTO hesp.harvest_units (harvest_id, unit, items) VALUES (%(harvest_id)s, %(unit)s, %(items)s)
 ON CONFLICT (harvest_id, unit) DO UPDATE SET items = EXCLUDED.items, done_at = now();
+
+-- name: tile_count
+SELECT count(*) AS tiles FROM hesp.tiles;
+
+-- name: clear_tiles
+TRUNCATE hesp.tiles;
+
+-- name: copy_tiles
+COPY hesp.tiles (id, epsg, utm_xmin, utm_ymin, utm_xmax, utm_ymax, footprint, land) FROM STDIN;
+
+-- name: tiles_in_zone
+-- Tiles touching a WGS84 zone (NULL: every tile), or named in a list (NULL: any), over land only if asked.
+-- The zone is cut in small pieces first so that the footprint index does the work.
+WITH zone AS (
+    SELECT ST_Subdivide(ST_GeomFromWKB(%(zone)s, 4326), 64) AS piece WHERE %(zone)s::bytea IS NOT NULL
+)
+SELECT t.id, t.epsg, t.land, CASE WHEN %(with_footprint)s THEN ST_AsGeoJSON(t.footprint, 6) END AS footprint
+FROM hesp.tiles t
+WHERE (%(zone)s::bytea IS NULL OR EXISTS (SELECT 1 FROM zone WHERE ST_Intersects(t.footprint, zone.piece)))
+  AND (%(ids)s::text[] IS NULL OR t.id = ANY(%(ids)s::text[]))
+  AND (NOT %(land_only)s OR t.land)
+ORDER BY t.id;
+
+-- name: tiles_per_region
+-- How many tiles touch each region; a tile on a border counts for each region it touches.
+WITH region AS (
+    SELECT name, ST_Subdivide(ST_GeomFromWKB(wkb, 4326), 64) AS piece
+    FROM unnest(%(names)s::text[], %(wkbs)s::bytea[]) AS r(name, wkb)
+)
+SELECT r.name, count(DISTINCT t.id) AS tiles
+FROM region r JOIN hesp.tiles t ON ST_Intersects(t.footprint, r.piece)
+WHERE NOT %(land_only)s OR t.land
+GROUP BY r.name
+ORDER BY tiles DESC;
