@@ -24,12 +24,13 @@ def sync_grid(conn: psycopg.Connection[dict[str, Any]]) -> int:
     if fetch_one(conn, "tile_count")["tiles"] == len(tiles):
         return 0
     land = land_tiles()
-    execute(conn, "clear_tiles")
-    with conn.cursor().copy(query("copy_tiles")) as copy:
+    execute(conn, "create_tiles_load")
+    with conn.cursor().copy(query("copy_tiles_load")) as copy:
         for grid_tile, footprint in zip(tiles, footprints(tiles), strict=True):
             multi = footprint if isinstance(footprint, MultiPolygon) else MultiPolygon([footprint])
             ewkb = shapely.to_wkb(shapely.set_srid(multi, WGS84), hex=True, include_srid=True)
             copy.write_row((grid_tile.id, grid_tile.epsg, *grid_tile.bounds, ewkb, grid_tile.id in land))
+    execute(conn, "upsert_tiles")
     return len(tiles)
 
 

@@ -31,7 +31,7 @@ def print_json(model: BaseModel | Sequence[BaseModel]) -> None:
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
     out = Table(title=title, title_justify="left", show_edge=False)
     for column in columns:
-        out.add_column(column, justify="right" if column in {"items", "port", "pid"} else "left")
+        out.add_column(column, justify="right" if column in {"items", "port", "pid"} else "left", overflow="fold")
     for row in rows:
         out.add_row(*("" if value is None else str(value) for value in row))
     return out

@@ -20,12 +20,13 @@ def load_queries(text: str) -> dict[str, str]:
 
 
 @cache
-def queries() -> dict[str, str]:
-    return load_queries(resources.files(__package__).joinpath("queries.sql").read_text())
+def named_queries(package: str) -> dict[str, str]:
+    """The named queries of ``<package>/queries.sql`` (each workshop keeps its own)."""
+    return load_queries(resources.files(package).joinpath("queries.sql").read_text())
 
 
 def query(name: str) -> str:
-    return queries()[name]
+    return named_queries(__package__)[name]
 
 
 @dataclass(frozen=True)

@@ -97,11 +97,17 @@ ON CONFLICT (harvest_id, unit) DO UPDATE SET items = EXCLUDED.items, done_at = n
 -- name: tile_count
 SELECT count(*) AS tiles FROM hesp.tiles;
 
--- name: clear_tiles
-TRUNCATE hesp.tiles;
+-- name: create_tiles_load
+CREATE TEMP TABLE tiles_load (LIKE hesp.tiles) ON COMMIT DROP;
 
--- name: copy_tiles
-COPY hesp.tiles (id, epsg, utm_xmin, utm_ymin, utm_xmax, utm_ymax, footprint, land) FROM STDIN;
+-- name: copy_tiles_load
+COPY tiles_load (id, epsg, utm_xmin, utm_ymin, utm_xmax, utm_ymax, footprint, land) FROM STDIN;
+
+-- name: upsert_tiles
+-- Requests refer to tiles: the grid is upserted, never emptied.
+INSERT INTO hesp.tiles SELECT * FROM tiles_load
+ON CONFLICT (id) DO UPDATE SET epsg = EXCLUDED.epsg, utm_xmin = EXCLUDED.utm_xmin, utm_ymin = EXCLUDED.utm_ymin,
+    utm_xmax = EXCLUDED.utm_xmax, utm_ymax = EXCLUDED.utm_ymax, footprint = EXCLUDED.footprint, land = EXCLUDED.land;
 
 -- name: tiles_in_zone
 -- Tiles touching a WGS84 zone (NULL: every tile), or named in a list (NULL: any), over land only if asked.

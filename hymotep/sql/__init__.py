@@ -1,0 +1,9 @@
+"""The production workshop's named queries (``queries.sql``); its tables come with hygor's migrations."""
+
+from __future__ import annotations
+
+from hygor.sql import named_queries
+
+
+def query(name: str) -> str:
+    return named_queries(__package__)[name]

@@ -1,0 +1,34 @@
+-- Named queries of the production workshop (tables: hygor/sql/migrations).
+
+-- name: insert_request
+INSERT INTO hesp.requests (name, title, requester, zone, chains, start_date, end_date, priority, notes)
+VALUES (%(name)s, %(title)s, %(requester)s, %(zone)s, %(chains)s, %(start)s, %(end)s, %(priority)s, %(notes)s);
+
+-- name: delete_request
+DELETE FROM hesp.requests WHERE name = %(name)s;
+
+-- name: insert_request_tiles
+INSERT INTO hesp.request_tiles (request, tile) SELECT %(name)s, unnest(%(tiles)s::text[]);
+
+-- name: list_requests
+SELECT r.name, r.title, r.requester, r.zone, r.chains, r.start_date, r.end_date, r.priority, r.notes, r.created_at,
+       (SELECT count(*) FROM hesp.request_tiles t WHERE t.request = r.name) AS tiles
+FROM hesp.requests r
+WHERE %(name)s::text IS NULL OR r.name = %(name)s
+ORDER BY r.priority, r.name;
+
+-- name: request_tiles
+-- Tiles of requests with the latitude of their centre (the revisit model depends on it).
+SELECT rt.request, rt.tile, ST_Y(ST_Centroid(t.footprint)) AS latitude
+FROM hesp.request_tiles rt JOIN hesp.tiles t ON t.id = rt.tile
+WHERE rt.request = ANY(%(names)s::text[])
+ORDER BY rt.request, rt.tile;
+
+-- name: observed_acquisitions
+-- Acquisitions a year of an input collection per tile, where the inventory spans half a year or more.
+SELECT substr(content->'properties'->>'grid:code', 6) AS tile,
+       (count(*) - 1) / (extract(epoch FROM max(datetime) - min(datetime)) / 31557600.0) AS per_year
+FROM pgstac.items
+WHERE collection = %(collection)s AND content->'properties'->>'grid:code' = ANY(%(codes)s::text[])
+GROUP BY 1
+HAVING max(datetime) - min(datetime) >= interval '182 days';
