@@ -6,6 +6,8 @@ from pathlib import Path
 
 from hygor import Catalog
 from hymotep import store
+from hymotep.chains import ChainDefinition, load_chains, source_collection
+from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDemand, estimate, plan_capacity
 from hymotep.requests import load_request_file, produced_chains
 from hymotep.store import StoredRequest
 
@@ -31,3 +33,38 @@ class Production:
     def remove_request(self, name: str) -> None:
         with self.catalog.database().connect() as conn:
             store.remove_request(conn, name)
+
+    def estimate(self, name: str | None = None) -> EstimateReport:
+        """Tiles, acquisitions, products, CPU-hours and storage a year of one request, or of all of them."""
+        demands, chains, observed = self._demands([name] if name else None)
+        return estimate(demands, chains, observed)
+
+    def plan_capacity(self, cpu_hours: float, storage_tb: float) -> CapacityPlan:
+        """Which requests fit a yearly budget, by priority; what is left out and why."""
+        demands, chains, observed = self._demands(None)
+        return plan_capacity(demands, chains, observed, cpu_hours, storage_tb)
+
+    def _demands(
+        self, names: list[str] | None
+    ) -> tuple[list[RequestDemand], dict[str, ChainDefinition], dict[tuple[str, str], float]]:
+        chains = load_chains(self.catalog.settings.collections_dir)
+        with self.catalog.database().connect() as conn:
+            requests = [store.get_request(conn, n) for n in names] if names else store.list_requests(conn)
+            tiles = store.request_tiles(conn, [r.name for r in requests])
+            demands = [
+                RequestDemand(
+                    name=r.name,
+                    priority=r.priority,
+                    chains=tuple(r.chains),
+                    tiles=tuple(TileDemand(tile=t, latitude=lat) for t, lat in tiles.get(r.name, [])),
+                    start=r.start,
+                    end=r.end,
+                )
+                for r in requests
+            ]
+            observed: dict[tuple[str, str], float] = {}
+            every_tile = sorted({t.tile for d in demands for t in d.tiles})
+            for source in sorted({source_collection(chains, c) for d in demands for c in d.chains}):
+                for tile, per_year in store.observed_acquisitions(conn, source, every_tile).items():
+                    observed[(source, tile)] = per_year
+        return demands, chains, observed

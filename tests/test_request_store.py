@@ -75,3 +75,55 @@ def test_faulty_files_are_refused_and_nothing_is_stored(db_url: str, tmp_path: P
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
     assert stored(db_url) == (0, 0)
+
+
+def test_estimates_count_shared_tiles_once_and_use_the_inventory(db_url: str, tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from stac_items import l2a_item
+
+    env = {"HESP_DATABASE_URL": db_url}
+    for name in ("pyrenees-snow", "occitanie-water"):
+        assert hesp("request", "add", str(EXAMPLES / f"{name}.yaml"), env=env).returncode == 0
+    # 40 L1C acquisitions of 31TCJ every 5 days: 39 intervals over 195 days, 73.05 a year.
+    inputs = tmp_path / "l1c.ndjson"
+    start = datetime(2023, 1, 2, 10, 56)
+    inputs.write_text(
+        "".join(
+            json.dumps(l2a_item("31TCJ", start + timedelta(days=5 * n), 10.0) | {"collection": "sentinel-2-l1c"}) + "\n"
+            for n in range(40)
+        )
+    )
+    assert hesp("ingest", str(inputs), env=env).returncode == 0
+
+    report = json.loads(hesp("request", "estimate", "--format", "json", env=env).stdout)
+    snow, water = (next(r for r in report["requests"] if r["name"] == n) for n in ("pyrenees-snow", "occitanie-water"))
+    chains = {c["chain"]: c for c in report["total"]["chains"]}
+    shared = 9 + 31 - report["total"]["tiles"]
+    assert shared > 0 and chains["maja-l2a"]["tiles"] == report["total"]["tiles"]
+    l2a = {r["name"]: next(c for c in r["chains"] if c["chain"] == "maja-l2a") for r in (snow, water)}
+    assert (
+        chains["maja-l2a"]["cpu_hours_per_year"]
+        < l2a["pyrenees-snow"]["cpu_hours_per_year"] + l2a["occitanie-water"]["cpu_hours_per_year"]
+    )
+    assert report["total"]["sources"]["inventory"] == 1
+    one = json.loads(hesp("request", "estimate", "pyrenees-snow", "--format", "json", env=env).stdout)
+    assert [r["name"] for r in one["requests"]] == ["pyrenees-snow"]
+
+    total_cpu = report["total"]["cpu_hours_per_year"]
+    plenty = json.loads(
+        hesp(
+            "plan", "capacity", "--cpu-hours", str(total_cpu + 1), "--storage-tb", "100", "--format", "json", env=env
+        ).stdout
+    )
+    assert [r["name"] for r in plenty["accepted"]] == ["pyrenees-snow", "occitanie-water"] and not plenty["left_out"]
+    tight_budget = snow["cpu_hours_per_year"] + 1
+    tight = json.loads(
+        hesp(
+            "plan", "capacity", "--cpu-hours", str(tight_budget), "--storage-tb", "100", "--format", "json", env=env
+        ).stdout
+    )
+    assert [r["name"] for r in tight["accepted"]] == ["pyrenees-snow"]
+    assert [r["name"] for r in tight["left_out"]] == ["occitanie-water"]
+    assert "CPU-hours" in tight["left_out"][0]["reason"]
+    assert tight["used"]["cpu_hours_per_year"] <= tight_budget

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from hydra.cli import collections, db, request, tiles
+from hydra.cli import collections, db, plan, request, tiles
 from hydra.cli.demo import demo
 from hydra.cli.harvest import harvest
 from hydra.cli.ingest import ingest
@@ -26,6 +26,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(collections.app, name="collections")
 app.add_typer(tiles.app, name="tiles")
 app.add_typer(request.app, name="request")
+app.add_typer(plan.app, name="plan")
 app.command()(ingest)
 app.command()(harvest)
 app.command()(serve)

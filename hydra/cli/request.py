@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from hydra.cli.render import OutputFormat, console, print_json, table
+from hymotep.estimate import Figures
 from hymotep.production import Production
 from hymotep.store import StoredRequest
 
@@ -54,6 +55,49 @@ def remove(name: str) -> None:
     """Remove a stored request."""
     Production().remove_request(name)
     console.print(f"removed request {name}")
+
+
+@app.command("estimate")
+def estimate_(
+    name: Annotated[str | None, typer.Argument(help="One request (default: each, and all together).")] = None,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Tiles, acquisitions, products, CPU-hours and storage a year; shared tiles are counted once in the total."""
+    report = Production().estimate(name)
+    if output is OutputFormat.JSON:
+        print_json(report)
+        return
+    for request in report.requests:
+        render_figures(f"{request.name} (priority {request.priority})", request)
+    if name is None:
+        render_figures("all requests together", report.total)
+
+
+def render_figures(title: str, figures: Figures) -> None:
+    columns = ["chain", "tiles", "acquisitions/yr", "products/yr", "CPU-hours/yr", "storage TB/yr"]
+    rows: list[list[object]] = [
+        [
+            c.chain,
+            c.tiles,
+            f"{c.acquisitions_per_year:,.0f}",
+            f"{c.products_per_year:,.0f}",
+            f"{c.cpu_hours_per_year:,.0f}",
+            f"{c.storage_tb_per_year:,.2f}",
+        ]
+        for c in figures.chains
+    ]
+    rows.append(
+        [
+            "total",
+            figures.tiles,
+            f"{figures.acquisitions_per_year:,.0f}",
+            "",
+            f"{figures.cpu_hours_per_year:,.0f}",
+            f"{figures.storage_tb_per_year:,.2f}",
+        ]
+    )
+    sources = ", ".join(f"{tiles} tiles from the {source}" for source, tiles in figures.sources.items())
+    console.print(table(f"{title}: acquisitions {sources}", columns, rows))
 
 
 def _period(request: StoredRequest) -> str:

@@ -1,0 +1,42 @@
+"""``hesp plan``: what the centre can take on."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hydra.cli.render import OutputFormat, console, print_json, table
+from hymotep.production import Production
+
+app = typer.Typer(help="Plan production against the centre's capacity.", no_args_is_help=True)
+
+
+@app.command()
+def capacity(
+    cpu_hours: Annotated[float, typer.Option("--cpu-hours", min=0, help="CPU-hours a year available.")],
+    storage_tb: Annotated[float, typer.Option("--storage-tb", min=0, help="New storage a year, in TB.")],
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
+) -> None:
+    """Which requests fit the yearly budget, by priority (tiles shared with accepted requests cost nothing)."""
+    plan = Production().plan_capacity(cpu_hours, storage_tb)
+    if output is OutputFormat.JSON:
+        print_json(plan)
+        return
+    rows = [
+        [
+            r.name,
+            r.priority,
+            "accepted" if r.reason is None else "left out",
+            f"{r.cpu_hours_per_year:,.0f}",
+            f"{r.storage_tb_per_year:,.2f}",
+            r.reason or "",
+        ]
+        for r in (*plan.accepted, *plan.left_out)
+    ]
+    columns = ["request", "priority", "decision", "CPU-hours/yr", "storage TB/yr", "why"]
+    console.print(table("capacity plan (marginal cost of each request)", columns, rows))
+    console.print(
+        f"used {plan.used.cpu_hours_per_year:,.0f} CPU-hours and {plan.used.storage_tb_per_year:,.2f} TB a year; "
+        f"left {plan.left.cpu_hours_per_year:,.0f} CPU-hours and {plan.left.storage_tb_per_year:,.2f} TB"
+    )

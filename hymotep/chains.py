@@ -1,0 +1,147 @@
+"""The processing chains behind the produced collections, read from ``collections/<id>/chain.yaml``.
+
+Each file is validated against ``schemas/chain.schema.json``, then checked for what the schema cannot say:
+exactly one primary input, a primary input that matches the unit of work, input collections that exist, and
+primary inputs that lead down to a collection the centre does not produce. Any fault raises one ``ChainError``
+line naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from hygor.validation import PROJECT_SCHEMAS, document_errors
+from hymotep.requests import HymotepError
+
+CHAIN_FILE = "chain.yaml"
+CHAIN_SCHEMA = PROJECT_SCHEMAS / "chain.schema.json"
+UnitKind = Literal["per-acquisition", "per-period"]
+Period = Literal["month", "year", "hydrological-year"]
+InputRole = Literal["primary", "auxiliary", "previous"]
+Match = Literal["same-acquisition", "same-day", "static", "period"]
+PRIMARY_MATCH: dict[UnitKind, Match] = {"per-acquisition": "same-acquisition", "per-period": "period"}
+
+
+class ChainError(HymotepError):
+    """A chain definition is invalid."""
+
+
+class ChainInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    collection: str
+    role: InputRole
+    match: Match | None = None  # None for a previous product, found through the dependencies
+    optional: bool = False
+
+
+class Dependencies(BaseModel):
+    """How a multi-temporal chain (MAJA) finds its previous product, else initialises."""
+
+    model_config = ConfigDict(frozen=True)
+
+    previous_valid_within_days: int
+    init_backward_count: int
+
+
+class Resources(BaseModel):
+    """The cost of one product, the base of capacity estimates."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cpu_hours: float
+    memory_gb: float
+    wall_minutes: float
+    output_mb: float
+
+
+class ChainDefinition(BaseModel):
+    """How the centre produces the collection ``collection``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    collection: str
+    name: str
+    version: str
+    unit: UnitKind
+    period: Period | None = None
+    inputs: tuple[ChainInput, ...]
+    dependencies: Dependencies | None = None
+    resources: Resources
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChainDefinition:
+        if (self.unit == "per-period") != (self.period is not None):
+            raise ValueError("a per-period chain needs a period, a per-acquisition chain has none")
+        primaries = [i for i in self.inputs if i.role == "primary"]
+        if len(primaries) != 1:
+            raise ValueError(f"exactly one input must be primary, found {len(primaries)}")
+        expected = PRIMARY_MATCH[self.unit]
+        if primaries[0].match != expected:
+            raise ValueError(f"the primary input of a {self.unit} chain must match by {expected}")
+        return self
+
+    @property
+    def primary_input(self) -> ChainInput:
+        return next(i for i in self.inputs if i.role == "primary")
+
+
+def load_chains(collections_dir: Path) -> dict[str, ChainDefinition]:
+    """Every ``collections/*/chain.yaml``, by collection id."""
+    chains = {path.parent.name: _load_chain(path) for path in sorted(collections_dir.glob(f"*/{CHAIN_FILE}"))}
+    for collection, chain in chains.items():
+        path = collections_dir / collection / CHAIN_FILE
+        missing = [i.collection for i in chain.inputs if not (collections_dir / i.collection).is_dir()]
+        if missing:
+            raise ChainError(f"{path}: unknown input collection {missing[0]} (no folder in {collections_dir})")
+        try:
+            source_collection(chains, collection)
+        except ChainError as exc:
+            raise ChainError(f"{path}: {exc}") from None
+    return chains
+
+
+def source_collection(chains: dict[str, ChainDefinition], collection: str) -> str:
+    """The collection the centre does not produce at the end of the primary inputs of ``collection``.
+
+    lis-snow -> maja-l2a -> sentinel-2-l1c: its acquisitions drive how many products every chain on the way makes.
+    """
+    seen = [collection]
+    while collection in chains:
+        collection = chains[collection].primary_input.collection
+        if collection in seen:
+            raise ChainError(f"primary inputs form a cycle: {' -> '.join([*seen, collection])}")
+        seen.append(collection)
+    return collection
+
+
+def _load_chain(path: Path) -> ChainDefinition:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ChainError(f"{path}: malformed YAML: {getattr(exc, 'problem', None) or exc}{where}") from None
+    problems = document_errors(document, CHAIN_SCHEMA)
+    if problems:
+        raise ChainError(f"{path}: {problems[0]}")
+    try:
+        return ChainDefinition.model_validate(_flatten(path.parent.name, document))
+    except ValidationError as exc:
+        raise ChainError(f"{path}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+
+
+def _flatten(collection: str, document: dict[str, Any]) -> dict[str, Any]:
+    """The model's fields from the file's sections (``chain``, ``unit`` and the others as they are)."""
+    sections = {key: value for key, value in document.items() if key not in ("chain", "unit")}
+    return {
+        "collection": collection,
+        **document["chain"],
+        "unit": document["unit"]["kind"],
+        "period": document["unit"].get("period"),
+        **sections,
+    }
