@@ -6,11 +6,15 @@ import httpx
 
 from hydra.cli.db import render_init, render_status
 from hydra.cli.render import console
+from hydra.cli.request import render_figures
 from hygor import Catalog
+from hygor.settings import PROJECT_ROOT
+from hymotep.production import Production
 
 
 def demo() -> None:
-    """Start the catalogue, load the collections, show what it holds and query its STAC API."""
+    """Start the catalogue, load the collections and the grid, register the example requests with their
+    estimates, and query the STAC API."""
     from hygor.api.server import BackgroundServer  # the web stack only for commands that serve
 
     catalog = Catalog()
@@ -19,7 +23,17 @@ def demo() -> None:
     render_init(catalog.init())
     console.rule("2. what it holds")
     render_status(catalog.status())
-    console.rule("3. the STAC API, as a portal sees it")
+    console.rule("3. what to produce: the example requests of the call for projects")
+    production = Production(catalog)
+    for path in sorted((PROJECT_ROOT / "schemas" / "examples").glob("*.yaml")):
+        stored = production.add_request(path, replace=True)
+        console.print(
+            f"request {stored.name}: {stored.tiles} tiles, {', '.join(stored.chains)}, priority {stored.priority}"
+        )
+    for request in production.estimate().requests:
+        render_figures(f"{request.name}", request)
+    render_figures("all requests together (shared tiles once)", production.estimate().total)
+    console.rule("4. the STAC API, as a portal sees it")
     with BackgroundServer(catalog.api()) as url, httpx.Client(base_url=url, timeout=30) as api:
         landing = api.get("/").json()
         collections = api.get("/collections", params={"limit": 1000}).json()["collections"]

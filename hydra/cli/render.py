@@ -13,6 +13,8 @@ from rich.table import Table
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
+if not console.is_terminal:
+    console.width = 160  # logs and pipes: Rich would fold tables at 80 columns
 
 
 class OutputFormat(StrEnum):
