@@ -93,3 +93,14 @@ def test_invalid_setting_is_named() -> None:
 def test_reset_needs_confirmation(db_url: str) -> None:
     result = hesp("db", "reset", env={"HESP_DATABASE_URL": db_url})
     assert result.returncode == 2 and "--yes" in result.stderr
+
+
+def test_a_busy_api_port_is_one_clear_line(db_url: str) -> None:
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = hesp("serve", "--port", str(port), env={"HESP_DATABASE_URL": db_url})
+    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}", "--port")

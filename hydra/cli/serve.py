@@ -15,8 +15,9 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
 ) -> None:
     """Serve the STAC API (writes only with HESP_API_TOKEN, as `Authorization: Bearer <token>`)."""
-    from hygor.api.server import serve_forever
+    from hygor.api.server import require_free, serve_forever
 
+    require_free(host, port)  # before saying where it serves
     catalog = Catalog()
     app = catalog.api()
     writes = "writes need the bearer token" if catalog.settings.api_token else "read-only (HESP_API_TOKEN unset)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from types import TracebackType
@@ -15,7 +16,18 @@ STARTUP_TIMEOUT_S = 30
 
 
 def serve_forever(app: FastAPI, host: str, port: int) -> None:
+    require_free(host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def require_free(host: str, port: int) -> None:
+    """A clear error before uvicorn's log line and exit code 3 when the address is taken."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise HygorError(f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port") from None
 
 
 class BackgroundServer:
