@@ -183,3 +183,20 @@ def test_api_pools_act_as_the_pgstac_roles(db_url: str) -> None:
 
     assert asyncio.run(current_user(READ_ROLE)) == "pgstac_read"
     assert asyncio.run(current_user(WRITE_ROLE)) == "pgstac_ingest"
+
+
+def test_pystac_client_searches_filters_and_sorts_without_warnings(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]
+    from pystac_client import Client
+
+    server = serve({"HESP_DATABASE_URL": filled_db})
+    client = Client.open(server.url + "/")  # warnings are errors in this suite
+    assert {c.id for c in client.get_collections()} >= {"maja-l2a", "sentinel-2-l1c"}
+    search = client.search(
+        collections=["maja-l2a"],
+        filter={"op": "=", "args": [{"property": "grid:code"}, "MGRS-31TCJ"]},
+        sortby="-properties.eo:cloud_cover",
+        limit=5,
+    )
+    covers = [item.properties["eo:cloud_cover"] for item in search.items()]
+    assert len(covers) == PER_TILE and covers == sorted(covers, reverse=True)
+    assert search.matched() == PER_TILE

@@ -14,6 +14,11 @@ from typing import Any
 import attr
 from fastapi import FastAPI, Request
 from psycopg.conninfo import conninfo_to_dict
+from stac_fastapi.extensions.sort.sort import (
+    ItemCollectionSortExtension,
+    SearchSortExtension,
+    SortConformanceClasses,
+)
 from stac_fastapi.pgstac.app import instantiate_api
 from stac_fastapi.pgstac.config import PostgresSettings, ServerSettings
 from stac_fastapi.pgstac.config import Settings as StacSettings
@@ -33,6 +38,10 @@ DESCRIPTION = (
     "reflectance (MAJA), snow cover (LIS), water surfaces (Surfwater), Sentinel-1 backscatter on the "
     "Sentinel-2 grid (S1Tiling), their syntheses, and the inputs they are made from."
 )
+# pystac-client 0.9 recognises only STAC API v1.0.x conformance URIs: sort is also declared in its v1.0.0
+# spelling (the same `sortby` parameter), so that clients sort without a "does not conform" warning.
+SEARCH_SORT = [SortConformanceClasses.ITEM_SEARCH_SORT, "https://api.stacspec.org/v1.0.0/item-search#sort"]
+FEATURES_SORT = [SortConformanceClasses.FEATURES_SORT, "https://api.stacspec.org/v1.0.0/ogcapi-features#sort"]
 READ_ROLE = "pgstac_read"
 WRITE_ROLE = "pgstac_ingest"
 
@@ -82,7 +91,10 @@ def postgres_settings(database: Database, role: str) -> PostgresSettings:
         pghost=str(params.get("host", "localhost")),
         pgport=int(params.get("port") or 5432),
         pgdatabase=str(params.get("dbname", "")),
-        server_settings=ServerSettings(role=role, application_name=f"hesp-api-{role}"),
+        # numberMatched on every search: exact while cheap, pgSTAC's estimate beyond 100,000 items.
+        server_settings=ServerSettings(
+            **{"role": role, "application_name": f"hesp-api-{role}", "pgstac.context": "auto"}
+        ),
     )
 
 
@@ -108,9 +120,12 @@ def create_app(database: Database, api_token: str | None = None) -> FastAPI:
         yield
         await close_db_connection(app)
 
-    api = instantiate_api(
-        client=HespCoreClient, extensions=Extensions(settings=settings), lifespan=lifespan, settings=settings
+    extensions = Extensions(
+        settings=settings,
+        search_map={"sort": SearchSortExtension(conformance_classes=SEARCH_SORT)},
+        item_collection_map={"sort": ItemCollectionSortExtension(conformance_classes=FEATURES_SORT)},
     )
+    api = instantiate_api(client=HespCoreClient, extensions=extensions, lifespan=lifespan, settings=settings)
     if api_token is not None:
         api.app.add_middleware(BearerTokenWrites, token=api_token)
     app: FastAPI = api.app
