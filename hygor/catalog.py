@@ -21,7 +21,14 @@ from hygor.errors import CollectionError, DatabaseError
 from hygor.harvest import HarvestQuery, HarvestReport, UnitDone, harvest
 from hygor.ingest import Checker, IngestOptions, IngestReport, Progress, ingest
 from hygor.loader import LoaderProcess
-from hygor.migrations import PGSTAC_VERSION, MigrationReport, applied_migrations, migrate, pgstac_version
+from hygor.migrations import (
+    PGSTAC_VERSION,
+    MigrationReport,
+    applied_migrations,
+    migrate,
+    migration_label,
+    pgstac_version,
+)
 from hygor.settings import Settings
 from hygor.sql import migrations, query
 from hygor.tiles import TileInfo, count_per_region, select_tiles, sync_grid
@@ -233,9 +240,7 @@ class Catalog:
                 postgres=versions["postgres"],
                 postgis=versions["postgis"],
                 pgstac=has_pgstac,
-                migrations=[
-                    MigrationInfo(name=f"{m.version:04d}_{m.name}", applied=m.name in applied) for m in migrations()
-                ],
+                migrations=[MigrationInfo(name=migration_label(m), applied=m.name in applied) for m in migrations()],
                 collections=self._collections(conn) if has_pgstac else [],
             )
 

@@ -59,11 +59,6 @@ class SyncReport:
     collections: tuple[SyncResult, ...]
     queryables: SyncAction
 
-    @property
-    def changed(self) -> bool:
-        actions = [r.action for r in self.collections] + [self.queryables]
-        return any(action is not SyncAction.UNCHANGED for action in actions)
-
 
 def load_collection(folder: Path) -> CollectionDefinition:
     """Read and validate one collection folder; raise ``CollectionError`` naming the file and the fault."""

@@ -58,10 +58,6 @@ class Database:
             return cls("", state)
         return cls(cluster.url(state.port), state)
 
-    @property
-    def available(self) -> bool:
-        return bool(self.url)
-
     def dsn(self, **options: Any) -> str:
         return make_conninfo(self.url, **options)
 

@@ -48,7 +48,6 @@ class MediaType:
     JSON = "application/json"
     JPEG = "image/jpeg"
     PNG = "image/png"
-    NETCDF = "application/netcdf"
 
 
 def stac_datetime(when: datetime) -> str:

@@ -25,10 +25,6 @@ class MigrationReport:
     pgstac_after: str
     applied: tuple[str, ...]
 
-    @property
-    def changed(self) -> bool:
-        return self.pgstac_before != self.pgstac_after or bool(self.applied)
-
 
 def pgstac_version(conn: psycopg.Connection[dict[str, Any]]) -> str | None:
     if not relation_exists(conn, "pgstac.migrations"):

@@ -100,10 +100,6 @@ def bbox_geometry(west: float, south: float, east: float, north: float) -> BaseG
     return box(west, south, east, north)
 
 
-def region_names() -> list[str]:
-    return ["france", *continents(), *sorted({slug(name) for name, _, _ in _countries().values()})]
-
-
 def region(name: str) -> BaseGeometry:
     """The WGS84 geometry of a named region: ``france`` (metropolitan), a continent, or a country (name or ISO
     A3 code, e.g. ``spain`` or ``esp``)."""

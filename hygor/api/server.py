@@ -16,7 +16,6 @@ STARTUP_TIMEOUT_S = 30
 
 
 def serve_forever(app: FastAPI, host: str, port: int) -> None:
-    require_free(host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 import orjson
 
 from hygor.errors import HygorError
+from hygor.grid import Tile, UnknownTile
+from hygor.grid import tile as grid_tile
 
 
 class ReaderError(HygorError):
@@ -71,6 +73,14 @@ def read_json_object(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ReaderError(f"{path}: not a JSON object")
     return document
+
+
+def product_tile(value: str, path: Path) -> Tile:
+    """The grid tile named ``value``; a ``ReaderError`` naming ``path`` when the grid has none."""
+    try:
+        return grid_tile(value)
+    except UnknownTile as exc:
+        raise ReaderError(f"{path}: {exc}") from None
 
 
 _REGISTRY: dict[str, Reader] = {}

@@ -21,10 +21,9 @@ from typing import Any, ClassVar
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from hygor.grid import Tile, UnknownTile, fix_antimeridian
-from hygor.grid import tile as grid_tile
+from hygor.grid import Tile, fix_antimeridian
 from hygor.items import MediaType, file_asset, stac_datetime, tiled_item
-from hygor.readers.base import Reader, ReaderError, register
+from hygor.readers.base import Reader, ReaderError, product_tile, register
 
 COLLECTIONS = {"L1C": "sentinel-2-l1c", "L2A": "sentinel-2-l2a-esa"}
 SOFTWARE = {"L1C": "esa-ipf", "L2A": "sen2cor"}
@@ -258,13 +257,6 @@ def metadata_asset(path: Path, title: str) -> dict[str, Any]:
     return file_asset(path, media_type=MediaType.XML, roles=["metadata"], title=title)
 
 
-def tile_of(where: Path, tile_id: str) -> Tile:
-    try:
-        return grid_tile(tile_id)
-    except UnknownTile as exc:
-        raise ReaderError(f"{where}: {exc}") from exc
-
-
 def platform_of(where: Path, name: str) -> str:
     """``sentinel-2a`` from ``Sentinel-2A``, ``S2A_MSIL1C_...``."""
     found = PLATFORM.match(name)
@@ -338,7 +330,7 @@ class EsaSafe(Reader):
         found = next((match for name in names if name and (match := TILE_IN_NAME.search(name))), None)
         if found is None:
             raise ReaderError(f"{doc.path}: no tile id in the product name {item_id!r} nor in its granules")
-        tile = tile_of(doc.path, found[1])
+        tile = product_tile(found[1], doc.path)
         images = self._images(doc)
         granule_path = product / "GRANULE" / next(iter(images.values())).split("/")[1] / "MTD_TL.xml"
         granule = read_granule(granule_path) if granule_path.is_file() else None

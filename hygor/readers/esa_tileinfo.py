@@ -19,7 +19,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from hygor.grid import Tile, utm_to_wgs84
-from hygor.readers.base import Reader, ReaderError, read_json_object, register
+from hygor.readers.base import Reader, ReaderError, product_tile, read_json_object, register
 from hygor.readers.esa_safe import (
     IMAGE_KEYS,
     Radiometry,
@@ -30,7 +30,6 @@ from hygor.readers.esa_safe import (
     platform_of,
     read_granule,
     sentinel2_item,
-    tile_of,
 )
 
 TILE_INFO = "tileInfo.json"
@@ -68,7 +67,7 @@ class EsaTileInfo(Reader):
         # On the L2A bucket, productName may name the L1C the tile was made from: then the tile's own identifier.
         item_id = product_name if f"MSI{level}" in product_name else tile_id.rsplit("_N", 1)[0]
         zone, band, square = (_field(info, where, key) for key in ("utmZone", "latitudeBand", "gridSquare"))
-        tile = tile_of(where, f"{zone:0>2}{band}{square}")
+        tile = product_tile(f"{zone:0>2}{band}{square}", where)
         properties: dict[str, Any] = {**absolute_orbit([tile_id]), **granule.angles}
         cloud_cover = granule.cloud_cover if granule.cloud_cover is not None else info.get("cloudyPixelPercentage")
         if isinstance(cloud_cover, int | float):

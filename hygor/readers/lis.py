@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hygor.items import VALID, stac_datetime, tiled_item
-from hygor.readers.base import Reader, ReaderError, register
+from hygor.readers.base import Reader, ReaderError, product_tile, register
 from hygor.readers.outputs import (
     MUSCATE_ID,
     asset,
     parse_percentage,
     parse_xml,
-    product_tile,
     quality_index,
     read_raster,
     sentinel_platform,

@@ -27,8 +27,7 @@ from rasterio.transform import Affine
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from hygor.grid import Tile, UnknownTile
-from hygor.grid import tile as grid_tile
+from hygor.grid import Tile
 from hygor.items import MediaType, file_asset
 from hygor.readers.base import ReaderError
 from hygor.settings import PROJECT_ROOT
@@ -100,14 +99,6 @@ def parse_percentage(value: str | float, path: Path, what: str) -> float:
     if not 0 <= number <= 100:
         raise ReaderError(f"{path}: {what} {number} is not a percentage")
     return number
-
-
-def product_tile(value: str, path: Path) -> Tile:
-    """The grid tile named ``value``; a ``ReaderError`` naming ``path`` when the grid has none."""
-    try:
-        return grid_tile(value)
-    except UnknownTile as exc:
-        raise ReaderError(f"{path}: {exc}") from None
 
 
 def sentinel_platform(code: str) -> str | None:

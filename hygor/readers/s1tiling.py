@@ -22,8 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hygor.items import VALID, stac_datetime, tiled_item
-from hygor.readers.base import Reader, ReaderError, register
-from hygor.readers.outputs import Raster, asset, product_tile, read_raster
+from hygor.readers.base import Reader, ReaderError, product_tile, register
+from hygor.readers.outputs import Raster, asset, read_raster
 
 NAME = re.compile(
     r"^(?P<unit>s1[a-d])_(?P<tile>\d{2}[A-Z]{3})_(?P<polarisation>vv|vh|hh|hv)_(?P<direction>ASC|DES)_(?P<orbit>\d{3})"

@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hygor.items import VALID, MediaType, stac_datetime, tiled_item
-from hygor.readers.base import Reader, ReaderError, read_json_object, register
+from hygor.readers.base import Reader, ReaderError, product_tile, read_json_object, register
 from hygor.readers.outputs import (
     MUSCATE_ID,
     asset,
     parse_datetime,
     parse_percentage,
-    product_tile,
     read_raster,
     sentinel_platform,
 )
