@@ -104,8 +104,10 @@ def main() -> None:
     items = work / "items.ndjson"
     started = time.perf_counter()
     generate(items, args.items, args.tiles)
-    print(f"generated {args.items} items over {args.tiles} tiles in {time.perf_counter() - started:.1f} s "
-          f"({items.stat().st_size / 1e6:.0f} MB of NDJSON)")
+    print(
+        f"generated {args.items} items over {args.tiles} tiles in {time.perf_counter() - started:.1f} s "
+        f"({items.stat().st_size / 1e6:.0f} MB of NDJSON)"
+    )
 
     pypgstac = str(BIN / "pypgstac")
     results = {}

@@ -8,6 +8,7 @@ line naming the file.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +40,15 @@ class ChainInput(BaseModel):
     optional: bool = False
 
 
+class EarlierLimit(BaseModel):
+    """Another age limit for acquisitions before a date (MAJA: 30 days before 2017-07-01)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    until: date
+    days: int
+
+
 class Dependencies(BaseModel):
     """How a multi-temporal chain (MAJA) finds its previous product, else initialises."""
 
@@ -46,6 +56,7 @@ class Dependencies(BaseModel):
 
     previous_valid_within_days: int
     init_backward_count: int
+    earlier_limit: EarlierLimit | None = None
 
 
 class Resources(BaseModel):
@@ -69,6 +80,7 @@ class ChainDefinition(BaseModel):
     version: str
     unit: UnitKind
     period: Period | None = None
+    min_valid_inputs: int = 1
     inputs: tuple[ChainInput, ...]
     dependencies: Dependencies | None = None
     resources: Resources
@@ -88,6 +100,10 @@ class ChainDefinition(BaseModel):
     @property
     def primary_input(self) -> ChainInput:
         return next(i for i in self.inputs if i.role == "primary")
+
+    def auxiliary(self, match: Match) -> list[str]:
+        """The collections of the required auxiliary inputs matched by ``match`` (same-day, static)."""
+        return [i.collection for i in self.inputs if i.role == "auxiliary" and i.match == match and not i.optional]
 
 
 def load_chains(collections_dir: Path) -> dict[str, ChainDefinition]:
@@ -110,13 +126,23 @@ def source_collection(chains: dict[str, ChainDefinition], collection: str) -> st
 
     lis-snow -> maja-l2a -> sentinel-2-l1c: its acquisitions drive how many products every chain on the way makes.
     """
+    return primary_path(chains, collection)[-1]
+
+
+def primary_path(chains: dict[str, ChainDefinition], collection: str) -> list[str]:
+    """``collection``, its primary input, that one's, ... down to the source: [lis-snow, maja-l2a, sentinel-2-l1c]."""
     seen = [collection]
     while collection in chains:
         collection = chains[collection].primary_input.collection
         if collection in seen:
             raise ChainError(f"primary inputs form a cycle: {' -> '.join([*seen, collection])}")
         seen.append(collection)
-    return collection
+    return seen
+
+
+def downstream(chains: dict[str, ChainDefinition], collection: str) -> list[str]:
+    """``collection`` and every produced collection whose primary inputs lead to it (maja-l2a: lis-snow, ...)."""
+    return sorted(c for c in chains if collection in primary_path(chains, c)[:-1])
 
 
 def _load_chain(path: Path) -> ChainDefinition:
@@ -143,5 +169,6 @@ def _flatten(collection: str, document: dict[str, Any]) -> dict[str, Any]:
         **document["chain"],
         "unit": document["unit"]["kind"],
         "period": document["unit"].get("period"),
+        "min_valid_inputs": document["unit"].get("min_valid_inputs", 1),
         **sections,
     }

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from hygor import Catalog
-from hymotep import store
+from hygor.tiles import select_tiles
+from hymotep import store, work_units
 from hymotep.chains import ChainDefinition, load_chains, source_collection
 from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDemand, estimate, plan_capacity
 from hymotep.requests import load_request_file, produced_chains
@@ -33,6 +36,33 @@ class Production:
     def remove_request(self, name: str) -> None:
         with self.catalog.database().connect() as conn:
             store.remove_request(conn, name)
+
+    def gaps(self, wanted: work_units.GapFilter) -> Iterator[dict[str, Any]]:
+        """The units of work in ``wanted.states``, streamed (see ``hymotep.work_units``)."""
+        chains = load_chains(self.catalog.settings.collections_dir)
+        with self.catalog.database().connect() as conn:
+            yield from work_units.iter_gaps(conn, chains, wanted)
+
+    def gaps_csv(self, wanted: work_units.GapFilter) -> Iterator[bytes]:
+        """The same as CSV, written by the database server."""
+        chains = load_chains(self.catalog.settings.collections_dir)
+        with self.catalog.database().connect() as conn:
+            yield from work_units.copy_gaps_csv(conn, chains, wanted)
+
+    def gap_summary(self, wanted: work_units.GapFilter) -> list[dict[str, Any]]:
+        """Units per collection and state."""
+        chains = load_chains(self.catalog.settings.collections_dir)
+        with self.catalog.database().connect() as conn:
+            return work_units.summarise(conn, chains, wanted)
+
+    def requested_tiles(self) -> list[str]:
+        with self.catalog.database().connect() as conn:
+            return store.requested_tiles(conn)
+
+    def tile_footprints(self, tiles: list[str]) -> dict[str, dict[str, Any]]:
+        """GeoJSON footprints of ``tiles``."""
+        with self.catalog.database().connect() as conn:
+            return {t.id: t.footprint for t in select_tiles(conn, ids=tiles, with_footprint=True) if t.footprint}
 
     def estimate(self, name: str | None = None) -> EstimateReport:
         """Tiles, acquisitions, products, CPU-hours and storage a year of one request, or of all of them."""

@@ -101,6 +101,12 @@ def request_tiles(conn: Connection, names: list[str]) -> dict[str, list[tuple[st
     return dict(found)
 
 
+def requested_tiles(conn: Connection) -> list[str]:
+    """Every tile some request asks for."""
+    with translate_errors():
+        return [row["tile"] for row in conn.execute(query("requested_tiles"))]
+
+
 def observed_acquisitions(conn: Connection, collection: str, tiles: list[str]) -> dict[str, float]:
     """Acquisitions a year of ``collection`` per tile, measured in the inventory (tiles with enough history)."""
     codes = [f"MGRS-{tile}" for tile in tiles]

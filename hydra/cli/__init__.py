@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from hydra.cli import collections, db, plan, request, tiles
 from hydra.cli.demo import demo
+from hydra.cli.gaps import gaps
 from hydra.cli.harvest import harvest
 from hydra.cli.ingest import ingest
 from hydra.cli.render import errors
@@ -29,6 +30,7 @@ app.add_typer(request.app, name="request")
 app.add_typer(plan.app, name="plan")
 app.command()(ingest)
 app.command()(harvest)
+app.command()(gaps)
 app.command()(serve)
 app.command()(demo)
 

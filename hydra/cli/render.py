@@ -32,8 +32,10 @@ def print_json(model: BaseModel | Sequence[BaseModel]) -> None:
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
     out = Table(title=title, title_justify="left", show_edge=False)
-    for column in columns:
-        out.add_column(column, justify="right" if column in {"items", "port", "pid"} else "left", overflow="fold")
+    for number, column in enumerate(columns):
+        numeric = bool(rows) and all(isinstance(row[number], int | float) for row in rows)
+        right = numeric or column in {"items", "port", "pid"}
+        out.add_column(column, justify="right" if right else "left", overflow="fold")
     for row in rows:
         out.add_row(*("" if value is None else str(value) for value in row))
     return out

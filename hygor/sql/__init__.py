@@ -20,9 +20,9 @@ def load_queries(text: str) -> dict[str, str]:
 
 
 @cache
-def named_queries(package: str) -> dict[str, str]:
-    """The named queries of ``<package>/queries.sql`` (each workshop keeps its own)."""
-    return load_queries(resources.files(package).joinpath("queries.sql").read_text())
+def named_queries(package: str, file: str = "queries.sql") -> dict[str, str]:
+    """The named queries of ``<package>/<file>`` (each workshop keeps its own)."""
+    return load_queries(resources.files(package).joinpath(file).read_text())
 
 
 def query(name: str) -> str:

@@ -1,4 +1,4 @@
-"""The production workshop's named queries (``queries.sql``); its tables come with hygor's migrations."""
+"""The production workshop's named queries (``queries.sql``, ``gaps.sql``); its tables come with hygor's migrations."""
 
 from __future__ import annotations
 
@@ -7,3 +7,7 @@ from hygor.sql import named_queries
 
 def query(name: str) -> str:
     return named_queries(__package__)[name]
+
+
+def gaps_query(name: str) -> str:
+    return named_queries(__package__, "gaps.sql")[name]

@@ -32,3 +32,6 @@ FROM pgstac.items
 WHERE collection = %(collection)s AND content->'properties'->>'grid:code' = ANY(%(codes)s::text[])
 GROUP BY 1
 HAVING max(datetime) - min(datetime) >= interval '182 days';
+
+-- name: requested_tiles
+SELECT DISTINCT tile FROM hesp.request_tiles ORDER BY tile;

@@ -1,0 +1,146 @@
+"""``hesp gaps``: what the requests expect and is not there yet, why, and in which mode it will run."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from enum import StrEnum
+from typing import IO, Annotated, Any
+
+import orjson
+import typer
+
+from hydra.cli.render import console, table
+from hymotep.production import Production
+from hymotep.work_units import COLUMNS, GAP_STATES, STATES, GapFilter
+
+
+class GapsFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    GEOJSON = "geojson"
+
+
+def gaps(
+    collection: Annotated[
+        list[str] | None, typer.Option("--collection", "-c", help="Produced collection (repeat).")
+    ] = None,
+    request: Annotated[list[str] | None, typer.Option("--request", "-r", help="Request name (repeat).")] = None,
+    tile: Annotated[list[str] | None, typer.Option("--tile", "-t", help="Tile id (repeat).")] = None,
+    since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First date (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last date (UTC).")] = None,
+    state: Annotated[
+        list[str] | None,
+        typer.Option("--state", "-s", help=f"{', '.join(STATES)} (repeat; default: the gaps, not done or invalid)."),
+    ] = None,
+    chain_version: Annotated[
+        str | None, typer.Option(help="Requested chain version (default: chain.yaml's); older products are outdated.")
+    ] = None,
+    summary: Annotated[
+        bool, typer.Option("--summary/--list", help="Units per collection and state, or one line per unit.")
+    ] = True,
+    output: Annotated[GapsFormat, typer.Option("--format", "-f", help="Output format.")] = GapsFormat.TABLE,
+) -> None:
+    """The units of work the requests expect, by state: runnable, blocked, queued, running, failed, outdated
+    (and done, invalid). A summary by default; --list streams one line per unit."""
+    wanted = GapFilter(
+        collections=collection or (),
+        requests=request or (),
+        tiles=[t.upper().removeprefix("T") for t in tile or ()],
+        since=since.date() if since else None,
+        until=until.date() if until else None,
+        states=tuple(state) if state else GAP_STATES,  # type: ignore[arg-type]  # checked by the query planner
+        chain_version=chain_version,
+    )
+    production = Production()
+    if summary:
+        render_summary(production.gap_summary(wanted), output)
+    elif output is GapsFormat.CSV:
+        for block in production.gaps_csv(wanted):
+            sys.stdout.buffer.write(block)
+    elif output is GapsFormat.GEOJSON:
+        write_geojson(production.gaps(wanted), production, sys.stdout.buffer)
+    elif output is GapsFormat.JSON:
+        write_json(production.gaps(wanted), sys.stdout.buffer)
+    else:
+        write_lines(production.gaps(wanted), sys.stdout)
+
+
+def render_summary(rows: list[dict[str, Any]], output: GapsFormat) -> None:
+    """One line per collection, one column per state, and the number of gaps."""
+    collections: dict[str, dict[str, int]] = {}
+    for row in rows:
+        collections.setdefault(row["collection"], dict.fromkeys(STATES, 0))[row["state"]] = row["units"]
+    records = [
+        {"collection": name, **counts, "gaps": sum(counts[s] for s in GAP_STATES)}
+        for name, counts in collections.items()
+    ]
+    columns = ["collection", *STATES, "gaps"]
+    if output is GapsFormat.JSON:
+        print(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode())
+    elif output is GapsFormat.CSV:
+        print(",".join(columns))
+        for record in records:
+            print(",".join(str(record[c]) for c in columns))
+    elif output is GapsFormat.GEOJSON:
+        raise typer.BadParameter("a summary has no geometry: use --list --format geojson", param_hint="--format")
+    else:
+        console.print(table("units of work by state", columns, [[r[c] for c in columns] for r in records]))
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {column: _value(row[column]) for column in COLUMNS}
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def write_json(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> None:
+    """A JSON array written as the rows come, one unit per line."""
+    _write_array(b"[", (orjson.dumps(_jsonable(row)) for row in rows), b"]\n", out)
+
+
+def write_geojson(rows: Iterable[dict[str, Any]], production: Production, out: IO[bytes]) -> None:
+    """A FeatureCollection, one feature per unit with its tile's footprint, written as the rows come."""
+    footprints = production.tile_footprints(production.requested_tiles())
+
+    def features() -> Iterator[bytes]:
+        for row in rows:
+            feature = {"type": "Feature", "geometry": footprints.get(row["tile"]), "properties": _jsonable(row)}
+            yield orjson.dumps(feature)
+
+    _write_array(b'{"type":"FeatureCollection","features":[', features(), b"]}\n", out)
+
+
+def _write_array(opening: bytes, elements: Iterable[bytes], closing: bytes, out: IO[bytes]) -> None:
+    out.write(opening)
+    for number, element in enumerate(elements):
+        out.write(b"\n" if number == 0 else b",\n")
+        out.write(element)
+    out.write(closing)
+
+
+LINE = "{collection:<18} {tile:<6} {unit:<21} {state:<9} {mode:<8} {reason}"
+
+
+def write_lines(rows: Iterable[dict[str, Any]], out: IO[str]) -> None:
+    """Aligned lines for people, printed as the rows come (a table of millions is never held)."""
+    out.write(
+        LINE.format(collection="collection", tile="tile", unit="unit", state="state", mode="mode", reason="reason")
+    )
+    out.write("\n")
+    for row in rows:
+        unit = (
+            f"{row['acquired']:%Y-%m-%d}/{row['period_end']:%Y-%m-%d}"
+            if row["period_end"]
+            else f"{row['acquired']:%Y-%m-%dT%H:%MZ}"
+        )
+        values = {"unit": unit, "mode": row["mode"] or "", "reason": row["reason"] or ""}
+        out.write(LINE.format(**{**row, **values}) + "\n")

@@ -1,0 +1,59 @@
+-- The job queue: one row per unit of work asked of a chain, keyed for idempotency by collection, chain
+-- version, tile and unit (the slot of hesp.inventory: the acquisition, or the start of a period).
+CREATE TABLE hesp.jobs (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    collection text NOT NULL,
+    chain_version text NOT NULL,
+    tile text NOT NULL,
+    slot integer NOT NULL,
+    mode text,                      -- nominal, backward or init for a multi-temporal chain
+    priority smallint NOT NULL DEFAULT 3,
+    state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'succeeded', 'failed')),
+    attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    last_error text,
+    log_path text,
+    worker text,
+    lease_until timestamptz,
+    run_after timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (collection, chain_version, tile, slot)
+);
+CREATE INDEX jobs_unit_idx ON hesp.jobs (collection, tile, slot);
+CREATE INDEX jobs_queued_idx ON hesp.jobs (priority, run_after) WHERE state = 'queued';
+
+-- The tiles asked of a collection, with the dates asked on each (all requests' periods, cut to since/until)
+-- and the best priority: the scope of its gaps. A request asks for a collection when it names it or names a
+-- chain downstream of it (wanted_by: lis-snow needs maja-l2a).
+CREATE FUNCTION hesp.request_scope(wanted_by text[], requests text[], tiles text[], since date, until date)
+RETURNS TABLE (tile text, priority smallint, dates datemultirange)
+LANGUAGE sql STABLE AS $$
+    SELECT rt.tile, min(r.priority), range_agg(daterange(w.first, w.last, '[]'))
+    FROM hesp.requests r
+    JOIN hesp.request_tiles rt ON rt.request = r.name
+    CROSS JOIN LATERAL (SELECT greatest(r.start_date, since) AS first, least(r.end_date, until) AS last) AS w
+    WHERE r.chains && wanted_by
+      AND (requests IS NULL OR r.name = ANY(requests))
+      AND (tiles IS NULL OR rt.tile = ANY(tiles))
+      AND (w.last IS NULL OR w.first <= w.last)
+    GROUP BY rt.tile
+$$;
+
+-- How well existing products of a unit serve a requested chain version: 3 current and valid, 2 current but
+-- empty (too cloudy), 1 made by an older version. A product without a version counts as current.
+CREATE FUNCTION hesp.product_rank(version text, valid boolean, requested text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN version <> requested AND hesp.version_key(version) < hesp.version_key(requested) THEN 1
+                WHEN valid THEN 3 ELSE 2 END
+$$;
+
+-- State and reason a job gives its unit: NULL when no job speaks for it.
+CREATE FUNCTION hesp.job_verdict(job bigint, state text, attempts integer, last_error text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE state
+        WHEN 'queued' THEN ARRAY['queued', 'job ' || job || ' queued']
+        WHEN 'running' THEN ARRAY['running', 'job ' || job || ' running']
+        WHEN 'failed' THEN ARRAY['failed', 'job ' || job || ' failed after ' || attempts || ' attempts: '
+                                           || coalesce(last_error, 'no error recorded')]
+    END
+$$;

@@ -1,0 +1,245 @@
+"""Gaps on hand-built scenarios whose answer is known exactly (tests/gap_scenario.py), through the Python API
+and the CLI, on a real pgSTAC database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas
+import psycopg
+import pytest
+from conftest import REPO, hesp
+from gap_scenario import at, build, item, l2a
+
+import hymotep
+from hygor import Catalog, Settings
+from hygor.db import Database
+from hygor.loader import ItemLoader
+from hymotep.chains import load_chains
+from hymotep.production import Production
+from hymotep.work_units import STATES, GapError, GapFilter, plan_queries
+
+MAJA = {
+    ("31TCJ", "01-03"): ("done", None, None),
+    ("31TCJ", "01-08"): ("done", None, None),
+    ("31TCJ", "01-13"): ("invalid", None, "the product is empty (too cloudy)"),
+    ("31TCJ", "01-18"): ("outdated", "nominal", "made by version 4.9.0, 4.10.0 requested"),
+    ("31TCJ", "01-23"): ("queued", "nominal", "job 1 queued"),
+    ("31TCJ", "01-28"): ("failed", "nominal", "job 2 failed after 3 attempts: exit code 66"),
+    ("31TCJ", "02-02"): ("blocked", "nominal", "no cams-aerosol for 2023-02-02"),
+    ("31TCJ", "02-07"): ("done", None, None),
+    ("31TCJ", "02-12"): ("runnable", "nominal", None),
+    ("31TDJ", "01-03"): ("done", None, None),
+    ("31TDJ", "01-08"): ("done", None, None),
+    # 30 days without acquisition: one restart, BACKWARD over the 8 acquisitions from Feb 07 ...
+    ("31TDJ", "02-07"): ("runnable", "backward", None),
+    **{
+        ("31TDJ", day): ("blocked", "nominal", f"waits for the acquisition of 2023-{before}")
+        for before, day in zip(
+            ["02-07", "02-12", "02-17", "02-22", "02-27", "03-04", "03-09"],
+            ["02-12", "02-17", "02-22", "02-27", "03-04", "03-09", "03-14"],
+            strict=True,
+        )
+    },
+    # ... and a second restart 16 days after Mar 14, with nothing after it to initialise on: INIT.
+    ("31TDJ", "03-30"): ("runnable", "init", None),
+}
+
+LIS = {
+    ("31TCJ", "01-03"): ("done", None),
+    ("31TCJ", "01-08"): ("runnable", None),
+    ("31TCJ", "01-13"): ("invalid", "its maja-l2a input is empty (too cloudy)"),
+    ("31TCJ", "01-18"): ("runnable", None),
+    ("31TCJ", "02-07"): ("runnable", None),
+    ("31TDJ", "01-03"): ("runnable", None),
+    ("31TDJ", "01-08"): ("runnable", None),
+}  # every other acquisition: blocked, no maja-l2a yet
+
+MONTHLY = {
+    ("31TCJ", "01"): ("blocked", "2 acquisitions of the period have no maja-l2a yet"),
+    ("31TCJ", "02"): ("blocked", "2 acquisitions of the period have no maja-l2a yet"),
+    ("31TDJ", "01"): ("runnable", None),
+    ("31TDJ", "02"): ("blocked", "5 acquisitions of the period have no maja-l2a yet"),
+    ("31TDJ", "03"): ("blocked", "4 acquisitions of the period have no maja-l2a yet"),
+}
+
+
+@pytest.fixture
+def scenario(db_url: str, tmp_path: Path) -> Production:
+    return build(db_url, tmp_path)
+
+
+def by_unit(rows: list[dict[str, Any]], collection: str) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["tile"], f"{r['acquired']:%m-%d}"): r for r in rows if r["collection"] == collection}
+
+
+def test_every_unit_has_the_expected_state_reason_and_mode(scenario: Production) -> None:
+    rows = list(scenario.gaps(GapFilter(states=STATES)))
+
+    maja = by_unit(rows, "maja-l2a")
+    assert {unit: (r["state"], r["mode"], r["reason"]) for unit, r in maja.items()} == MAJA
+    assert maja[("31TCJ", "01-23")]["job"] == 1 and maja[("31TCJ", "01-28")]["attempts"] == 3
+    assert maja[("31TCJ", "02-12")]["input"] == "sentinel-2-l1c_31TCJ_20230212T105600"
+
+    lis = by_unit(rows, "lis-snow")
+    expected_lis = {unit: LIS.get(unit, ("blocked", "no maja-l2a yet")) for unit in maja}
+    assert {unit: (r["state"], r["reason"]) for unit, r in lis.items()} == expected_lis
+    assert all(r["mode"] is None for r in lis.values())
+
+    monthly = {(r["tile"], f"{r['acquired']:%m}"): r for r in rows if r["collection"] == "maja-l3a-monthly"}
+    assert {unit: (r["state"], r["reason"]) for unit, r in monthly.items()} == MONTHLY
+    assert monthly[("31TDJ", "01")]["period_end"] == date(2023, 2, 1)
+    assert {r["collection"] for r in rows} == {"maja-l2a", "lis-snow", "maja-l3a-monthly"}  # what was requested
+
+
+def test_the_summary_counts_every_state(scenario: Production) -> None:
+    counts = {(r["collection"], r["state"]): r["units"] for r in scenario.gap_summary(GapFilter())}
+    assert counts == {
+        ("maja-l2a", "runnable"): 3,
+        ("maja-l2a", "blocked"): 8,
+        ("maja-l2a", "queued"): 1,
+        ("maja-l2a", "failed"): 1,
+        ("maja-l2a", "outdated"): 1,
+        ("maja-l2a", "invalid"): 1,
+        ("maja-l2a", "done"): 5,
+        ("lis-snow", "runnable"): 5,
+        ("lis-snow", "blocked"): 13,
+        ("lis-snow", "invalid"): 1,
+        ("lis-snow", "done"): 1,
+        ("maja-l3a-monthly", "runnable"): 1,
+        ("maja-l3a-monthly", "blocked"): 4,
+    }
+
+
+def test_filters_narrow_the_units(scenario: Production) -> None:
+    def units(**filters: Any) -> set[tuple[str, str, str]]:
+        rows = scenario.gaps(GapFilter(**filters))
+        return {(r["collection"], r["tile"], f"{r['acquired']:%m-%d}") for r in rows}
+
+    assert units(collections=["maja-l2a"], tiles=["31TDJ"], states=["runnable"]) == {
+        ("maja-l2a", "31TDJ", "02-07"),
+        ("maja-l2a", "31TDJ", "03-30"),
+    }
+    assert units(collections=["maja-l2a"], since=date(2023, 3, 20)) == {("maja-l2a", "31TDJ", "03-30")}
+    assert units(collections=["maja-l2a"], until=date(2023, 1, 10), states=["done"]) == {
+        ("maja-l2a", tile, day) for tile in ("31TCJ", "31TDJ") for day in ("01-03", "01-08")
+    }
+    assert units(requests=["other"]) == set()
+
+
+def test_the_requested_chain_version_decides_what_is_outdated(scenario: Production) -> None:
+    def states(version: str) -> dict[str, int]:
+        rows = scenario.gap_summary(GapFilter(collections=["maja-l2a"], chain_version=version))
+        return {r["state"]: r["units"] for r in rows}
+
+    assert states("4.9.0")["done"] == 6  # the 4.9.0 product of Jan 18 serves
+    # "4.10.0" < "4.11": every product is outdated, the empty one too, and the 4.10.0 jobs do not count. A
+    # series is reprocessed in order: each tile restarts on Jan 03 (outdated), 31TDJ again after its holes
+    # (Feb 07, Mar 30: runnable), and every other acquisition waits for its predecessor.
+    assert states("4.11") == {"outdated": 2, "runnable": 2, "blocked": 16}
+
+
+def test_a_period_not_over_waits(scenario: Production) -> None:
+    mid_march = datetime(2023, 3, 15, tzinfo=UTC)
+    rows = scenario.gaps(GapFilter(collections=["maja-l3a-monthly"], tiles=["31TDJ"], now=mid_march))
+    reasons = {f"{r['acquired']:%m}": r["reason"] for r in rows}
+    assert reasons["03"] == "the period ends on 2023-04-01"
+    assert reasons["01"] is None
+
+
+def test_before_july_2017_the_previous_product_may_be_30_days_old(db_url: str, tmp_path: Path) -> None:
+    days = ["2016-03-01", "2016-03-21", "2018-03-01", "2018-03-21"]  # 20 days apart
+    items = [item("sentinel-2-l1c", "31TCJ", at(d)) for d in days]
+    items += [l2a("31TCJ", "2016-03-01"), l2a("31TCJ", "2018-03-01")]
+    items += [item("cams-aerosol", None, at(d)) for d in days] + [item("dem-tiles", "31TCJ", at("2000-02-11"))]
+    with ItemLoader(Database(db_url)) as loader:
+        loader.load(items)
+    request = tmp_path / "r.yaml"
+    request.write_text(
+        "name: early\nrequester: {name: T}\nzone: {tiles: [31TCJ]}\nchains: [maja-l2a]\nperiod: {start: 2016-01-01}\n"
+    )
+    production = Production(Catalog(Settings(database_url=db_url)))
+    production.add_request(request)
+    modes = {f"{r['acquired']:%Y}": r["mode"] for r in production.gaps(GapFilter())}
+    assert modes == {"2016": "nominal", "2018": "init"}
+
+
+def test_the_inventory_follows_every_write_to_pgstac(scenario: Production) -> None:
+    def inventory(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+        rows = conn.execute("SELECT id, valid, version FROM hesp.inventory WHERE collection = 'maja-l2a'")
+        return {row["id"]: (row["valid"], row["version"]) for row in rows}
+
+    url = scenario.catalog.settings.database_url
+    assert url is not None
+    product = l2a("31TCJ", "02-12", valid=False)
+    with ItemLoader(Database(url)) as loader:
+        loader.load([product])  # new
+        loader.load([{**product, "properties": {**product["properties"], "hesp:valid": True}}])  # changed
+    with scenario.catalog.database().connect() as conn:
+        assert inventory(conn)[product["id"]] == (True, "4.10.0")
+        with conn.transaction():
+            conn.execute("DELETE FROM pgstac.items WHERE id = %s", (product["id"],))
+        assert product["id"] not in inventory(conn)
+        total = conn.execute(
+            "SELECT (SELECT count(*) FROM pgstac.items) = (SELECT count(*) FROM hesp.inventory) AS same"
+        )
+        assert total.fetchone() == {"same": True}
+
+
+def test_frames_for_notebooks(scenario: Production) -> None:
+    frame = hymotep.gaps("maja-l2a", state="runnable", catalog=scenario.catalog, geometry=True)
+    assert isinstance(frame, geopandas.GeoDataFrame) and frame.crs.to_epsg() == 4326
+    assert sorted(frame["tile"]) == ["31TCJ", "31TDJ", "31TDJ"]
+    assert frame.geometry.is_valid.all() and frame.to_crs(32631).area.between(1.1e10, 1.3e10).all()  # 110 km squares
+    summary = hymotep.gap_summary(catalog=scenario.catalog)
+    assert summary.loc["maja-l2a", "blocked"] == 8 and summary.loc["maja-l3a-monthly", "queued"] == 0
+
+
+def test_the_cli_gives_the_python_api_sets_in_json_and_csv(scenario: Production) -> None:
+    env = {"HESP_DATABASE_URL": str(scenario.catalog.settings.database_url)}
+    key = ("collection", "tile", "slot", "state", "mode", "reason")
+
+    def as_set(rows: list[dict[str, Any]]) -> set[tuple[str, ...]]:
+        return {tuple(str(r[k] if r[k] is not None else "") for k in key) for r in rows}
+
+    expected = as_set(list(scenario.gaps(GapFilter(states=STATES))))
+    states = [arg for state in STATES for arg in ("--state", state)]
+    as_json = hesp("gaps", "--list", "--format", "json", *states, env=env)
+    as_csv = hesp("gaps", "--list", "--format", "csv", *states, env=env)
+    assert as_json.returncode == 0 and as_csv.returncode == 0, as_json.stderr + as_csv.stderr
+    assert as_set(json.loads(as_json.stdout)) == expected
+    assert as_set(list(csv.DictReader(io.StringIO(as_csv.stdout)))) == expected
+    assert len(expected) == 20 + 20 + 5  # maja-l2a and lis-snow: 20 acquisitions; monthly: 5 tile-months
+
+    summary = hesp("gaps", "--format", "json", env=env)
+    assert {r["collection"]: r["gaps"] for r in json.loads(summary.stdout)} == {
+        "lis-snow": 18,
+        "maja-l2a": 14,
+        "maja-l3a-monthly": 5,
+    }
+    geojson = json.loads(hesp("gaps", "--list", "-f", "geojson", "-c", "maja-l2a", env=env).stdout)
+    assert len(geojson["features"]) == 14 and all(f["geometry"]["type"] for f in geojson["features"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-c", "nope"], "error: not a produced collection: nope"),
+        (["-s", "late"], "error: unknown state: late"),
+        (["--chain-version", "5.0"], "error: a chain version applies to one collection"),
+        (["--since", "2023-02-01", "--until", "2023-01-01"], "error: --since 2023-02-01 is after --until 2023-01-01"),
+    ],
+)
+def test_bad_filters_are_one_clear_line(db_url: str, args: list[str], message: str) -> None:
+    result = hesp("gaps", *args, env={"HESP_DATABASE_URL": db_url})
+    assert result.returncode == 1 and result.stderr.startswith(message) and result.stderr.count("\n") == 1
+
+
+def test_only_produced_collections_have_gaps() -> None:
+    with pytest.raises(GapError, match="not a produced collection: sentinel-2-l1c"):
+        plan_queries(load_chains(REPO / "collections"), GapFilter(collections=["sentinel-2-l1c"]))
