@@ -40,20 +40,17 @@ class Production:
     def gaps(self, wanted: work_units.GapFilter) -> Iterator[dict[str, Any]]:
         """The units of work in ``wanted.states``, streamed (see ``hymotep.work_units``)."""
         chains = load_chains(self.catalog.settings.collections_dir)
-        with self.catalog.database().connect() as conn:
-            yield from work_units.iter_gaps(conn, chains, wanted)
+        yield from work_units.iter_gaps(self.catalog.database().connect, chains, wanted)
 
     def gaps_csv(self, wanted: work_units.GapFilter) -> Iterator[bytes]:
         """The same as CSV, written by the database server."""
         chains = load_chains(self.catalog.settings.collections_dir)
-        with self.catalog.database().connect() as conn:
-            yield from work_units.copy_gaps_csv(conn, chains, wanted)
+        yield from work_units.copy_gaps_csv(self.catalog.database().connect, chains, wanted)
 
     def gap_summary(self, wanted: work_units.GapFilter) -> list[dict[str, Any]]:
         """Units per collection and state."""
         chains = load_chains(self.catalog.settings.collections_dir)
-        with self.catalog.database().connect() as conn:
-            return work_units.summarise(conn, chains, wanted)
+        return work_units.summarise(self.catalog.database().connect, chains, wanted)
 
     def requested_tiles(self) -> list[str]:
         with self.catalog.database().connect() as conn:

@@ -18,10 +18,15 @@ Rows stream from server-side cursors, so a list of millions is never held in mem
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal, get_args
+from itertools import islice
+from typing import Any, Literal, TypeVar, get_args
 
 import psycopg
 from psycopg import sql
@@ -40,9 +45,12 @@ COLUMNS = (
     "priority",
 )  # fmt: skip
 BATCH = 5000  # rows fetched from the server at a time
+SMALL_SCOPE = 500  # tiles up to which the inventory is read tile by tile rather than whole collections in order
+WORKERS = max(1, min(4, os.cpu_count() or 1))  # connections computing ranges of tiles at once
 UTC_SESSION = "SET TIME ZONE 'UTC'"  # dates of units are UTC dates, and times are written in UTC
 
 Connection = psycopg.Connection[Any]
+T = TypeVar("T")
 
 
 class GapError(HymotepError):
@@ -68,8 +76,9 @@ class CollectionQuery:
     """The gap query of one collection and its parameters."""
 
     collection: str
-    statement: sql.Composed
+    statement: sql.Composable
     params: dict[str, Any]
+    partitionable: bool = True  # its units depend on their own tile only, and it can read a range of tiles
 
 
 def plan_queries(chains: dict[str, ChainDefinition], wanted: GapFilter) -> list[CollectionQuery]:
@@ -107,20 +116,19 @@ def _collection_query(chains: dict[str, ChainDefinition], collection: str, wante
         "until": wanted.until,
         "source": path[-1],
         "primary": path[1],
+        "upstream": path[1] if len(path) > 2 else None,  # the primary input when the centre produces it
         "path": path[1:-1],  # the produced collections between this one and the source
         "static": chain.auxiliary("static"),
         "daily": chain.auxiliary("same-day"),
         "history_days": 0,
     }
     if chain.unit == "per-period":
-        units = gaps_query("period_units")
         params |= {"period": chain.period, "min_valid": chain.min_valid_inputs, "now": wanted.now}
-    else:
-        units = gaps_query("acquisition_units")
-    if dependencies is None:
-        wrapper = gaps_query("units_only")
-    else:
-        wrapper = gaps_query("series_modes")
+        return CollectionQuery(collection, sql.SQL(gaps_query("period_gaps")), params, partitionable=False)
+    series = "independent_series"
+    params["backward"] = None
+    if dependencies is not None:
+        series = "dependent_series"
         earlier = dependencies.earlier_limit
         params |= {
             "limit_days": dependencies.previous_valid_within_days,
@@ -129,54 +137,127 @@ def _collection_query(chains: dict[str, ChainDefinition], collection: str, wante
             "backward": dependencies.init_backward_count,
             "history_days": max(dependencies.previous_valid_within_days, earlier.days if earlier else 0),
         }
-    statement = sql.SQL(wrapper).format(units=sql.SQL(units))  # trusted query text, never user input
-    return CollectionQuery(collection, sql.SQL("SELECT * FROM ({}) AS gap").format(statement), params)
+    # Composition of this package's own query text, never of user input.
+    statement = sql.SQL(gaps_query("acquisition_gaps")).format(series=sql.SQL(gaps_query(series)))
+    return CollectionQuery(collection, statement, params)
 
 
-def _filtered(query: CollectionQuery, wanted: GapFilter, *, ordered: bool) -> tuple[sql.Composed, dict[str, Any]]:
+def _partitions(
+    conn: Connection, query: CollectionQuery, wanted: GapFilter, *, ordered: bool
+) -> tuple[sql.Composed, list[dict[str, Any]]]:
+    """The query of ``wanted.states`` and its parameters for each range of tiles, in tile order.
+
+    A few requested tiles are named to the query (index look-ups); many are cut in ``WORKERS`` ranges that
+    separate connections may compute at once (a unit's state depends on its own tile only).
+    """
     statement = sql.SQL("SELECT {}::text AS collection, g.* FROM ({}) AS g WHERE g.state = ANY({})").format(
         sql.Placeholder("collection"), query.statement, sql.Placeholder("states")
     )
     if ordered:
         statement = statement + sql.SQL(" ORDER BY g.tile, g.slot")
-    return statement, {**query.params, "states": list(wanted.states)}
+    with translate_errors():
+        found = conn.cursor(row_factory=dict_row).execute(gaps_query("scope_tiles"), query.params).fetchone()
+    tiles: list[str] = (found or {}).get("tiles") or []
+    params = {**query.params, "states": list(wanted.states), "scope_tiles": None, "tiles_from": None}
+    if len(tiles) <= SMALL_SCOPE or not query.partitionable:
+        return statement, [{**params, "scope_tiles": tiles, "tiles_before": None}]
+    size = -(-len(tiles) // WORKERS)
+    starts = tiles[::size]
+    ranges = zip(starts, [*starts[1:], None], strict=True)
+    return statement, [{**params, "tiles_from": first, "tiles_before": after} for first, after in ranges]
 
 
-def iter_gaps(conn: Connection, chains: dict[str, ChainDefinition], wanted: GapFilter) -> Iterator[dict[str, Any]]:
+Connect = Callable[[], AbstractContextManager[Connection]]
+
+
+def iter_gaps(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter) -> Iterator[dict[str, Any]]:
     """The units in ``wanted.states``, one dict per unit (``COLUMNS``), by collection, tile and time."""
-    queries = plan_queries(chains, wanted)
-    conn.execute(UTC_SESSION)
-    for query in queries:
-        statement, params = _filtered(query, wanted, ordered=True)
-        with translate_errors(), conn.transaction():
-            with conn.cursor(name=f"gaps_{query.collection}", row_factory=dict_row) as cursor:
-                cursor.itersize = BATCH
-                cursor.execute(statement, params)
-                yield from cursor
+
+    def rows(statement: sql.Composed, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        with _gap_transaction(connect) as conn, conn.cursor(name="gaps", row_factory=dict_row) as cursor:
+            cursor.itersize = BATCH
+            cursor.execute(statement, params)
+            yield from cursor
+
+    yield from _concurrently(rows(*job) for job in _jobs(connect, chains, wanted, ordered=True))
 
 
-def copy_gaps_csv(conn: Connection, chains: dict[str, ChainDefinition], wanted: GapFilter) -> Iterator[bytes]:
+def copy_gaps_csv(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter) -> Iterator[bytes]:
     """The same rows as CSV with a header, written by the server (``COPY``): the fastest full list."""
-    queries = plan_queries(chains, wanted)
-    conn.execute(UTC_SESSION)
-    for number, query in enumerate(queries):
-        statement, params = _filtered(query, wanted, ordered=True)
-        header = sql.SQL("true" if number == 0 else "false")
-        copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER {})").format(statement, header)
-        with translate_errors(), psycopg.ClientCursor(conn) as cursor, cursor.copy(copy, params) as stream:
-            for block in stream:
-                yield bytes(block)
+
+    def blocks(statement: sql.Composed, params: dict[str, Any], header: bool) -> Iterator[bytes]:
+        copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER {})").format(
+            statement, sql.SQL("true" if header else "false")
+        )
+        with _gap_transaction(connect) as conn, psycopg.ClientCursor(conn) as cursor:
+            with cursor.copy(copy, params) as stream:
+                yield from (bytes(block) for block in stream)
+
+    jobs = _jobs(connect, chains, wanted, ordered=True)
+    yield from _concurrently(blocks(*job, header=number == 0) for number, job in enumerate(jobs))
 
 
-def summarise(conn: Connection, chains: dict[str, ChainDefinition], wanted: GapFilter) -> list[dict[str, Any]]:
+def summarise(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter) -> list[dict[str, Any]]:
     """Units per collection and state (every state, whatever ``wanted.states``)."""
     check_states(wanted.states)
-    rows: list[dict[str, Any]] = []
     everything = GapFilter(**{**wanted.__dict__, "states": STATES})
-    for query in plan_queries(chains, everything):
-        statement, params = _filtered(query, everything, ordered=False)
+
+    def counts(statement: sql.Composed, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         counted = sql.SQL("SELECT collection, state, count(*) AS units FROM ({}) AS s GROUP BY 1, 2").format(statement)
-        with translate_errors():
-            rows.extend(conn.cursor(row_factory=dict_row).execute(counted, params).fetchall())
-    order = {state: n for n, state in enumerate(STATES)}
-    return sorted(rows, key=lambda r: (r["collection"], order[r["state"]]))
+        with _gap_transaction(connect) as conn:
+            yield from conn.cursor(row_factory=dict_row).execute(counted, params).fetchall()
+
+    totals: Counter[tuple[str, str]] = Counter()
+    for row in _concurrently(counts(*job) for job in _jobs(connect, chains, everything, ordered=False)):
+        totals[(row["collection"], row["state"])] += row["units"]
+    order: dict[str, int] = {state: n for n, state in enumerate(STATES)}
+    ordered = sorted(totals.items(), key=lambda item: (item[0][0], order[item[0][1]]))
+    return [{"collection": collection, "state": state, "units": units} for (collection, state), units in ordered]
+
+
+def _jobs(
+    connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter, *, ordered: bool
+) -> list[tuple[sql.Composed, dict[str, Any]]]:
+    """(statement, parameters) of every collection and range of tiles, in output order."""
+    queries = plan_queries(chains, wanted)
+    with connect() as conn:
+        return [
+            (statement, params)
+            for query in queries
+            for statement, partitions in [_partitions(conn, query, wanted, ordered=ordered)]
+            for params in partitions
+        ]
+
+
+@contextmanager
+def _gap_transaction(connect: Connect) -> Iterator[Connection]:
+    with connect() as conn, translate_errors(), conn.transaction():
+        conn.execute(UTC_SESSION)
+        conn.execute(gaps_query("streaming"))
+        yield conn
+
+
+def _concurrently(streams: Iterable[Iterator[T]]) -> Iterator[T]:
+    """The items of ``streams`` in order, each stream computed meanwhile on its own connection.
+
+    Up to ``WORKERS`` streams are started ahead: a thread asks each for its first item, which is when the
+    database computes it (a sorted or aggregated result is complete before its first row). The caller then
+    reads them one after the other; memory holds one batch per stream, the rest waits in the database.
+    """
+    pending: deque[tuple[Iterator[T], Future[list[T]]]] = deque()
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for stream in streams:
+            pending.append((stream, pool.submit(_first, stream)))
+            if len(pending) > WORKERS:
+                yield from _drain(*pending.popleft())
+        while pending:
+            yield from _drain(*pending.popleft())
+
+
+def _first(stream: Iterator[T]) -> list[T]:
+    return list(islice(stream, 1))
+
+
+def _drain(stream: Iterator[T], first: Future[list[T]]) -> Iterator[T]:
+    yield from first.result()
+    yield from stream

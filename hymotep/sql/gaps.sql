@@ -2,37 +2,58 @@
 -- operation on hesp.inventory (migrations 0005 and 0006). Each query returns the same columns:
 --   tile, slot, acquired, period_end, input, state, reason, mode, job, attempts, priority
 -- where slot is the unit's key (hesp.acquisition_slot of the acquisition, or of the start of a period).
--- `{units}` in the series queries is replaced by a units query (psycopg.sql composition, never user input).
+-- `{series}` in acquisition_units is replaced by independent_series or dependent_series (psycopg.sql
+-- composition of this file's text, never of user input).
 
--- name: acquisition_units
+-- name: streaming
+-- Set in each gap query's transaction. The inventory's index pages are read in order and mostly cached: the
+-- planner is told so (random_page_cost of an SSD), and a modest work_mem keeps the memory of a gap query
+-- bounded: together they make it stream units through the (tile, slot) index instead of hashing them all.
+SET LOCAL random_page_cost = 1.1;
+SET LOCAL work_mem = '16MB';
+SET LOCAL cursor_tuple_fraction = 1;  -- lists are read to the end: plan for all rows, not the first ones
+
+-- name: scope_tiles
+SELECT array_agg(tile ORDER BY tile) AS tiles  -- in the order of the database, which cuts the ranges
+FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::text[], %(since)s::date, %(until)s::date);
+
+-- name: acquisition_gaps
 -- Per-acquisition chains: one unit per acquisition slot of the source collection (the collection at the end
 -- of the primary inputs: sentinel-2-l1c for maja-l2a and lis-snow) on the requested tiles and dates, and the
 -- products of the chain on those tiles since `history_days` before the first requested date (the previous
 -- products a multi-temporal chain looks back to; they have no input).
+-- The source, the produced primary input (`upstream`, NULL when it is the source) and the chain's products
+-- are read together from the inventory's (tile, slot) index, so that grouping them per unit and the series
+-- windows need no sort; `scope_tiles` narrows the scan for small requests (NULL: all tiles), and
+-- [`tiles_from`, `tiles_before`) cuts a large one in ranges of tiles that separate connections compute at once.
 WITH scope AS (
     SELECT * FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::text[], %(since)s::date, %(until)s::date)
 ),
-units AS (
-    SELECT i.tile, i.slot, min(i.acquired) AS acquired, min(i.id) AS input, s.priority
-    FROM scope s
-    JOIN hesp.inventory i ON i.collection = %(source)s AND i.tile = s.tile
-    WHERE s.dates @> (i.acquired AT TIME ZONE 'UTC')::date
-    GROUP BY i.tile, i.slot, s.priority
+slots AS (  -- the source, the produced primary input (upstream) and the chain's products of each unit
+    SELECT tile, slot,
+           min(acquired) FILTER (WHERE collection = %(source)s) AS acquired,
+           bool_or(collection = %(upstream)s::text) AS upstream_made,
+           bool_or(collection = %(upstream)s::text AND NOT valid) AS upstream_empty,
+           max(acquired) FILTER (WHERE collection = %(collection)s) AS made_at,
+           max(hesp.product_rank(version, valid, %(version)s)) FILTER (WHERE collection = %(collection)s) AS rank,
+           max(version) FILTER (WHERE collection = %(collection)s) AS made_version
+    FROM hesp.inventory
+    WHERE collection = ANY(ARRAY[%(source)s, %(upstream)s::text, %(collection)s])
+      AND tile IS NOT NULL AND (%(scope_tiles)s::text[] IS NULL OR tile = ANY(%(scope_tiles)s::text[]))
+      AND (%(tiles_from)s::text IS NULL OR tile >= %(tiles_from)s::text)
+      AND (%(tiles_before)s::text IS NULL OR tile < %(tiles_before)s::text)
+    GROUP BY tile, slot
 ),
-made AS (
-    SELECT o.tile, o.slot, max(o.acquired) AS acquired,
-           max(hesp.product_rank(o.version, o.valid, %(version)s)) AS rank, max(o.version) AS version
-    FROM scope s
-    JOIN hesp.inventory o ON o.collection = %(collection)s AND o.tile = s.tile
-    WHERE o.acquired >= lower(s.dates) - %(history_days)s * interval '1 day'
-    GROUP BY o.tile, o.slot
+units AS (  -- slots with an input on a requested date, and the chain's products since `history_days` before
+    SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, s.priority, u.upstream_made, u.upstream_empty,
+           u.rank, u.made_version, v.unit,
+           v.unit AND NOT coalesce(u.rank >= 2 OR u.upstream_empty, false) AS todo
+    FROM slots u
+    JOIN scope s ON s.tile = u.tile
+    CROSS JOIN LATERAL (SELECT coalesce(s.dates @> (u.acquired AT TIME ZONE 'UTC')::date, false)) AS v(unit)
+    WHERE v.unit OR u.made_at >= lower(s.dates) - %(history_days)s * interval '1 day'
 ),
-upstream AS (  -- products of the produced primary input (lis-snow: the L2A), and whether any on the way is empty
-    SELECT p.tile, p.slot, bool_or(p.collection = %(primary)s) AS made, bool_or(NOT p.valid) AS empty
-    FROM scope s
-    JOIN hesp.inventory p ON p.collection = ANY(%(path)s::text[]) AND p.tile = s.tile
-    GROUP BY p.tile, p.slot
-),
+series AS ({series}),
 daily AS (  -- same-day auxiliary inputs present per date (CAMS)
     SELECT (acquired AT TIME ZONE 'UTC')::date AS day, array_agg(DISTINCT collection) AS present
     FROM hesp.inventory WHERE collection = ANY(%(daily)s::text[])
@@ -43,34 +64,44 @@ static AS (  -- static auxiliary inputs present per tile (the DEM)
     FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
     GROUP BY i.tile
 )
-SELECT coalesce(u.tile, m.tile) AS tile, coalesce(u.slot, m.slot) AS slot, coalesce(u.acquired, m.acquired) AS acquired,
-       NULL::date AS period_end, u.input, v.verdict[1] AS state, v.verdict[2] AS reason, NULL::text AS mode,
+SELECT u.tile, u.slot, u.acquired, NULL::date AS period_end,
+       (SELECT min(i.id) FROM hesp.inventory i  -- looked up for the rows asked for only
+        WHERE i.collection = %(source)s AND i.tile = u.tile AND i.slot = u.slot) AS input,
+       v.verdict[1] AS state, v.verdict[2] AS reason,
+       CASE WHEN u.todo AND u.age_limit IS NOT NULL THEN
+           CASE WHEN u.waits OR u.acquired - u.last_valid <= u.age_limit THEN 'nominal'
+                WHEN (SELECT count(*) FROM (  -- acquisitions after this one to initialise on (looked up for restarts only)
+                          SELECT DISTINCT f.slot FROM hesp.inventory f
+                          WHERE f.collection = %(source)s AND f.tile = u.tile AND f.slot > u.slot
+                          ORDER BY f.slot LIMIT %(backward)s::integer - 1) AS following) >= %(backward)s::integer - 1
+                THEN 'backward'
+                ELSE 'init' END
+       END AS mode,
        j.id AS job, j.attempts, u.priority
-FROM units u
-FULL JOIN made m ON m.tile = u.tile AND m.slot = u.slot
-LEFT JOIN upstream p ON p.tile = u.tile AND p.slot = u.slot
+FROM series u
 LEFT JOIN daily d ON d.day = (u.acquired AT TIME ZONE 'UTC')::date
 LEFT JOIN static a ON a.tile = u.tile
 LEFT JOIN hesp.jobs j
        ON j.collection = %(collection)s AND j.chain_version = %(version)s AND j.tile = u.tile AND j.slot = u.slot
 CROSS JOIN LATERAL (SELECT CASE
-    WHEN m.rank = 3 THEN ARRAY['done', NULL]
-    WHEN m.rank = 2 THEN ARRAY['invalid', 'the product is empty (too cloudy)']
-    WHEN u.input IS NULL THEN ARRAY['outdated', NULL]  -- an older product before the dates: not a unit
-    WHEN p.empty THEN ARRAY['invalid', 'its ' || %(primary)s || ' input is empty (too cloudy)']
+    WHEN u.rank = 3 THEN ARRAY['done', NULL]
+    WHEN u.rank = 2 THEN ARRAY['invalid', 'the product is empty (too cloudy)']
+    WHEN u.upstream_empty THEN ARRAY['invalid', 'its ' || %(upstream)s::text || ' input is empty (too cloudy)']
     WHEN j.state <> 'succeeded' THEN hesp.job_verdict(j.id, j.state, j.attempts, j.last_error)
-    WHEN cardinality(%(path)s::text[]) > 0 AND p.made IS NULL THEN ARRAY['blocked', 'no ' || %(primary)s || ' yet']
+    WHEN %(upstream)s::text IS NOT NULL AND NOT u.upstream_made THEN ARRAY['blocked', 'no ' || %(upstream)s::text || ' yet']
     WHEN NOT coalesce(d.present, ARRAY[]::text[]) @> %(daily)s::text[] THEN ARRAY['blocked',
         'no ' || array_to_string(ARRAY(SELECT unnest(%(daily)s::text[]) EXCEPT SELECT unnest(d.present)), ', ')
         || ' for ' || (u.acquired AT TIME ZONE 'UTC')::date]
     WHEN NOT coalesce(a.present, ARRAY[]::text[]) @> %(static)s::text[] THEN ARRAY['blocked',
         'no ' || array_to_string(ARRAY(SELECT unnest(%(static)s::text[]) EXCEPT SELECT unnest(a.present)), ', ')
         || ' for the tile']
-    WHEN m.rank = 1 THEN ARRAY['outdated', 'made by version ' || m.version || ', ' || %(version)s || ' requested']
+    WHEN u.waits THEN ARRAY['blocked', 'waits for the acquisition of ' || (u.last_todo AT TIME ZONE 'UTC')::date]
+    WHEN u.rank = 1 THEN ARRAY['outdated', 'made by version ' || u.made_version || ', ' || %(version)s || ' requested']
     ELSE ARRAY['runnable', NULL]
 END AS verdict) AS v
+WHERE u.unit
 
--- name: period_units
+-- name: period_gaps
 -- Per-period chains: one unit per tile and period (month, year, hydrological year) overlapping the requested
 -- dates in which the primary input has items or the source collection has acquisitions not processed yet.
 WITH scope AS (
@@ -135,39 +166,26 @@ CROSS JOIN LATERAL (SELECT CASE
     ELSE ARRAY['runnable', NULL]
 END AS verdict) AS v
 
--- name: units_only
--- A chain without temporal dependencies: its units as they are (products before the dates are not units).
-SELECT * FROM ({units}) AS u WHERE u.input IS NOT NULL OR u.period_end IS NOT NULL
+-- name: independent_series
+-- A chain without temporal dependencies: no series to follow.
+SELECT *, NULL::timestamptz AS last_valid, NULL::timestamptz AS last_todo, NULL::interval AS age_limit,
+       false AS waits
+FROM units
 
--- name: series_modes
--- A multi-temporal chain (MAJA), per tile in time order. A unit to do runs NOMINAL when the latest earlier
--- unit of the series is a valid product at most `limit` days before it; when that unit is still to do and
--- within the limit, it waits for it (blocked, NOMINAL); otherwise the series restarts here: BACKWARD when
--- at least `backward` acquisitions (this one included) follow to initialise on, else INIT. So a hole longer
--- than the limit costs exactly one restart. The limit is `earlier_days` before `earlier_until`.
-SELECT tile, slot, acquired, period_end, input,
-       CASE WHEN waits AND state IN ('runnable', 'outdated') THEN 'blocked' ELSE state END AS state,
-       CASE WHEN waits AND state IN ('runnable', 'outdated')
-            THEN 'waits for the acquisition of ' || (last_todo AT TIME ZONE 'UTC')::date
-            ELSE reason END AS reason,
-       CASE WHEN state IN ('done', 'invalid') THEN NULL
-            WHEN waits OR acquired - last_valid <= age_limit THEN 'nominal'
-            WHEN ahead >= %(backward)s - 1 THEN 'backward'
-            ELSE 'init' END AS mode,
-       job, attempts, priority
+-- name: dependent_series
+-- A multi-temporal chain (MAJA), per tile in time order, over the stream of units as it comes from the index
+-- (no sort). A unit to do runs NOMINAL when the latest earlier unit of the series is a valid product at most
+-- `age_limit` before it; when that unit is still to do and within the limit, it waits for it (blocked,
+-- NOMINAL); otherwise the series restarts there: BACKWARD when at least `backward` acquisitions (this one
+-- included) follow to initialise on, else INIT. So a hole longer than the limit costs exactly one restart.
+-- The limit is `earlier_days` before `earlier_until` (MAJA: 30 days before July 2017), else `limit_days`.
+SELECT *, last_todo > coalesce(last_valid, '-infinity') AND acquired - last_todo <= age_limit AS waits
 FROM (
-    SELECT s.*, s.last_todo > coalesce(s.last_valid, '-infinity') AND s.acquired - s.last_todo <= s.age_limit AS waits
-    FROM (
-        SELECT u.*,
-               max(u.acquired) FILTER (WHERE u.state = 'done') OVER earlier AS last_valid,
-               max(u.acquired) FILTER (WHERE u.input IS NOT NULL AND u.state NOT IN ('done', 'invalid')) OVER earlier
-                   AS last_todo,
-               count(u.input) OVER later AS ahead,
-               CASE WHEN u.acquired < %(earlier_until)s THEN %(earlier_days)s ELSE %(limit_days)s END
-                   * interval '1 day' AS age_limit
-        FROM ({units}) AS u
-        WINDOW earlier AS (PARTITION BY u.tile ORDER BY u.slot ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-               later AS (PARTITION BY u.tile ORDER BY u.slot ROWS BETWEEN 1 FOLLOWING AND %(backward)s - 1 FOLLOWING)
-    ) AS s
-) AS g
-WHERE input IS NOT NULL
+    SELECT u.*,
+           max(u.acquired) FILTER (WHERE u.rank = 3) OVER earlier AS last_valid,
+           max(u.acquired) FILTER (WHERE u.todo) OVER earlier AS last_todo,
+           CASE WHEN u.acquired < %(earlier_until)s::date THEN %(earlier_days)s::integer ELSE %(limit_days)s::integer END
+               * interval '1 day' AS age_limit
+    FROM units u
+    WINDOW earlier AS (PARTITION BY u.tile ORDER BY u.slot ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+) AS s

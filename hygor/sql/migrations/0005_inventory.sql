@@ -13,7 +13,12 @@ CREATE TABLE hesp.inventory (
     version text,                   -- processing:version, the chain version that made the product
     PRIMARY KEY (collection, id)
 );
-CREATE INDEX inventory_unit_idx ON hesp.inventory (collection, tile, slot) INCLUDE (valid, version, acquired, id);
+-- One collection's items of a tile (auxiliary inputs, periods), and every collection's items of a unit of work
+-- in (tile, slot) order: gaps stream through the second without sorting. The statistics tell the planner how
+-- many units there are, so that it does not expect to hash them in memory.
+CREATE INDEX inventory_collection_idx ON hesp.inventory (collection, tile, slot) INCLUDE (valid, version, acquired);
+CREATE INDEX inventory_unit_idx ON hesp.inventory (tile, slot) INCLUDE (collection, valid, version, acquired, id);
+CREATE STATISTICS hesp.inventory_units (ndistinct) ON tile, slot FROM hesp.inventory;
 
 -- Half-days of local solar time since 1970 at the central meridian of the tile's UTM zone. Sun-synchronous
 -- satellites see a tile at most once per half-day per pass direction (Sentinel-2 at about 10:30, Sentinel-1
