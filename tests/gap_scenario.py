@@ -53,8 +53,15 @@ TDJ_L1C = ["01-03", "01-08", *every_5_days("02-07", "03-14"), "03-30"]
 CAMS_MISSING = "02-02"
 
 
-def item(collection: str, tile: str | None, when: datetime, *, valid: bool = True, version: str | None = None,
-         name: str | None = None) -> dict[str, Any]:  # fmt: skip
+def item(
+    collection: str,
+    tile: str | None,
+    when: datetime,
+    *,
+    valid: bool = True,
+    version: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
     """A minimal item of ``collection`` (on ``tile``, or worldwide when None)."""
     properties: dict[str, Any] = {"datetime": stac_datetime(when), "hesp:valid": valid}
     if version:
@@ -63,10 +70,17 @@ def item(collection: str, tile: str | None, when: datetime, *, valid: bool = Tru
     if tile is None:
         world = {"type": "Polygon", "coordinates": [[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]]}
         return {
-            "type": "Feature", "stac_version": "1.1.0", "stac_extensions": [], "id": item_id,
-            "collection": collection, "geometry": world, "bbox": [-180, -90, 180, 90],
-            "properties": properties, "links": [], "assets": {},
-        }  # fmt: skip
+            "type": "Feature",
+            "stac_version": "1.1.0",
+            "stac_extensions": [],
+            "id": item_id,
+            "collection": collection,
+            "geometry": world,
+            "bbox": [-180, -90, 180, 90],
+            "properties": properties,
+            "links": [],
+            "assets": {},
+        }
     return tiled_item(item_id=item_id, collection=collection, tile=grid_tile(tile), properties=properties, assets={})
 
 

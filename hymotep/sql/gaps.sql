@@ -83,22 +83,17 @@ LEFT JOIN daily d ON d.day = (u.acquired AT TIME ZONE 'UTC')::date
 LEFT JOIN static a ON a.tile = u.tile
 LEFT JOIN hesp.jobs j
        ON j.collection = %(collection)s AND j.chain_version = %(version)s AND j.tile = u.tile AND j.slot = u.slot
-CROSS JOIN LATERAL (SELECT CASE
-    WHEN u.rank = 3 THEN ARRAY['done', NULL]
-    WHEN u.rank = 2 THEN ARRAY['invalid', 'the product is empty (too cloudy)']
-    WHEN u.upstream_empty THEN ARRAY['invalid', 'its ' || %(upstream)s::text || ' input is empty (too cloudy)']
-    WHEN j.state <> 'succeeded' THEN hesp.job_verdict(j.id, j.state, j.attempts, j.last_error)
-    WHEN %(upstream)s::text IS NOT NULL AND NOT u.upstream_made THEN ARRAY['blocked', 'no ' || %(upstream)s::text || ' yet']
-    WHEN NOT coalesce(d.present, ARRAY[]::text[]) @> %(daily)s::text[] THEN ARRAY['blocked',
-        'no ' || array_to_string(ARRAY(SELECT unnest(%(daily)s::text[]) EXCEPT SELECT unnest(d.present)), ', ')
-        || ' for ' || (u.acquired AT TIME ZONE 'UTC')::date]
-    WHEN NOT coalesce(a.present, ARRAY[]::text[]) @> %(static)s::text[] THEN ARRAY['blocked',
-        'no ' || array_to_string(ARRAY(SELECT unnest(%(static)s::text[]) EXCEPT SELECT unnest(a.present)), ', ')
-        || ' for the tile']
-    WHEN u.waits THEN ARRAY['blocked', 'waits for the acquisition of ' || (u.last_todo AT TIME ZONE 'UTC')::date]
-    WHEN u.rank = 1 THEN ARRAY['outdated', 'made by version ' || u.made_version || ', ' || %(version)s || ' requested']
-    ELSE ARRAY['runnable', NULL]
-END AS verdict) AS v
+CROSS JOIN LATERAL (SELECT coalesce(
+    hesp.made_verdict(u.rank),
+    CASE WHEN u.upstream_empty THEN ARRAY['invalid', 'its ' || %(upstream)s::text || ' input is empty (too cloudy)'] END,
+    hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
+    CASE WHEN %(upstream)s::text IS NOT NULL AND NOT u.upstream_made THEN ARRAY['blocked', 'no ' || %(upstream)s::text || ' yet'] END,
+    hesp.missing_verdict(%(daily)s::text[], d.present, 'for ' || (u.acquired AT TIME ZONE 'UTC')::date),
+    hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile'),
+    CASE WHEN u.waits THEN ARRAY['blocked', 'waits for the acquisition of ' || (u.last_todo AT TIME ZONE 'UTC')::date] END,
+    hesp.outdated_verdict(u.rank, u.made_version, %(version)s),
+    ARRAY['runnable', NULL]
+) AS verdict) AS v
 WHERE u.unit
 
 -- name: period_gaps
@@ -151,20 +146,17 @@ LEFT JOIN made m ON m.tile = u.tile AND m.start = u.start
 LEFT JOIN static a ON a.tile = u.tile
 LEFT JOIN hesp.jobs j
        ON j.collection = %(collection)s AND j.chain_version = %(version)s AND j.tile = u.tile AND j.slot = w.slot
-CROSS JOIN LATERAL (SELECT CASE
-    WHEN m.rank = 3 THEN ARRAY['done', NULL]
-    WHEN m.rank = 2 THEN ARRAY['invalid', 'the product is empty (too cloudy)']
-    WHEN u.valid < %(min_valid)s AND u.pending = 0 THEN ARRAY['invalid',
-        u.valid || ' valid ' || %(primary)s || ' in the period, ' || %(min_valid)s || ' needed']
-    WHEN j.state <> 'succeeded' THEN hesp.job_verdict(j.id, j.state, j.attempts, j.last_error)
-    WHEN u.period_end > %(now)s THEN ARRAY['blocked', 'the period ends on ' || u.period_end]
-    WHEN u.pending > 0 THEN ARRAY['blocked', u.pending || ' acquisitions of the period have no ' || %(primary)s || ' yet']
-    WHEN NOT coalesce(a.present, ARRAY[]::text[]) @> %(static)s::text[] THEN ARRAY['blocked',
-        'no ' || array_to_string(ARRAY(SELECT unnest(%(static)s::text[]) EXCEPT SELECT unnest(a.present)), ', ')
-        || ' for the tile']
-    WHEN m.rank = 1 THEN ARRAY['outdated', 'made by version ' || m.version || ', ' || %(version)s || ' requested']
-    ELSE ARRAY['runnable', NULL]
-END AS verdict) AS v
+CROSS JOIN LATERAL (SELECT coalesce(
+    hesp.made_verdict(m.rank),
+    CASE WHEN u.valid < %(min_valid)s AND u.pending = 0 THEN ARRAY['invalid',
+        u.valid || ' valid ' || %(primary)s || ' in the period, ' || %(min_valid)s || ' needed'] END,
+    hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
+    CASE WHEN u.period_end > %(now)s THEN ARRAY['blocked', 'the period ends on ' || u.period_end] END,
+    CASE WHEN u.pending > 0 THEN ARRAY['blocked', u.pending || ' acquisitions of the period have no ' || %(primary)s || ' yet'] END,
+    hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile'),
+    hesp.outdated_verdict(m.rank, m.version, %(version)s),
+    ARRAY['runnable', NULL]
+) AS verdict) AS v
 
 -- name: independent_series
 -- A chain without temporal dependencies: no series to follow.

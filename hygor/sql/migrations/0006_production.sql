@@ -47,7 +47,22 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                 WHEN valid THEN 3 ELSE 2 END
 $$;
 
--- State and reason a job gives its unit: NULL when no job speaks for it.
+-- The verdicts of gap queries: {state, reason} when the condition holds, NULL otherwise, so that a unit's
+-- verdict is the first of a coalesce(...) in order of precedence.
+
+-- Done, or done but empty, when a product of the requested version exists (rank 3 or 2).
+CREATE FUNCTION hesp.made_verdict(rank integer) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE rank WHEN 3 THEN ARRAY['done', NULL] WHEN 2 THEN ARRAY['invalid', 'the product is empty (too cloudy)'] END
+$$;
+
+-- Outdated when only products of an older version exist (rank 1).
+CREATE FUNCTION hesp.outdated_verdict(rank integer, made text, requested text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN rank = 1 THEN ARRAY['outdated', 'made by version ' || made || ', ' || requested || ' requested'] END
+$$;
+
+-- What a job says of its unit.
 CREATE FUNCTION hesp.job_verdict(job bigint, state text, attempts integer, last_error text) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE state
@@ -55,5 +70,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN 'running' THEN ARRAY['running', 'job ' || job || ' running']
         WHEN 'failed' THEN ARRAY['failed', 'job ' || job || ' failed after ' || attempts || ' attempts: '
                                            || coalesce(last_error, 'no error recorded')]
+    END
+$$;
+
+-- Blocked when some required input collections have no item (`present`) for the unit: "no cams-aerosol for ...".
+CREATE FUNCTION hesp.missing_verdict(required text[], present text[], place text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN NOT coalesce(present, ARRAY[]::text[]) @> required THEN ARRAY['blocked',
+        'no ' || array_to_string(ARRAY(SELECT unnest(required) EXCEPT SELECT unnest(present)), ', ') || ' ' || place]
     END
 $$;
