@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -114,6 +113,25 @@ def items(tile_ids: list[str], acquisitions: int) -> Iterator[dict[str, Any]]:
         }
 
 
+def load_items(url: str, env: dict[str, str], work: Path, tiles: int, acquisitions: int) -> None:
+    """The items through pgSTAC (the trigger fills the inventory) and the request for all their tiles."""
+    tile_ids = sorted(land_tiles())[:tiles]
+    ndjson = work / "items.ndjson"
+    started = time.perf_counter()
+    with ndjson.open("wb") as out:
+        for item in items(tile_ids, acquisitions):
+            out.write(orjson.dumps(item) + b"\n")
+    print(f"generated the items in {time.perf_counter() - started:.0f} s ({ndjson.stat().st_size / 1e6:.0f} MB)")
+    started = time.perf_counter()
+    run([str(BIN / "pypgstac"), "load", "items", str(ndjson), "--dsn", url, "--method", "insert"], env)
+    print(f"loaded them into pgSTAC in {time.perf_counter() - started:.0f} s (the trigger fills the inventory)")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE hesp.inventory")
+    request = work / "request.yaml"
+    request.write_text(REQUEST % ", ".join(tile_ids))
+    run([str(BIN / "hesp"), "request", "add", str(request)], env)
+
+
 def fresh_database(admin_url: str, template: str, name: str) -> str:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -134,10 +152,14 @@ def timed(command: list[str], env: dict[str, str], repeat: int = 3) -> tuple[flo
     for _ in range(repeat):
         started = time.perf_counter()
         with tempfile.TemporaryFile() as out:
-            subprocess.run(command, env=env, stdout=out, stderr=subprocess.PIPE, check=True)
+            process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            if process.returncode != 0:
+                raise SystemExit(f"{' '.join(command[1:4])} failed with exit code {process.returncode}")
             size = out.tell()
         best = min(best, time.perf_counter() - started)
-        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        peak = max(peak, usage.ru_maxrss)
     return best, peak, size
 
 
@@ -174,11 +196,11 @@ def baseline(env: dict[str, str], tile_ids: list[str], port: int) -> tuple[float
                 time.sleep(0.5)
         started = time.perf_counter()
         client = Client.open(url)
-        codes = ", ".join(f"'MGRS-{t}'" for t in tile_ids)
+        codes = [f"MGRS-{t}" for t in tile_ids]
         seen: dict[str, list[tuple[str, datetime]]] = {"sentinel-2-l1c": [], "maja-l2a": []}
         for collection, found in seen.items():
-            where = f'"grid:code" IN ({codes})'
-            search = client.search(collections=[collection], filter=where, filter_lang="cql2-text", limit=1000)
+            where = {"op": "in", "args": [{"property": "grid:code"}, codes]}
+            search = client.search(collections=[collection], filter=where, filter_lang="cql2-json", limit=1000)
             for page in search.pages_as_dicts():
                 for item in page["features"]:
                     when = datetime.fromisoformat(item["properties"]["datetime"].replace("Z", "+00:00"))
@@ -223,32 +245,20 @@ def main() -> None:
     parser.add_argument("--baseline-tiles", type=int, default=50)
     parser.add_argument("--scale-tiles", type=int, default=0, help="tiles of the 10 M-row inventory (0: skip)")
     parser.add_argument("--scale-acquisitions", type=int, default=530)
+    parser.add_argument("--work", type=Path, help="the folder of an earlier run: reuse its loaded items")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="hesp-bench-gaps-", dir="/var/tmp"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="hesp-bench-gaps-", dir="/var/tmp"))
     work.chmod(0o755)
     catalog = Catalog(Settings(home=work / "home", database_url=None, port=54398))
     admin_url = catalog.url()
-    template_url = fresh_database(admin_url, "template0", "bench_template")
-    Catalog(Settings(database_url=template_url)).init()
-    url = fresh_database(admin_url, "bench_template", "bench_gaps")
+    url = admin_url.rsplit("/", 1)[0] + "/bench_gaps"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")} | {"HESP_DATABASE_URL": url}
-
+    if not args.work:
+        template_url = fresh_database(admin_url, "template0", "bench_template")
+        Catalog(Settings(database_url=template_url)).init()
+        load_items(fresh_database(admin_url, "bench_template", "bench_gaps"), env, work, args.tiles, args.acquisitions)
     tile_ids = sorted(land_tiles())[: args.tiles]
-    ndjson = work / "items.ndjson"
-    started = time.perf_counter()
-    with ndjson.open("wb") as out:
-        for item in items(tile_ids, args.acquisitions):
-            out.write(orjson.dumps(item) + b"\n")
-    print(f"generated the items in {time.perf_counter() - started:.0f} s ({ndjson.stat().st_size / 1e6:.0f} MB)")
-    started = time.perf_counter()
-    run([str(BIN / "pypgstac"), "load", "items", str(ndjson), "--dsn", url, "--method", "insert"], env)
-    print(f"loaded them into pgSTAC in {time.perf_counter() - started:.0f} s (the trigger fills the inventory)")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE hesp.inventory")
-    request = work / "request.yaml"
-    request.write_text(REQUEST % ", ".join(tile_ids))
-    run([str(BIN / "hesp"), "request", "add", str(request)], env)
     rows, tiles = inventory_size(url)
 
     base_s, base_items, missing = baseline(env, tile_ids[: args.baseline_tiles], port=54397)

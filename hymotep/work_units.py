@@ -150,9 +150,11 @@ def _partitions(
     A few requested tiles are named to the query (index look-ups); many are cut in ``WORKERS`` ranges that
     separate connections may compute at once (a unit's state depends on its own tile only).
     """
-    statement = sql.SQL("SELECT {}::text AS collection, g.* FROM ({}) AS g WHERE g.state = ANY({})").format(
-        sql.Placeholder("collection"), query.statement, sql.Placeholder("states")
+    statement = sql.SQL("SELECT {}::text AS collection, g.* FROM ({}) AS g").format(
+        sql.Placeholder("collection"), query.statement
     )
+    if set(wanted.states) != set(STATES):  # a filter on every state would only compute each verdict twice
+        statement += sql.SQL(" WHERE g.state = ANY({})").format(sql.Placeholder("states"))
     if ordered:
         statement = statement + sql.SQL(" ORDER BY g.tile, g.slot")
     with translate_errors():

@@ -29,25 +29,25 @@ FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::
 WITH scope AS (
     SELECT * FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::text[], %(since)s::date, %(until)s::date)
 ),
-slots AS (  -- the source, the produced primary input (upstream) and the chain's products of each unit
-    SELECT tile, slot,
-           min(acquired) FILTER (WHERE collection = %(source)s) AS acquired,
-           bool_or(collection = %(upstream)s::text) AS upstream_made,
-           bool_or(collection = %(upstream)s::text AND NOT valid) AS upstream_empty,
-           max(acquired) FILTER (WHERE collection = %(collection)s) AS made_at,
-           max(hesp.product_rank(version, valid, %(version)s)) FILTER (WHERE collection = %(collection)s) AS rank,
-           max(version) FILTER (WHERE collection = %(collection)s) AS made_version
-    FROM hesp.inventory
-    WHERE collection = ANY(ARRAY[%(source)s, %(upstream)s::text, %(collection)s])
-      AND tile IS NOT NULL AND (%(scope_tiles)s::text[] IS NULL OR tile = ANY(%(scope_tiles)s::text[]))
-      AND (%(tiles_from)s::text IS NULL OR tile >= %(tiles_from)s::text)
-      AND (%(tiles_before)s::text IS NULL OR tile < %(tiles_before)s::text)
+slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid, 1 empty), the best product
+    SELECT tile, slot, min(acquired) FILTER (WHERE role = 0) AS acquired, min(acquired) AS made_at,
+           max(upstream) AS upstream, max(rank) AS rank
+    FROM (
+        SELECT tile, slot, acquired,
+               CASE collection WHEN %(source)s THEN 0 WHEN %(collection)s THEN 2 ELSE 1 END AS role,
+               CASE WHEN collection = %(upstream)s::text THEN CASE WHEN valid THEN 2 ELSE 1 END END AS upstream,
+               CASE WHEN collection = %(collection)s THEN hesp.product_rank(version, valid, %(version)s) END AS rank
+        FROM hesp.inventory
+        WHERE collection = ANY(ARRAY[%(source)s, %(upstream)s::text, %(collection)s])
+          AND tile IS NOT NULL AND (%(scope_tiles)s::text[] IS NULL OR tile = ANY(%(scope_tiles)s::text[]))
+          AND (%(tiles_from)s::text IS NULL OR tile >= %(tiles_from)s::text)
+          AND (%(tiles_before)s::text IS NULL OR tile < %(tiles_before)s::text)
+    ) AS items
     GROUP BY tile, slot
 ),
 units AS (  -- slots with an input on a requested date, and the chain's products since `history_days` before
-    SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, s.priority, u.upstream_made, u.upstream_empty,
-           u.rank, u.made_version, v.unit,
-           v.unit AND NOT coalesce(u.rank >= 2 OR u.upstream_empty, false) AS todo
+    SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, s.priority, u.upstream, u.rank, v.unit,
+           v.unit AND coalesce(u.rank, 0) < 2 AND u.upstream IS DISTINCT FROM 1 AS todo
     FROM slots u
     JOIN scope s ON s.tile = u.tile
     CROSS JOIN LATERAL (SELECT coalesce(s.dates @> (u.acquired AT TIME ZONE 'UTC')::date, false)) AS v(unit)
@@ -81,17 +81,24 @@ SELECT u.tile, u.slot, u.acquired, NULL::date AS period_end,
 FROM series u
 LEFT JOIN daily d ON d.day = (u.acquired AT TIME ZONE 'UTC')::date
 LEFT JOIN static a ON a.tile = u.tile
-LEFT JOIN hesp.jobs j
-       ON j.collection = %(collection)s AND j.chain_version = %(version)s AND j.tile = u.tile AND j.slot = u.slot
+LEFT JOIN LATERAL (  -- looked up for the units to do only
+    SELECT j.id, j.state, j.attempts, j.last_error FROM hesp.jobs j
+    WHERE u.todo AND j.collection = %(collection)s AND j.chain_version = %(version)s AND j.tile = u.tile
+      AND j.slot = u.slot
+) AS j ON true
 CROSS JOIN LATERAL (SELECT coalesce(
     hesp.made_verdict(u.rank),
-    CASE WHEN u.upstream_empty THEN ARRAY['invalid', 'its ' || %(upstream)s::text || ' input is empty (too cloudy)'] END,
+    CASE WHEN u.upstream = 1 THEN ARRAY['invalid', 'its ' || %(upstream)s::text || ' input is empty (too cloudy)'] END,
     hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
-    CASE WHEN %(upstream)s::text IS NOT NULL AND NOT u.upstream_made THEN ARRAY['blocked', 'no ' || %(upstream)s::text || ' yet'] END,
-    hesp.missing_verdict(%(daily)s::text[], d.present, 'for ' || (u.acquired AT TIME ZONE 'UTC')::date),
-    hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile'),
+    CASE WHEN %(upstream)s::text IS NOT NULL AND u.upstream IS NULL THEN ARRAY['blocked', 'no ' || %(upstream)s::text || ' yet'] END,
+    CASE WHEN hesp.lacks(%(daily)s::text[], d.present) THEN
+        hesp.missing_verdict(%(daily)s::text[], d.present, 'for ' || (u.acquired AT TIME ZONE 'UTC')::date) END,
+    CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN
+        hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile') END,
     CASE WHEN u.waits THEN ARRAY['blocked', 'waits for the acquisition of ' || (u.last_todo AT TIME ZONE 'UTC')::date] END,
-    hesp.outdated_verdict(u.rank, u.made_version, %(version)s),
+    hesp.outdated_verdict(u.rank, (SELECT max(o.version) FROM hesp.inventory o
+                                   WHERE o.collection = %(collection)s AND o.tile = u.tile AND o.slot = u.slot),
+                          %(version)s),
     ARRAY['runnable', NULL]
 ) AS verdict) AS v
 WHERE u.unit
@@ -153,7 +160,8 @@ CROSS JOIN LATERAL (SELECT coalesce(
     hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
     CASE WHEN u.period_end > %(now)s THEN ARRAY['blocked', 'the period ends on ' || u.period_end] END,
     CASE WHEN u.pending > 0 THEN ARRAY['blocked', u.pending || ' acquisitions of the period have no ' || %(primary)s || ' yet'] END,
-    hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile'),
+    CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN
+        hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile') END,
     hesp.outdated_verdict(m.rank, m.version, %(version)s),
     ARRAY['runnable', NULL]
 ) AS verdict) AS v

@@ -62,21 +62,26 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN rank = 1 THEN ARRAY['outdated', 'made by version ' || made || ', ' || requested || ' requested'] END
 $$;
 
--- What a job says of its unit.
+-- What a job says of its unit. (Casts to text keep it immutable, so that queries inline it.)
 CREATE FUNCTION hesp.job_verdict(job bigint, state text, attempts integer, last_error text) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE state
-        WHEN 'queued' THEN ARRAY['queued', 'job ' || job || ' queued']
-        WHEN 'running' THEN ARRAY['running', 'job ' || job || ' running']
-        WHEN 'failed' THEN ARRAY['failed', 'job ' || job || ' failed after ' || attempts || ' attempts: '
+        WHEN 'queued' THEN ARRAY['queued', 'job ' || job::text || ' queued']
+        WHEN 'running' THEN ARRAY['running', 'job ' || job::text || ' running']
+        WHEN 'failed' THEN ARRAY['failed', 'job ' || job::text || ' failed after ' || attempts::text || ' attempts: '
                                            || coalesce(last_error, 'no error recorded')]
     END
 $$;
 
 -- Blocked when some required input collections have no item (`present`) for the unit: "no cams-aerosol for ...".
+-- Two functions: the test is inlined in every row's verdict, the message is built for the blocked ones only.
+CREATE FUNCTION hesp.lacks(required text[], present text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT NOT coalesce(present, ARRAY[]::text[]) @> required
+$$;
+
 CREATE FUNCTION hesp.missing_verdict(required text[], present text[], place text) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN NOT coalesce(present, ARRAY[]::text[]) @> required THEN ARRAY['blocked',
-        'no ' || array_to_string(ARRAY(SELECT unnest(required) EXCEPT SELECT unnest(present)), ', ') || ' ' || place]
-    END
+    SELECT ARRAY['blocked', 'no ' || array_to_string(ARRAY(SELECT unnest(required) EXCEPT SELECT unnest(present)), ', ')
+                            || ' ' || place]
 $$;
