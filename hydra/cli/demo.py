@@ -42,5 +42,6 @@ def demo() -> None:
         console.print(f"GET {url}/collections -> {len(collections)} collections")
         console.print(f"GET {url}/queryables -> {', '.join(queryables)}")
     console.rule("next")
+    console.print("see what the requests still miss: .venv/bin/hesp gaps   (after `hesp ingest` of their inputs)")
     console.print("serve the API: .venv/bin/hesp serve   (then open http://127.0.0.1:8080/api.html)")
     console.print('connect with psql: psql "$(.venv/bin/hesp db url)"   stop the database: .venv/bin/hesp db down')

@@ -38,25 +38,29 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     FROM regexp_matches(version, '[0-9]+', 'g') WITH ORDINALITY AS m(parts, n), unnest(parts) AS part
 $$;
 
-CREATE FUNCTION hesp.inventory_entry(collection text, id text, datetime timestamptz, content jsonb)
-RETURNS hesp.inventory LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+-- The inventory row of an item from its properties (extracted once by the caller: an item's content can be
+-- large, and every -> on it would read it again). A set-returning SQL function, so that PostgreSQL inlines it.
+CREATE FUNCTION hesp.inventory_entry(collection text, id text, datetime timestamptz, properties jsonb)
+RETURNS SETOF hesp.inventory LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 1 AS $$
     SELECT collection, id, tile, datetime, hesp.acquisition_slot(tile, datetime),
-           coalesce((content -> 'properties' ->> 'hesp:valid')::boolean, true),
-           content -> 'properties' ->> 'processing:version'
-    FROM (SELECT CASE WHEN content -> 'properties' ->> 'grid:code' LIKE 'MGRS-%'
-                      THEN substr(content -> 'properties' ->> 'grid:code', 6) END AS tile) AS t
+           coalesce((properties ->> 'hesp:valid')::boolean, true), properties ->> 'processing:version'
+    FROM (SELECT CASE WHEN properties ->> 'grid:code' LIKE 'MGRS-%' THEN substr(properties ->> 'grid:code', 6) END
+          AS tile) AS t
 $$;
 
 -- SECURITY DEFINER: the roles that write items (pgstac_ingest, pgSTAC's own functions) need no grant here.
 CREATE FUNCTION hesp.sync_inventory() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, hesp AS $$
+DECLARE
+    properties jsonb;
 BEGIN
     IF TG_OP <> 'INSERT' THEN
         DELETE FROM hesp.inventory WHERE collection = OLD.collection AND id = OLD.id;
     END IF;
     IF TG_OP <> 'DELETE' THEN
+        properties := NEW.content -> 'properties';
         INSERT INTO hesp.inventory
-        SELECT (hesp.inventory_entry(NEW.collection, NEW.id, NEW.datetime, NEW.content)).*
+        SELECT * FROM hesp.inventory_entry(NEW.collection, NEW.id, NEW.datetime, properties)
         ON CONFLICT (collection, id) DO UPDATE
         SET tile = EXCLUDED.tile, acquired = EXCLUDED.acquired, slot = EXCLUDED.slot,
             valid = EXCLUDED.valid, version = EXCLUDED.version;
@@ -71,7 +75,7 @@ FOR EACH ROW EXECUTE FUNCTION hesp.sync_inventory();
 
 -- Items loaded before this migration.
 INSERT INTO hesp.inventory
-SELECT (hesp.inventory_entry(collection, id, datetime, content)).* FROM pgstac.items;
+SELECT e.* FROM pgstac.items AS i, hesp.inventory_entry(i.collection, i.id, i.datetime, i.content -> 'properties') AS e;
 
 -- The period of a per-period chain containing an instant (UTC): a calendar month or year, or a hydrological
 -- year (1 September to 31 August).
