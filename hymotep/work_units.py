@@ -13,7 +13,8 @@ auxiliary inputs and the jobs, and gives each unit a state:
 - ``outdated``: made by an older chain version: to reprocess;
 - ``runnable``: everything is there.
 
-Rows stream from server-side cursors, so a list of millions is never held in memory.
+Large requests are cut in ranges of tiles computed at once on separate connections; rows stream from
+server-side cursors, so a list of millions is never held in memory.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ COLUMNS = (
 BATCH = 5000  # rows fetched from the server at a time
 SMALL_SCOPE = 500  # tiles up to which the inventory is read tile by tile rather than whole collections in order
 WORKERS = max(1, min(4, os.cpu_count() or 1))  # connections computing ranges of tiles at once
-UTC_SESSION = "SET TIME ZONE 'UTC'"  # dates of units are UTC dates, and times are written in UTC
 
 Connection = psycopg.Connection[Any]
 T = TypeVar("T")
@@ -234,7 +234,6 @@ def _jobs(
 @contextmanager
 def _gap_transaction(connect: Connect) -> Iterator[Connection]:
     with connect() as conn, translate_errors(), conn.transaction():
-        conn.execute(UTC_SESSION)
         conn.execute(gaps_query("streaming"))
         yield conn
 

@@ -9,6 +9,7 @@
 -- Set in each gap query's transaction. The inventory's index pages are read in order and mostly cached: the
 -- planner is told so (random_page_cost of an SSD), and a modest work_mem keeps the memory of a gap query
 -- bounded: together they make it stream units through the (tile, slot) index instead of hashing them all.
+SET LOCAL TIME ZONE 'UTC';  -- a unit's date is a UTC date, and times are written in UTC
 SET LOCAL random_page_cost = 1.1;
 SET LOCAL work_mem = '16MB';
 SET LOCAL cursor_tuple_fraction = 1;  -- lists are read to the end: plan for all rows, not the first ones
