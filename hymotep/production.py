@@ -8,7 +8,7 @@ from typing import Any
 
 from hygor import Catalog
 from hygor.tiles import select_tiles
-from hymotep import store, work_units
+from hymotep import queue, store, work_units
 from hymotep.chains import ChainDefinition, load_chains, source_collection
 from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDemand, estimate, plan_capacity
 from hymotep.requests import load_request_file, produced_chains
@@ -46,6 +46,15 @@ class Production:
         """The same as CSV, written by the database server."""
         chains = load_chains(self.catalog.settings.collections_dir)
         yield from work_units.copy_gaps_csv(self.catalog.database().connect, chains, wanted)
+
+    def plan_jobs(self, wanted: work_units.GapFilter) -> int:
+        """Queue a job for every runnable or outdated unit; the number queued."""
+        chains = load_chains(self.catalog.settings.collections_dir)
+        return queue.plan_jobs(self.catalog.database().connect, chains, wanted)
+
+    def job_queue(self, worker: str, **options: float) -> queue.JobQueue:
+        """A worker's handle on the job queue (``lease_s``, ``backoff_s``)."""
+        return queue.JobQueue(self.catalog.database().connect, worker, **options)
 
     def gap_summary(self, wanted: work_units.GapFilter) -> list[dict[str, Any]]:
         """Units per collection and state."""

@@ -181,7 +181,7 @@ def iter_gaps(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapF
             cursor.execute(statement, params)
             yield from cursor
 
-    yield from _concurrently(rows(*job) for job in _jobs(connect, chains, wanted, ordered=True))
+    yield from _concurrently(rows(*job) for job in gap_statements(connect, chains, wanted, ordered=True))
 
 
 def copy_gaps_csv(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter) -> Iterator[bytes]:
@@ -195,7 +195,7 @@ def copy_gaps_csv(connect: Connect, chains: dict[str, ChainDefinition], wanted: 
             with cursor.copy(copy, params) as stream:
                 yield from (bytes(block) for block in stream)
 
-    jobs = _jobs(connect, chains, wanted, ordered=True)
+    jobs = gap_statements(connect, chains, wanted, ordered=True)
     yield from _concurrently(blocks(*job, header=number == 0) for number, job in enumerate(jobs))
 
 
@@ -210,14 +210,14 @@ def summarise(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapF
             yield from conn.cursor(row_factory=dict_row).execute(counted, params).fetchall()
 
     totals: Counter[tuple[str, str]] = Counter()
-    for row in _concurrently(counts(*job) for job in _jobs(connect, chains, everything, ordered=False)):
+    for row in _concurrently(counts(*job) for job in gap_statements(connect, chains, everything, ordered=False)):
         totals[(row["collection"], row["state"])] += row["units"]
     order: dict[str, int] = {state: n for n, state in enumerate(STATES)}
     ordered = sorted(totals.items(), key=lambda item: (item[0][0], order[item[0][1]]))
     return [{"collection": collection, "state": state, "units": units} for (collection, state), units in ordered]
 
 
-def _jobs(
+def gap_statements(
     connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter, *, ordered: bool
 ) -> list[tuple[sql.Composed, dict[str, Any]]]:
     """(statement, parameters) of every collection and range of tiles, in output order."""

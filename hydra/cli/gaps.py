@@ -23,14 +23,38 @@ class GapsFormat(StrEnum):
     GEOJSON = "geojson"
 
 
+Collections = Annotated[list[str] | None, typer.Option("--collection", "-c", help="Produced collection (repeat).")]
+Requests = Annotated[list[str] | None, typer.Option("--request", "-r", help="Request name (repeat).")]
+Tiles = Annotated[list[str] | None, typer.Option("--tile", "-t", help="Tile id (repeat).")]
+Since = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First date (UTC).")]
+Until = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last date (UTC).")]
+
+
+def gap_filter(
+    collection: list[str] | None,
+    request: list[str] | None,
+    tile: list[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    **more: Any,
+) -> GapFilter:
+    """The filter of the command line's options (shared by ``hesp gaps`` and ``hesp plan``)."""
+    return GapFilter(
+        collections=collection or (),
+        requests=request or (),
+        tiles=[t.upper().removeprefix("T") for t in tile or ()],
+        since=since.date() if since else None,
+        until=until.date() if until else None,
+        **more,
+    )
+
+
 def gaps(
-    collection: Annotated[
-        list[str] | None, typer.Option("--collection", "-c", help="Produced collection (repeat).")
-    ] = None,
-    request: Annotated[list[str] | None, typer.Option("--request", "-r", help="Request name (repeat).")] = None,
-    tile: Annotated[list[str] | None, typer.Option("--tile", "-t", help="Tile id (repeat).")] = None,
-    since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First date (UTC).")] = None,
-    until: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last date (UTC).")] = None,
+    collection: Collections = None,
+    request: Requests = None,
+    tile: Tiles = None,
+    since: Since = None,
+    until: Until = None,
     state: Annotated[
         list[str] | None,
         typer.Option("--state", "-s", help=f"{', '.join(STATES)} (repeat; default: the gaps, not done or invalid)."),
@@ -45,15 +69,8 @@ def gaps(
 ) -> None:
     """The units of work the requests expect, by state: runnable, blocked, queued, running, failed, outdated
     (and done, invalid). A summary by default; --list streams one line per unit."""
-    wanted = GapFilter(
-        collections=collection or (),
-        requests=request or (),
-        tiles=[t.upper().removeprefix("T") for t in tile or ()],
-        since=since.date() if since else None,
-        until=until.date() if until else None,
-        states=tuple(state) if state else GAP_STATES,  # type: ignore[arg-type]  # checked by the query planner
-        chain_version=chain_version,
-    )
+    states = tuple(state) if state else GAP_STATES
+    wanted = gap_filter(collection, request, tile, since, until, states=states, chain_version=chain_version)
     production = Production()
     if summary:
         render_summary(production.gap_summary(wanted), output)

@@ -6,10 +6,27 @@ from typing import Annotated
 
 import typer
 
+from hydra.cli.gaps import Collections, Requests, Since, Tiles, Until, gap_filter
 from hydra.cli.render import OutputFormat, console, print_json, table
 from hymotep.production import Production
 
-app = typer.Typer(help="Plan production against the centre's capacity.", no_args_is_help=True)
+app = typer.Typer(help="Plan production: queue the runnable work, or weigh requests against capacity.")
+
+
+@app.callback(invoke_without_command=True)
+def jobs(
+    ctx: typer.Context,
+    collection: Collections = None,
+    request: Requests = None,
+    tile: Tiles = None,
+    since: Since = None,
+    until: Until = None,
+) -> None:
+    """Queue a job for every runnable or outdated unit (see `hesp gaps`); planning again queues nothing new."""
+    if ctx.invoked_subcommand is not None:
+        return
+    queued = Production().plan_jobs(gap_filter(collection, request, tile, since, until))
+    console.print(f"queued {queued:,} jobs")
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""The production workshop's named queries (``queries.sql``, ``gaps.sql``); its tables come with hygor's migrations."""
+"""The production workshop's named queries (``queries.sql``, ``gaps.sql``, ``queue.sql``); its tables come with
+hygor's migrations."""
 
 from __future__ import annotations
 
@@ -11,3 +12,7 @@ def query(name: str) -> str:
 
 def gaps_query(name: str) -> str:
     return named_queries(__package__, "gaps.sql")[name]
+
+
+def queue_query(name: str) -> str:
+    return named_queries(__package__, "queue.sql")[name]

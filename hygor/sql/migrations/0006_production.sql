@@ -10,6 +10,7 @@ CREATE TABLE hesp.jobs (
     priority smallint NOT NULL DEFAULT 3,
     state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'succeeded', 'failed')),
     attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    max_attempts integer NOT NULL DEFAULT 3 CHECK (max_attempts >= 1),
     last_error text,
     log_path text,
     worker text,
@@ -20,7 +21,8 @@ CREATE TABLE hesp.jobs (
     UNIQUE (collection, chain_version, tile, slot)
 );
 CREATE INDEX jobs_unit_idx ON hesp.jobs (collection, tile, slot);
-CREATE INDEX jobs_queued_idx ON hesp.jobs (priority, run_after) WHERE state = 'queued';
+CREATE INDEX jobs_queued_idx ON hesp.jobs (priority, run_after, id) WHERE state = 'queued';
+CREATE INDEX jobs_leased_idx ON hesp.jobs (lease_until) WHERE state = 'running';
 
 -- The tiles asked of a collection, with the dates asked on each (all requests' periods, cut to since/until)
 -- and the best priority: the scope of its gaps. A request asks for a collection when it names it or names a

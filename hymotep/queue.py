@@ -1,0 +1,105 @@
+"""The job queue in PostgreSQL (``hesp.jobs``): gaps become jobs, workers claim them with renewed leases.
+
+The database is the single source of truth for job state, whichever executor runs the work:
+
+- ``plan_jobs``: runnable and outdated units become queued jobs, keyed by collection, chain version, tile and
+  unit, so planning twice changes nothing;
+- ``JobQueue.claim``: the next job by priority, ``FOR UPDATE SKIP LOCKED`` so that concurrent workers never take
+  the same one, with a lease the worker renews while it runs;
+- jobs whose lease expired (a worker killed mid-job) go back to the queue before each claim;
+- ``succeed`` runs in the transaction that registers the job's products, and refuses when the lease was lost;
+  ``fail`` puts the job back after an exponential back-off, or fails it for good after its attempts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+from psycopg.rows import class_row
+
+from hygor.db import translate_errors
+from hymotep.chains import ChainDefinition
+from hymotep.requests import HymotepError
+from hymotep.sql import queue_query
+from hymotep.work_units import Connect, Connection, GapFilter, gap_statements
+
+PLANNED_STATES = ("runnable", "outdated")
+DEFAULT_MAX_ATTEMPTS = 3
+LEASE_S = 300.0
+BACKOFF_S = 60.0
+
+
+class LeaseLost(HymotepError):
+    """The job's lease expired and another worker may have it: its outcome must not be recorded."""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    collection: str
+    chain_version: str
+    tile: str
+    slot: int
+    mode: str | None
+    priority: int
+    attempts: int
+    max_attempts: int
+
+
+def plan_jobs(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter) -> int:
+    """Queue a job for every runnable or outdated unit of ``wanted``; the number of jobs queued."""
+    queued = 0
+    runnable = GapFilter(**{**wanted.__dict__, "states": PLANNED_STATES})
+    for statement, params in gap_statements(connect, chains, runnable, ordered=False):
+        enqueue = sql.SQL(queue_query("enqueue")).format(gaps=statement)
+        with connect() as conn, translate_errors(), conn.transaction():
+            rows = conn.execute(enqueue, {**params, "max_attempts": DEFAULT_MAX_ATTEMPTS}).fetchall()
+            queued += len(rows)
+    return queued
+
+
+class JobQueue:
+    """One worker's view of the queue; ``worker`` names it in the jobs it holds."""
+
+    def __init__(self, connect: Connect, worker: str, *, lease_s: float = LEASE_S, backoff_s: float = BACKOFF_S):
+        self._connect = connect
+        self.worker = worker
+        self.lease_s = lease_s
+        self.backoff_s = backoff_s
+
+    def claim(self, collections: list[str] | None = None) -> Job | None:
+        """The next job to run, now leased to this worker; None when nothing is ready."""
+        with self._connect() as conn, translate_errors(), conn.transaction():
+            conn.execute(queue_query("requeue_expired"))
+            params = {"worker": self.worker, "lease_s": self.lease_s, "collections": collections}
+            return conn.cursor(row_factory=class_row(Job)).execute(queue_query("claim"), params).fetchone()
+
+    def renew(self, job: Job) -> bool:
+        """Extend the lease; False when it was lost (expired and taken back)."""
+        with self._connect() as conn, translate_errors():
+            params = {"id": job.id, "worker": self.worker, "lease_s": self.lease_s}
+            return conn.execute(queue_query("renew"), params).fetchone() is not None
+
+    def succeed(self, conn: Connection, job: Job, log_path: str | None = None) -> None:
+        """Record success in ``conn``'s transaction, the one that registers the products; ``LeaseLost`` if the
+        lease was lost, so that the caller's transaction rolls back and nothing is registered twice."""
+        params = {"id": job.id, "worker": self.worker, "log_path": log_path}
+        with translate_errors():
+            if conn.execute(queue_query("succeed"), params).fetchone() is None:
+                raise LeaseLost(f"job {job.id}: lease lost, its outcome is not recorded")
+
+    def fail(self, job: Job, error: str, log_path: str | None = None) -> str:
+        """Record a failure: the job's new state, ``queued`` (retried after a back-off) or ``failed``."""
+        params = {
+            "id": job.id,
+            "worker": self.worker,
+            "error": error,
+            "log_path": log_path,
+            "backoff_s": self.backoff_s,
+        }
+        with self._connect() as conn, translate_errors():
+            row = conn.execute(queue_query("fail"), params).fetchone()
+        if row is None:
+            raise LeaseLost(f"job {job.id}: lease lost, its failure is not recorded")
+        return str(row["state"])

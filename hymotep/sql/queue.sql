@@ -1,0 +1,62 @@
+-- The job queue (hesp.jobs, migration 0006): planning from gaps, claims with leases, outcomes.
+-- `{gaps}` in enqueue is a gap query of hymotep/sql/gaps.sql (psycopg.sql composition of this package's
+-- own text, never of user input).
+
+-- name: enqueue
+-- Runnable and outdated units become queued jobs, once: planning again changes nothing. A unit whose job
+-- succeeded but whose product is not in the inventory (removed since) is queued again.
+INSERT INTO hesp.jobs AS j (collection, chain_version, tile, slot, mode, priority, max_attempts)
+SELECT g.collection, %(version)s, g.tile, g.slot, g.mode, coalesce(g.priority, 3), %(max_attempts)s
+FROM ({gaps}) AS g
+ON CONFLICT (collection, chain_version, tile, slot) DO UPDATE
+SET state = 'queued', attempts = 0, mode = EXCLUDED.mode, priority = EXCLUDED.priority, last_error = NULL,
+    run_after = now(), updated_at = now()
+WHERE j.state = 'succeeded'
+RETURNING j.id
+
+-- name: requeue_expired
+-- Jobs whose worker stopped renewing its lease (killed, cut off) go back to the queue, or fail for good when
+-- they have used their attempts.
+UPDATE hesp.jobs
+SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+    last_error = 'lease expired: worker ' || coalesce(worker, 'unknown') || ' stopped renewing it',
+    worker = NULL, lease_until = NULL, run_after = now(), updated_at = now()
+WHERE state = 'running' AND lease_until < now()
+RETURNING id
+
+-- name: claim
+-- The next queued job by priority, for this worker only: SKIP LOCKED lets concurrent workers pass each other.
+UPDATE hesp.jobs AS j
+SET state = 'running', attempts = j.attempts + 1, worker = %(worker)s,
+    lease_until = now() + %(lease_s)s * interval '1 second', updated_at = now()
+FROM (
+    SELECT id FROM hesp.jobs
+    WHERE state = 'queued' AND run_after <= now()
+      AND (%(collections)s::text[] IS NULL OR collection = ANY(%(collections)s::text[]))
+    ORDER BY priority, run_after, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+) AS next
+WHERE j.id = next.id
+RETURNING j.id, j.collection, j.chain_version, j.tile, j.slot, j.mode, j.priority, j.attempts, j.max_attempts
+
+-- name: renew
+UPDATE hesp.jobs SET lease_until = now() + %(lease_s)s * interval '1 second', updated_at = now()
+WHERE id = %(id)s AND worker = %(worker)s AND state = 'running'
+RETURNING id
+
+-- name: succeed
+-- In the transaction that registers the job's products: without the lease, nothing of it is kept.
+UPDATE hesp.jobs
+SET state = 'succeeded', last_error = NULL, log_path = %(log_path)s, lease_until = NULL, updated_at = now()
+WHERE id = %(id)s AND worker = %(worker)s AND state = 'running'
+RETURNING id
+
+-- name: fail
+-- Back to the queue after an exponential back-off, or failed for good once its attempts are used.
+UPDATE hesp.jobs
+SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+    last_error = %(error)s, log_path = %(log_path)s, worker = NULL, lease_until = NULL,
+    run_after = now() + %(backoff_s)s * power(2, attempts - 1) * interval '1 second', updated_at = now()
+WHERE id = %(id)s AND worker = %(worker)s AND state = 'running'
+RETURNING state

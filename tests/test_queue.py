@@ -1,0 +1,117 @@
+"""The job queue on a real database: planning from gaps, concurrent claims, leases, retries."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+from conftest import hesp
+from gap_scenario import build
+
+from hygor import Catalog, Settings
+from hymotep.production import Production
+from hymotep.queue import Job, LeaseLost
+from hymotep.work_units import STATES, GapFilter
+
+
+@pytest.fixture
+def scenario(db_url: str, tmp_path: Path) -> Production:
+    return build(db_url, tmp_path)
+
+
+def states(production: Production, collection: str) -> dict[str, int]:
+    rows = production.gap_summary(GapFilter(collections=[collection]))
+    return {row["state"]: row["units"] for row in rows}
+
+
+def test_planning_queues_runnable_and_outdated_units_once(scenario: Production) -> None:
+    before = states(scenario, "maja-l2a")
+    queued = scenario.plan_jobs(GapFilter(collections=["maja-l2a"]))
+    assert queued == before["runnable"] + before["outdated"] == 4
+    after = states(scenario, "maja-l2a")
+    assert after["queued"] == before["queued"] + 4 and "runnable" not in after and "outdated" not in after
+    assert scenario.plan_jobs(GapFilter(collections=["maja-l2a"])) == 0  # planning again: nothing new
+
+    env = {"HESP_DATABASE_URL": str(scenario.catalog.settings.database_url)}
+    planned = hesp("plan", "--collection", "lis-snow", env=env)
+    assert planned.returncode == 0 and planned.stdout.strip() == "queued 5 jobs", planned.stderr
+
+
+def test_jobs_carry_the_mode_of_their_unit(scenario: Production) -> None:
+    scenario.plan_jobs(GapFilter(collections=["maja-l2a"], tiles=["31TDJ"]))
+    worker = scenario.job_queue("w1")
+    claimed = [job for job in iter(lambda: worker.claim(["maja-l2a"]), None) if job.tile == "31TDJ"]
+    assert sorted((job.slot, job.mode) for job in claimed)[0][1] == "backward"  # Feb 07 restarts the series
+    assert sorted((job.slot, job.mode) for job in claimed)[1][1] == "init"  # Mar 30, with nothing after it
+
+
+def _claim_all(url: str, worker: str, found: multiprocessing.Queue[list[int]]) -> None:
+    queue = Production(Catalog(Settings(database_url=url))).job_queue(worker)
+    mine = []
+    while (job := queue.claim()) is not None:
+        mine.append(job.id)
+    found.put(mine)
+
+
+def test_two_workers_never_claim_the_same_job(db_url: str) -> None:
+    production = Production(Catalog(Settings(database_url=db_url)))
+    with production.catalog.database().connect() as conn:
+        conn.execute(
+            "INSERT INTO hesp.jobs (collection, chain_version, tile, slot)"
+            " SELECT 'maja-l2a', '4.10.0', '31TCJ', n FROM generate_series(1, 300) AS n"
+        )
+    context = multiprocessing.get_context("spawn")
+    found: multiprocessing.Queue[list[int]] = context.Queue()
+    workers = [context.Process(target=_claim_all, args=(db_url, f"w{n}", found)) for n in range(2)]
+    for process in workers:
+        process.start()
+    claimed = [found.get(timeout=120) for _ in workers]
+    for process in workers:
+        process.join(timeout=30)
+    assert all(claimed), "both workers got jobs"
+    every = claimed[0] + claimed[1]
+    assert len(every) == len(set(every)) == 300
+
+
+def test_an_expired_lease_returns_the_job_and_the_late_worker_records_nothing(scenario: Production) -> None:
+    scenario.plan_jobs(GapFilter(collections=["maja-l2a"]))
+    slow = scenario.job_queue("slow", lease_s=0.5)
+    first = slow.claim()
+    assert first is not None
+    time.sleep(1.0)  # the slow worker stops renewing its lease
+    other = scenario.job_queue("other")
+    again = [other.claim() for _ in range(4)]
+    taken = next(job for job in again if job and job.id == first.id)
+    assert taken.attempts == 2
+    assert not slow.renew(first)
+    with scenario.catalog.database().connect() as conn, pytest.raises(LeaseLost):
+        slow.succeed(conn, first)
+    with scenario.catalog.database().connect() as conn:
+        other.succeed(conn, taken, log_path="/logs/job.log")
+        row = conn.execute("SELECT state, worker, log_path FROM hesp.jobs WHERE id = %s", (first.id,)).fetchone()
+    assert row == {"state": "succeeded", "worker": "other", "log_path": "/logs/job.log"}
+
+
+def test_failures_are_retried_after_a_backoff_then_fail_for_good(scenario: Production) -> None:
+    scenario.plan_jobs(GapFilter(collections=["maja-l3a-monthly"]))
+    patient = scenario.job_queue("w", backoff_s=3600)
+    job = patient.claim(["maja-l3a-monthly"])
+    assert job is not None and job.max_attempts == 3
+    assert patient.fail(job, "exit code 1") == "queued"
+    assert patient.claim(["maja-l3a-monthly"]) is None  # waiting for its back-off
+
+    eager = scenario.job_queue("w", backoff_s=0)
+    with scenario.catalog.database().connect() as conn:
+        conn.execute("UPDATE hesp.jobs SET run_after = now() WHERE id = %s", (job.id,))
+    outcomes = []
+    for _ in range(2):
+        claimed: Job | None = eager.claim(["maja-l3a-monthly"])
+        assert claimed is not None and claimed.id == job.id
+        outcomes.append(eager.fail(claimed, "exit code 66: download error", "/logs/wasp.log"))
+    assert outcomes == ["queued", "failed"]
+    failed = [r for r in scenario.gaps(GapFilter(collections=["maja-l3a-monthly"], states=STATES)) if r["job"]]
+    assert [(r["state"], r["reason"]) for r in failed] == [
+        ("failed", f"job {job.id} failed after 3 attempts: exit code 66: download error")
+    ]
