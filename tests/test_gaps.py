@@ -243,3 +243,22 @@ def test_bad_filters_are_one_clear_line(db_url: str, args: list[str], message: s
 def test_only_produced_collections_have_gaps() -> None:
     with pytest.raises(GapError, match="not a produced collection: sentinel-2-l1c"):
         plan_queries(load_chains(REPO / "collections"), GapFilter(collections=["sentinel-2-l1c"]))
+
+
+def test_every_produced_collection_has_its_gaps(scenario: Production, tmp_path: Path) -> None:
+    every = tmp_path / "every.yaml"
+    every.write_text(
+        "name: every-chain\nrequester: {name: T}\nzone: {tiles: [31TCJ]}\n"
+        "period: {start: 2022-09-01, end: 2023-08-31}\n"
+        "chains: [maja-l2a, lis-snow, surfwater-water, s1tiling-backscatter, maja-l3a-monthly, lis-snow-yearly]\n"
+    )
+    scenario.add_request(every)
+    rows = scenario.gaps(GapFilter(requests=["every-chain"], states=STATES))
+    by_collection: dict[str, set[str]] = {}
+    for row in rows:
+        by_collection.setdefault(row["collection"], set()).add(row["state"])
+    # No Sentinel-1 GRD in the inventory: S1Tiling expects nothing. The hydrological year 2022-2023 waits for
+    # the snow products of the season, and Surfwater for the L2A it is made from.
+    assert set(by_collection) == {"maja-l2a", "lis-snow", "surfwater-water", "maja-l3a-monthly", "lis-snow-yearly"}
+    assert by_collection["lis-snow-yearly"] == {"blocked"}
+    assert by_collection["surfwater-water"] == {"runnable", "blocked", "invalid"}
