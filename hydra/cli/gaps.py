@@ -103,6 +103,11 @@ def render_summary(rows: list[dict[str, Any]], output: GapsFormat) -> None:
             print(",".join(str(record[c]) for c in columns))
     elif output is GapsFormat.GEOJSON:
         raise typer.BadParameter("a summary has no geometry: use --list --format geojson", param_hint="--format")
+    elif not records:
+        console.print(
+            "no unit of work: no request asks for these collections, or their inputs have no acquisition on the"
+            " requested tiles and dates (see `hesp request list`, `hesp ingest`, `hesp harvest`)"
+        )
     else:
         console.print(table("units of work by state", columns, [[r[c] for c in columns] for r in records]))
 
