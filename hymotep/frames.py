@@ -46,13 +46,16 @@ def gap_summary(
     since: date | None = None,
     until: date | None = None,
     chain_version: str | None = None,
+    by_request: bool = False,
     catalog: Catalog | None = None,
 ) -> pandas.DataFrame:
-    """Units per collection (rows) and state (columns), zeros included."""
+    """Units per collection (rows; per request and collection with ``by_request``) and state (columns), zeros
+    included."""
     wanted = _filter(collection, request, tile, since, until, GAP_STATES, chain_version)
-    rows = Production(catalog).gap_summary(wanted)
-    frame = pandas.DataFrame.from_records(rows, columns=["collection", "state", "units"])
-    return frame.pivot_table(index="collection", columns="state", values="units", fill_value=0, aggfunc="sum")
+    rows = Production(catalog).gap_summary(wanted, by_request=by_request)
+    index = ["request", "collection"] if by_request else ["collection"]
+    frame = pandas.DataFrame.from_records(rows, columns=[*index, "state", "units"])
+    return frame.pivot_table(index=index, columns="state", values="units", fill_value=0, aggfunc="sum")
 
 
 def _filter(

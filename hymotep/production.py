@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +57,19 @@ class Production:
         """A worker's handle on the job queue (``lease_s``, ``backoff_s``)."""
         return queue.JobQueue(self.catalog.database().connect, worker, **options)
 
-    def gap_summary(self, wanted: work_units.GapFilter) -> list[dict[str, Any]]:
-        """Units per collection and state."""
+    def gap_summary(self, wanted: work_units.GapFilter, *, by_request: bool = False) -> list[dict[str, Any]]:
+        """Units per collection and state; with ``by_request``, per request too (a unit two requests ask for
+        counts in each)."""
         chains = load_chains(self.catalog.settings.collections_dir)
-        return work_units.summarise(self.catalog.database().connect, chains, wanted)
+        connect = self.catalog.database().connect
+        if not by_request:
+            return work_units.summarise(connect, chains, wanted)
+        names = list(wanted.requests) or [r.name for r in self.requests()]
+        return [
+            {"request": name, **row}
+            for name in names
+            for row in work_units.summarise(connect, chains, replace(wanted, requests=[name]))
+        ]
 
     def requested_tiles(self) -> list[str]:
         with self.catalog.database().connect() as conn:

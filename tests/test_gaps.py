@@ -216,6 +216,22 @@ def test_the_cli_gives_the_python_api_sets_in_json_and_csv(scenario: Production)
     assert as_set(list(csv.DictReader(io.StringIO(as_csv.stdout)))) == expected
     assert len(expected) == 20 + 20 + 5  # maja-l2a and lis-snow: 20 acquisitions; monthly: 5 tile-months
 
+    by_request = json.loads(hesp("gaps", "--by-request", "-c", "maja-l2a", "--format", "json", env=env).stdout)
+    assert by_request == [
+        {
+            "request": "scenario",
+            "collection": "maja-l2a",
+            "runnable": 3,
+            "blocked": 8,
+            "queued": 1,
+            "running": 0,
+            "failed": 1,
+            "outdated": 1,
+            "invalid": 1,
+            "done": 5,
+            "gaps": 14,
+        }
+    ]
     summary = hesp("gaps", "--format", "json", env=env)
     assert {r["collection"]: r["gaps"] for r in json.loads(summary.stdout)} == {
         "lis-snow": 18,
@@ -253,6 +269,9 @@ def test_every_produced_collection_has_its_gaps(scenario: Production, tmp_path: 
         "chains: [maja-l2a, lis-snow, surfwater-water, s1tiling-backscatter, maja-l3a-monthly, lis-snow-yearly]\n"
     )
     scenario.add_request(every)
+    per_request = hymotep.gap_summary("maja-l2a", by_request=True, catalog=scenario.catalog)
+    assert per_request.loc[("every-chain", "maja-l2a"), "runnable"] == 1  # Feb 12 (no unit of 2022 on 31TCJ)
+    assert per_request.loc[("scenario", "maja-l2a"), "blocked"] == 8
     rows = scenario.gaps(GapFilter(requests=["every-chain"], states=STATES))
     by_collection: dict[str, set[str]] = {}
     for row in rows:

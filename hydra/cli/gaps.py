@@ -65,6 +65,7 @@ def gaps(
     summary: Annotated[
         bool, typer.Option("--summary/--list", help="Units per collection and state, or one line per unit.")
     ] = True,
+    by_request: Annotated[bool, typer.Option("--by-request", help="A summary per request and collection.")] = False,
     output: Annotated[GapsFormat, typer.Option("--format", "-f", help="Output format.")] = GapsFormat.TABLE,
 ) -> None:
     """The units of work the requests expect, by state: runnable, blocked, queued, running, failed, outdated
@@ -73,7 +74,7 @@ def gaps(
     wanted = gap_filter(collection, request, tile, since, until, states=states, chain_version=chain_version)
     production = Production()
     if summary:
-        render_summary(production.gap_summary(wanted), output)
+        render_summary(production.gap_summary(wanted, by_request=by_request), output)
     elif output is GapsFormat.CSV:
         for block in production.gaps_csv(wanted):
             sys.stdout.buffer.write(block)
@@ -86,15 +87,16 @@ def gaps(
 
 
 def render_summary(rows: list[dict[str, Any]], output: GapsFormat) -> None:
-    """One line per collection, one column per state, and the number of gaps."""
-    collections: dict[str, dict[str, int]] = {}
+    """One line per collection (and request), one column per state, and the number of gaps."""
+    keys = ["request", "collection"] if rows and "request" in rows[0] else ["collection"]
+    lines: dict[tuple[str, ...], dict[str, int]] = {}
     for row in rows:
-        collections.setdefault(row["collection"], dict.fromkeys(STATES, 0))[row["state"]] = row["units"]
+        lines.setdefault(tuple(row[k] for k in keys), dict.fromkeys(STATES, 0))[row["state"]] = row["units"]
     records = [
-        {"collection": name, **counts, "gaps": sum(counts[s] for s in GAP_STATES)}
-        for name, counts in collections.items()
+        {**dict(zip(keys, key, strict=True)), **counts, "gaps": sum(counts[s] for s in GAP_STATES)}
+        for key, counts in lines.items()
     ]
-    columns = ["collection", *STATES, "gaps"]
+    columns = [*keys, *STATES, "gaps"]
     if output is GapsFormat.JSON:
         print(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode())
     elif output is GapsFormat.CSV:
