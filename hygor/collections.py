@@ -42,6 +42,7 @@ class CollectionDefinition:
     partition_trunc: PartitionTrunc = None
     reader: str | None = None
     produced: bool = False
+    by_footprint: bool = False  # items cross the grid (swaths): the inventory places them by footprint
 
     @property
     def title(self) -> str:
@@ -79,6 +80,7 @@ def load_collection(folder: Path) -> CollectionDefinition:
         partition_trunc=settings.get("partition_trunc"),
         reader=settings.get("reader"),
         produced=bool(settings.get("produced", False)),
+        by_footprint=settings.get("tiling") == "footprint",
     )
 
 
@@ -115,12 +117,19 @@ def _sync_one(conn: psycopg.Connection[dict[str, Any]], definition: CollectionDe
     action = SyncAction.UNCHANGED
     if state["content"] is None:
         action = SyncAction.CREATED
-    elif state["content"] != definition.content or state["partition_trunc"] != definition.partition_trunc:
+    elif (
+        state["content"] != definition.content
+        or state["partition_trunc"] != definition.partition_trunc
+        or state["by_footprint"] != definition.by_footprint
+    ):
         action = SyncAction.UPDATED
     if state["content"] != definition.content:
         execute(conn, "upsert_collection", content=Jsonb(definition.content))
     if state["partition_trunc"] != definition.partition_trunc:
         execute(conn, "set_partition_trunc", id=definition.id, partition_trunc=definition.partition_trunc)
+    if state["by_footprint"] != definition.by_footprint:
+        execute(conn, "set_footprint_tiling", id=definition.id, by_footprint=definition.by_footprint)
+        execute(conn, "rebuild_inventory", id=definition.id)
     return action
 
 

@@ -281,3 +281,34 @@ def test_every_produced_collection_has_its_gaps(scenario: Production, tmp_path: 
     assert set(by_collection) == {"maja-l2a", "lis-snow", "surfwater-water", "maja-l3a-monthly", "lis-snow-yearly"}
     assert by_collection["lis-snow-yearly"] == {"blocked"}
     assert by_collection["surfwater-water"] == {"runnable", "blocked", "invalid"}
+
+
+def test_sentinel_1_slices_count_on_every_tile_they_cover(scenario: Production, tmp_path: Path) -> None:
+    swath = {"type": "Polygon", "coordinates": [[[0.6, 43.1], [2.6, 43.1], [2.6, 44.6], [0.6, 44.6], [0.6, 43.1]]]}
+
+    def grd(when: datetime) -> dict[str, Any]:
+        return {
+            "type": "Feature", "stac_version": "1.1.0", "stac_extensions": [], "collection": "sentinel-1-grd",
+            "id": f"S1A_IW_GRDH_1SDV_{when:%Y%m%dT%H%M%S}", "geometry": swath, "bbox": [0.6, 43.1, 2.6, 44.6],
+            "properties": {"datetime": f"{when:%Y-%m-%dT%H:%M:%SZ}"}, "links": [], "assets": {},
+        }  # fmt: skip
+
+    descending, ascending = datetime(2023, 1, 10, 5, 50, tzinfo=UTC), datetime(2023, 1, 10, 17, 45, tzinfo=UTC)
+    url = str(scenario.catalog.settings.database_url)
+    with ItemLoader(Database(url)) as loader:
+        loader.load([grd(descending), grd(ascending)])
+    request = tmp_path / "s1.yaml"
+    request.write_text(
+        "name: backscatter\nrequester: {name: T}\nzone: {tiles: [31TCJ]}\nchains: [s1tiling-backscatter]\n"
+        "period: {start: 2023-01-01, end: 2023-01-31}\n"
+    )
+    scenario.add_request(request)
+    with scenario.catalog.database().connect() as conn:
+        rows = conn.execute("SELECT DISTINCT tile FROM hesp.inventory WHERE collection = 'sentinel-1-grd'").fetchall()
+    assert {"31TCJ", "31TDJ", "31TCH"} <= {row["tile"] for row in rows}
+    units = list(scenario.gaps(GapFilter(collections=["s1tiling-backscatter"])))
+    # Two passes on the same day, 12 hours apart: two units, each made from its own slice.
+    assert [(r["tile"], r["acquired"], r["state"]) for r in units] == [
+        ("31TCJ", descending, "runnable"),
+        ("31TCJ", ascending, "runnable"),
+    ]

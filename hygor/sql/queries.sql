@@ -33,7 +33,21 @@ SELECT version FROM pgstac.migrations ORDER BY datetime DESC, version DESC LIMIT
 
 -- name: collection_state
 SELECT pgstac.get_collection(%(id)s) AS content,
-       (SELECT partition_trunc FROM pgstac.collections WHERE id = %(id)s) AS partition_trunc;
+       (SELECT partition_trunc FROM pgstac.collections WHERE id = %(id)s) AS partition_trunc,
+       EXISTS (SELECT FROM hesp.footprint_collections WHERE collection = %(id)s) AS by_footprint;
+
+-- name: set_footprint_tiling
+-- A collection's items cut to the tiles their footprint covers (true) or placed by their grid:code (false);
+-- its inventory rows are made again.
+WITH added AS (
+    INSERT INTO hesp.footprint_collections (collection) SELECT %(id)s WHERE %(by_footprint)s ON CONFLICT DO NOTHING
+), removed AS (
+    DELETE FROM hesp.footprint_collections WHERE collection = %(id)s AND NOT %(by_footprint)s
+)
+SELECT 1;
+
+-- name: rebuild_inventory
+SELECT hesp.rebuild_inventory(%(id)s) AS rows;
 
 -- name: upsert_collection
 SELECT pgstac.upsert_collection(%(content)s::jsonb);
