@@ -13,7 +13,7 @@ The database is the single source of truth for job state, whichever executor run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from psycopg import sql
 from psycopg.rows import class_row
@@ -22,9 +22,9 @@ from hygor.db import translate_errors
 from hymotep.chains import ChainDefinition
 from hymotep.requests import HymotepError
 from hymotep.sql import queue_query
-from hymotep.work_units import Connect, Connection, GapFilter, gap_statements
+from hymotep.work_units import Connect, Connection, GapFilter, State, gap_statements
 
-PLANNED_STATES = ("runnable", "outdated")
+PLANNED_STATES: tuple[State, ...] = ("runnable", "outdated")
 DEFAULT_MAX_ATTEMPTS = 3
 LEASE_S = 300.0
 BACKOFF_S = 60.0
@@ -50,7 +50,7 @@ class Job:
 def plan_jobs(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter) -> int:
     """Queue a job for every runnable or outdated unit of ``wanted``; the number of jobs queued."""
     queued = 0
-    runnable = GapFilter(**{**wanted.__dict__, "states": PLANNED_STATES})
+    runnable = replace(wanted, states=PLANNED_STATES)
     for statement, params in gap_statements(connect, chains, runnable, ordered=False):
         enqueue = sql.SQL(queue_query("enqueue")).format(gaps=statement)
         with connect() as conn, translate_errors(), conn.transaction():

@@ -24,7 +24,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from itertools import islice
 from typing import Any, Literal, TypeVar, get_args
@@ -202,7 +202,7 @@ def copy_gaps_csv(connect: Connect, chains: dict[str, ChainDefinition], wanted: 
 def summarise(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter) -> list[dict[str, Any]]:
     """Units per collection and state (every state, whatever ``wanted.states``)."""
     check_states(wanted.states)
-    everything = GapFilter(**{**wanted.__dict__, "states": STATES})
+    everything = replace(wanted, states=STATES)
 
     def counts(statement: sql.Composed, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         counted = sql.SQL("SELECT collection, state, count(*) AS units FROM ({}) AS s GROUP BY 1, 2").format(statement)
