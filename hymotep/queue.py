@@ -22,7 +22,7 @@ from hygor.db import translate_errors
 from hymotep.chains import ChainDefinition
 from hymotep.requests import HymotepError
 from hymotep.sql import queue_query
-from hymotep.work_units import Connect, Connection, GapFilter, State, gap_statements
+from hymotep.work_units import Connect, Connection, GapFilter, State, gap_statements, gap_transaction
 
 PLANNED_STATES: tuple[State, ...] = ("runnable", "outdated")
 DEFAULT_MAX_ATTEMPTS = 3
@@ -53,7 +53,7 @@ def plan_jobs(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapF
     runnable = replace(wanted, states=PLANNED_STATES)
     for statement, params in gap_statements(connect, chains, runnable, ordered=False):
         enqueue = sql.SQL(queue_query("enqueue")).format(gaps=statement)
-        with connect() as conn, translate_errors(), conn.transaction():
+        with gap_transaction(connect) as conn:  # the gap query planned as it is for `hesp gaps`
             rows = conn.execute(enqueue, {**params, "max_attempts": DEFAULT_MAX_ATTEMPTS}).fetchall()
             queued += len(rows)
     return queued

@@ -176,7 +176,7 @@ def iter_gaps(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapF
     """The units in ``wanted.states``, one dict per unit (``COLUMNS``), by collection, tile and time."""
 
     def rows(statement: sql.Composed, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        with _gap_transaction(connect) as conn, conn.cursor(name="gaps", row_factory=dict_row) as cursor:
+        with gap_transaction(connect) as conn, conn.cursor(name="gaps", row_factory=dict_row) as cursor:
             cursor.itersize = BATCH
             cursor.execute(statement, params)
             yield from cursor
@@ -191,7 +191,7 @@ def copy_gaps_csv(connect: Connect, chains: dict[str, ChainDefinition], wanted: 
         copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER {})").format(
             statement, sql.SQL("true" if header else "false")
         )
-        with _gap_transaction(connect) as conn, psycopg.ClientCursor(conn) as cursor:
+        with gap_transaction(connect) as conn, psycopg.ClientCursor(conn) as cursor:
             with cursor.copy(copy, params) as stream:
                 yield from (bytes(block) for block in stream)
 
@@ -206,7 +206,7 @@ def summarise(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapF
 
     def counts(statement: sql.Composed, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         counted = sql.SQL("SELECT collection, state, count(*) AS units FROM ({}) AS s GROUP BY 1, 2").format(statement)
-        with _gap_transaction(connect) as conn:
+        with gap_transaction(connect) as conn:
             yield from conn.cursor(row_factory=dict_row).execute(counted, params).fetchall()
 
     totals: Counter[tuple[str, str]] = Counter()
@@ -232,7 +232,8 @@ def gap_statements(
 
 
 @contextmanager
-def _gap_transaction(connect: Connect) -> Iterator[Connection]:
+def gap_transaction(connect: Connect) -> Iterator[Connection]:
+    """A connection in a transaction with the settings gap queries are planned for (``streaming``)."""
     with connect() as conn, translate_errors(), conn.transaction():
         conn.execute(gaps_query("streaming"))
         yield conn
