@@ -201,6 +201,8 @@ class EmbeddedCluster:
     def _free_port(self) -> int:
         for port in (self.preferred_port, 0):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                # As PostgreSQL binds: a port whose last connections are in TIME_WAIT is free to take again.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind(("127.0.0.1", port))
                 except OSError:

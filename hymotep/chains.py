@@ -8,6 +8,7 @@ line naming the file.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,26 @@ UnitKind = Literal["per-acquisition", "per-period"]
 Period = Literal["month", "year", "hydrological-year"]
 InputRole = Literal["primary", "auxiliary", "previous"]
 Match = Literal["same-acquisition", "same-day", "static", "period"]
+AdapterName = Literal["generic", "maja", "lis", "s1tiling"]
+# The placeholders of a job's command: those every job has, and those its adapter adds (hymotep.adapters).
+JOB_PLACEHOLDERS = frozenset(
+    "work_dir input_dir output_dir tmp_dir tile slot mode version job_id acquired day period_start period_end"
+    " primary inputs_file job_file".split()
+)
+ADAPTER_PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "generic": frozenset(),
+    "maja": frozenset({"maja_mode", "userconf"}),
+    "lis": frozenset({"launch_file"}),
+    "s1tiling": frozenset({"config_file"}),
+}
+# The settings each adapter reads from run.settings (paths are absolute).
+ADAPTER_SETTINGS: dict[str, frozenset[str]] = {
+    "generic": frozenset(),
+    "maja": frozenset({"gipp"}),
+    "lis": frozenset({"config_file", "tcd", "water_mask"}),
+    "s1tiling": frozenset({"calibration", "output_spatial_resolution", "polarisation"}),
+}
+PLACEHOLDER = re.compile(r"{([^{}]*)}")
 PRIMARY_MATCH: dict[UnitKind, Match] = {"per-acquisition": "same-acquisition", "per-period": "period"}
 
 
@@ -70,6 +91,53 @@ class Resources(BaseModel):
     output_mb: float
 
 
+class Container(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    engine: Literal["apptainer", "docker", "podman"]
+    image: str
+
+
+class Outputs(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    reader: str
+    expect: str | None = None
+
+
+class RunSpec(BaseModel):
+    """How one job runs: its command (an argument list with placeholders), adapter, environment, outputs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    command: tuple[str, ...]
+    outputs: Outputs
+    adapter: AdapterName = "generic"
+    environment: dict[str, str] = {}
+    settings: dict[str, str] = {}
+    container: Container | None = None
+    max_attempts: int = 3
+    timeout_minutes: float | None = None
+
+    @model_validator(mode="after")
+    def _known_names(self) -> RunSpec:
+        unknown_settings = sorted(set(self.settings) - ADAPTER_SETTINGS[self.adapter])
+        if unknown_settings:
+            known_settings = ", ".join(sorted(ADAPTER_SETTINGS[self.adapter])) or "none"
+            raise ValueError(
+                f"unknown setting {unknown_settings[0]} of the {self.adapter} adapter (known: {known_settings})"
+            )
+        known = JOB_PLACEHOLDERS | ADAPTER_PLACEHOLDERS[self.adapter]
+        for text in (*self.command, self.outputs.expect or ""):
+            unknown = sorted(set(PLACEHOLDER.findall(text)) - known)
+            if unknown:
+                raise ValueError(
+                    f"unknown placeholder {{{unknown[0]}}} in run (the {self.adapter} adapter knows: "
+                    f"{', '.join(sorted(known))})"
+                )
+        return self
+
+
 class ChainDefinition(BaseModel):
     """How the centre produces the collection ``collection``."""
 
@@ -84,6 +152,7 @@ class ChainDefinition(BaseModel):
     inputs: tuple[ChainInput, ...]
     dependencies: Dependencies | None = None
     resources: Resources
+    run: RunSpec | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ChainDefinition:

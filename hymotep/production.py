@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -10,8 +10,10 @@ from typing import Any
 from hygor import Catalog
 from hygor.tiles import select_tiles
 from hymotep import queue, store, work_units
-from hymotep.chains import ChainDefinition, load_chains, source_collection
+from hymotep.chains import ChainDefinition, ChainError, load_chains, source_collection
 from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDemand, estimate, plan_capacity
+from hymotep.execution import JobResult, RunConfig
+from hymotep.executors import RunReport, run_jobs
 from hymotep.requests import load_request_file, produced_chains
 from hymotep.store import StoredRequest
 
@@ -56,6 +58,51 @@ class Production:
     def job_queue(self, worker: str, **options: float) -> queue.JobQueue:
         """A worker's handle on the job queue (``lease_s``, ``backoff_s``)."""
         return queue.JobQueue(self.catalog.database().connect, worker, **options)
+
+    def runnable_collections(self, wanted: list[str] | None = None) -> tuple[str, ...]:
+        """The produced collections whose chain has a command (all of them, or those of ``wanted``)."""
+        chains = load_chains(self.catalog.settings.collections_dir)
+        for name in wanted or []:
+            if name not in chains:
+                raise ChainError(f"{name} is not a produced collection (known: {', '.join(sorted(chains))})")
+            if chains[name].run is None:
+                raise ChainError(f"the chain of {name} has no run section in its chain.yaml: it cannot run here")
+        return tuple(sorted(wanted or [c for c, chain in chains.items() if chain.run is not None]))
+
+    def run_config(self, collections: tuple[str, ...], **options: Any) -> RunConfig:
+        """What workers need to run the jobs of ``collections`` (options: lease_s, backoff_s, keep_work)."""
+        settings = self.catalog.settings
+        return RunConfig(
+            database_url=self.catalog.database().url,
+            collections_dir=settings.collections_dir.absolute(),
+            storage_root=settings.storage_root,
+            work_root=settings.work_root,
+            chain_path=settings.chain_path,
+            collections=collections,
+            **options,
+        )
+
+    def run(
+        self,
+        wanted: work_units.GapFilter,
+        client: Any,
+        config: RunConfig,
+        *,
+        plan: bool = True,
+        max_jobs: int | None = None,
+        on_result: Callable[[JobResult], None] | None = None,
+    ) -> RunReport:
+        """Plan ``wanted`` (unless ``plan`` is False), then run the ready jobs of ``config.collections`` on the
+        Dask ``client`` until none is ready, planning again as finished jobs make new units runnable."""
+        scoped = replace(wanted, collections=config.collections or ())
+
+        def planner() -> int:
+            return self.plan_jobs(scoped)
+
+        planned = planner() if plan else 0
+        report = run_jobs(client, config, max_jobs=max_jobs, plan=planner if plan else None, on_result=on_result)
+        report.planned += planned
+        return report
 
     def gap_summary(self, wanted: work_units.GapFilter, *, by_request: bool = False) -> list[dict[str, Any]]:
         """Units per collection and state; with ``by_request``, per request too (a unit two requests ask for

@@ -54,7 +54,9 @@ def plan_jobs(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapF
     for statement, params in gap_statements(connect, chains, runnable, ordered=False):
         enqueue = sql.SQL(queue_query("enqueue")).format(gaps=statement)
         with gap_transaction(connect) as conn:  # the gap query planned as it is for `hesp gaps`
-            rows = conn.execute(enqueue, {**params, "max_attempts": DEFAULT_MAX_ATTEMPTS}).fetchall()
+            run = chains[params["collection"]].run
+            attempts = run.max_attempts if run else DEFAULT_MAX_ATTEMPTS
+            rows = conn.execute(enqueue, {**params, "max_attempts": attempts}).fetchall()
             queued += len(rows)
     return queued
 

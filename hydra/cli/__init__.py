@@ -14,6 +14,7 @@ from hydra.cli.gaps import gaps
 from hydra.cli.harvest import harvest
 from hydra.cli.ingest import ingest
 from hydra.cli.render import errors
+from hydra.cli.run import run
 from hydra.cli.serve import serve
 from hygor.errors import HespError
 
@@ -31,6 +32,7 @@ app.add_typer(plan.app, name="plan")
 app.command()(ingest)
 app.command()(harvest)
 app.command()(gaps)
+app.command()(run)
 app.command()(serve)
 app.command()(demo)
 

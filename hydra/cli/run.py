@@ -1,0 +1,103 @@
+"""``hesp run``: run the missing work on Dask (a local cluster, a scheduler, or an HPC batch system)."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hydra.cli.gaps import Collections, Requests, Since, Tiles, Until, gap_filter
+from hydra.cli.render import console, table
+from hymotep.execution import JobResult
+from hymotep.executors import JobQueueSpec, RunReport, dask_client, jobqueue_cluster
+from hymotep.production import Production
+
+
+class Executor(StrEnum):
+    LOCAL = "local"
+    DASK = "dask"
+
+
+class BatchSystem(StrEnum):
+    SLURM = "slurm"
+    PBS = "pbs"
+
+
+def run(
+    collection: Collections = None,
+    request: Requests = None,
+    tile: Tiles = None,
+    since: Since = None,
+    until: Until = None,
+    executor: Annotated[Executor, typer.Option(help="local: a Dask cluster on this machine; dask: --scheduler.")] = (
+        Executor.LOCAL
+    ),
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes of the local cluster.")] = os.cpu_count() or 1,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler (tcp://host:8786).")] = None,
+    jobqueue: Annotated[BatchSystem | None, typer.Option(help="Submit the Dask workers to Slurm or PBS.")] = None,
+    queue: Annotated[str | None, typer.Option(help="Batch queue (partition) of the workers.")] = None,
+    cores: Annotated[int, typer.Option(min=1, help="Cores of each batch job (one chain a core).")] = 4,
+    memory: Annotated[str, typer.Option(help="Memory of each batch job.")] = "16GB",
+    walltime: Annotated[str, typer.Option(help="Wall time of each batch job.")] = "04:00:00",
+    jobs: Annotated[int, typer.Option(min=1, help="Batch jobs to submit.")] = 1,
+    account: Annotated[str | None, typer.Option(help="Batch account to charge.")] = None,
+    job_script: Annotated[bool, typer.Option("--job-script", help="Print the batch script and stop.")] = False,
+    max_jobs: Annotated[int | None, typer.Option(min=1, help="Stop after this many jobs.")] = None,
+    plan: Annotated[bool, typer.Option(help="Plan the runnable units first, and again as jobs finish.")] = True,
+    lease: Annotated[float, typer.Option(min=1, help="Lease of a running job, in seconds (renewed).")] = 300,
+    backoff: Annotated[float, typer.Option(min=0, help="First retry delay of a failed job, in seconds.")] = 60,
+    keep_work: Annotated[bool, typer.Option(help="Keep the work directories of jobs that succeed.")] = False,
+) -> None:
+    """Run the queued jobs (of the collections given, else of every chain with a command) until none is ready;
+    with --plan (default), runnable units of the filters become jobs first. Exit code 1 when a job failed."""
+    spec = None
+    if jobqueue is not None:
+        spec = JobQueueSpec(jobqueue.value, queue, cores, memory, walltime, jobs, account)
+        if job_script:
+            console.print(jobqueue_cluster(spec).job_script(), markup=False)
+            return
+    production = Production()
+    config = production.run_config(
+        production.runnable_collections(collection), lease_s=lease, backoff_s=backoff, keep_work=keep_work
+    )
+    wanted = gap_filter(collection, request, tile, since, until)
+    with (
+        dask_client(executor.value, workers=workers, scheduler=scheduler, jobqueue=spec) as client,
+        _progress() as progress,
+    ):
+        task = progress.add_task("jobs", total=None, done="")
+        counts: dict[str, int] = {}
+
+        def on_result(result: JobResult) -> None:
+            counts[result.outcome] = counts.get(result.outcome, 0) + 1
+            done = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+            progress.update(task, advance=1, done=done)
+            if result.outcome != "succeeded":
+                progress.console.print(f"job {result.job} ({result.collection} {result.tile}) {result.outcome}: "
+                                        f"{result.error}", markup=False)  # fmt: skip
+
+        report = production.run(wanted, client, config, plan=plan, max_jobs=max_jobs, on_result=on_result)
+    render_report(report)
+    if report.failed or report.lost:
+        raise typer.Exit(1)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[done]}"),
+        TimeElapsedColumn(), console=console, transient=not console.is_terminal,
+    )  # fmt: skip
+
+
+def render_report(report: RunReport) -> None:
+    rate = report.ran / report.seconds if report.seconds else 0.0
+    rows = [[report.planned, report.succeeded, report.retried, report.failed, report.lost, f"{rate:.1f}"]]
+    console.print(table(None, ["planned", "succeeded", "retried", "failed", "lost", "jobs/s"], rows))
+    for result in report.errors[:10]:
+        console.print(f"  job {result.job} {result.collection} {result.tile}: {result.error}  log: {result.log}",
+                      markup=False)  # fmt: skip
+    if not report.ran:
+        console.print("nothing to run: see `hesp gaps` for what is blocked, queued or waiting for a retry")

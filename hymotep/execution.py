@@ -1,0 +1,331 @@
+"""Running one job: claim it, prepare its work directory, run its chain, store and register its products.
+
+What a worker does for each job, wherever it runs (a local process, a Dask worker on a cluster node):
+
+1. claim the next job (``FOR UPDATE SKIP LOCKED``) and keep its lease renewed from a thread while it runs;
+2. find its inputs and prepare its private work directory and command (``hymotep.adapters``);
+3. run the command, its output and errors written to the job's log, within the chain's time limit; a lost
+   lease stops it;
+4. read the outputs with the chain's reader, check them (tile, chain version, valid STAC, COGs), move them
+   under the storage root, add ``derived_from`` links to the inputs and a link to the log;
+5. upsert the items and mark the job succeeded in one transaction, which the lease guards: a job whose lease
+   was lost registers nothing. A failure is recorded with its error and log, and retried after a back-off.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from hygor.collections import load_collections
+from hygor.db import Database
+from hygor.errors import DatabaseUnreachable, HespError
+from hygor.ingest import Checker, IngestOptions, find_products
+from hygor.items import derived_from_link
+from hygor.readers.base import Rejection
+from hygor.settings import child_environment
+from hymotep import storage
+from hymotep.adapters import Invocation, Workspace, expected_outputs, prepare
+from hymotep.chains import ChainDefinition, load_chains
+from hymotep.job_inputs import JobInputs, resolve_inputs
+from hymotep.queue import Job, JobQueue, LeaseLost
+from hymotep.requests import HymotepError
+from hymotep.sql import run_query
+
+POLL_S = 0.2
+REGISTER_TRIES = 5
+Outcome = Literal["succeeded", "retried", "failed", "lost"]
+
+
+class ChainFailed(HymotepError):
+    """The chain ran but did not make a usable product."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What a worker needs to run jobs; plain values, sent to Dask workers as they are."""
+
+    database_url: str
+    collections_dir: Path
+    storage_root: Path
+    work_root: Path
+    chain_path: str = ""
+    collections: tuple[str, ...] | None = None
+    lease_s: float = 300.0
+    backoff_s: float = 60.0
+    keep_work: bool = False
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job: int
+    collection: str
+    tile: str
+    outcome: Outcome
+    seconds: float
+    items: tuple[str, ...] = ()
+    error: str | None = None
+    log: str | None = None
+    worker: str = field(default="")
+
+
+@dataclass(frozen=True)
+class NoDatabase:
+    """A worker could not reach the database to claim a job."""
+
+    error: str
+
+
+def claim_and_run(config: RunConfig) -> JobResult | NoDatabase | None:
+    """Claim the next ready job and run it; None when no job is ready. The function Dask workers run."""
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    queue = JobQueue(_database(config.database_url).connect, worker, lease_s=config.lease_s,
+                     backoff_s=config.backoff_s)  # fmt: skip
+    try:
+        job = queue.claim(list(config.collections) if config.collections else None)
+    except DatabaseUnreachable as exc:
+        return NoDatabase(str(exc))
+    if job is None:
+        return None
+    return run_job(config, queue, job)
+
+
+def run_job(config: RunConfig, queue: JobQueue, job: Job) -> JobResult:
+    started = time.monotonic()
+    chain = _chains(config.collections_dir)[job.collection]
+    workspace = Workspace.create(config.work_root, job)
+    kept_log = storage.log_path(config.storage_root, job.collection, job.tile, job.id, job.attempts)
+    result = _result_factory(job, started, kept_log, queue.worker)
+    try:
+        with _lease_kept(queue, job) as lease_lost:
+            items = _produce(config, chain, job, workspace, lease_lost, kept_log)
+            _keep_log(workspace, kept_log, "hesp: registering the products")
+            _register(config, queue, job, items, kept_log)
+    except (LeaseLost, DatabaseUnreachable) as exc:  # nothing recorded: the lease expires, the job comes back
+        _keep_log(workspace, kept_log, f"hesp: outcome not recorded: {exc}")
+        return result("lost", error=str(exc))
+    except (HespError, OSError) as exc:
+        error = _one_line(exc)
+        _keep_log(workspace, kept_log, f"hesp: job failed: {error}")
+        try:
+            state = queue.fail(job, error, str(kept_log))
+        except (LeaseLost, DatabaseUnreachable) as lost:
+            return result("lost", error=f"{error}; not recorded: {lost}")
+        return result("failed" if state == "failed" else "retried", error=error)
+    if not config.keep_work:
+        shutil.rmtree(workspace.root, ignore_errors=True)
+    return result("succeeded", items=tuple(i["id"] for i in items))
+
+
+def _produce(
+    config: RunConfig, chain: ChainDefinition, job: Job, workspace: Workspace, lease_lost: threading.Event,
+    kept_log: Path,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The job's items, its products stored: everything short of registering them."""
+    with _database(config.database_url).connect() as conn:
+        inputs = resolve_inputs(conn, job, chain)
+    invocation = prepare(job, chain, inputs, workspace, config.chain_path)
+    assert chain.run is not None
+    timeout_s = chain.run.timeout_minutes * 60 if chain.run.timeout_minutes else None
+    _execute(invocation, workspace, timeout_s, lease_lost)
+    items = _read_outputs(chain, job, workspace)
+    if lease_lost.is_set():
+        raise LeaseLost(f"job {job.id}: lease lost while it ran, its products are not kept")
+    acquired = inputs.unit.acquired
+    name = items[0]["id"] if len(items) == 1 else f"{job.tile}_{job.slot}"
+    destination = storage.product_folder(config.storage_root, job.collection, job.tile, acquired, name)
+    stored = storage.store(workspace.output_dir, destination, items)
+    checker = _checker(config.collections_dir)
+    problems = [(i["id"], checker.problem(i)) for i in stored.items]
+    bad = next(((item_id, p) for item_id, p in problems if p), None)
+    if bad:
+        raise ChainFailed(f"output {bad[0]} is not a valid product: {bad[1]}")
+    return [_with_lineage(item, inputs, job, kept_log) for item in stored.items]
+
+
+def _execute(
+    invocation: Invocation, workspace: Workspace, timeout_s: float | None, lease_lost: threading.Event
+) -> None:
+    """Run the command in its own process group, output to the job's log; ``ChainFailed`` unless it exits 0."""
+    with workspace.log_path.open("ab") as log:
+        log.write(f"$ {' '.join(invocation.argv)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            invocation.argv, cwd=workspace.root, env=child_environment(invocation.env), stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        stopped = _wait(process, timeout_s, lease_lost)
+    if lease_lost.is_set():
+        raise LeaseLost("lease lost while the chain ran: it was stopped")
+    if stopped:
+        raise ChainFailed(f"{Path(invocation.argv[0]).name} stopped: {stopped}")
+    if process.returncode != 0:
+        tail = _tail(workspace.log_path, 1)
+        raise ChainFailed(f"{Path(invocation.argv[0]).name} exited with code {process.returncode}: {tail}")
+
+
+def _wait(process: subprocess.Popen[bytes], timeout_s: float | None, lease_lost: threading.Event) -> str | None:
+    """Wait for the command; kill its process group when it outlives its time or its lease. Why it was killed."""
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    while True:
+        try:
+            process.wait(timeout=POLL_S)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        stopped = None
+        if lease_lost.is_set():
+            stopped = "its lease was lost"
+        elif deadline is not None and timeout_s is not None and time.monotonic() > deadline:
+            stopped = f"it ran longer than its {timeout_s / 60:g} minutes"
+        if stopped:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return stopped
+
+
+def _read_outputs(chain: ChainDefinition, job: Job, workspace: Workspace) -> list[dict[str, Any]]:
+    """The items of what the chain wrote, checked against the job: expected names, tile, collection, version."""
+    assert chain.run is not None
+    pattern = expected_outputs(chain.run, job)
+    if pattern and not any(workspace.output_dir.glob(pattern)):
+        raise ChainFailed(f"the chain wrote no output matching {pattern}")
+    items: list[dict[str, Any]] = []
+    for found in find_products([workspace.output_dir], recursive=True):
+        if isinstance(found, Rejection):
+            continue  # other files the chain leaves (its own logs, temporary files)
+        path, reader = found
+        if reader.name != chain.run.outputs.reader:
+            continue
+        for item in reader.items(path):
+            if isinstance(item, Rejection):
+                raise ChainFailed(f"output {Path(item.path).name} cannot be read: {item.reason}")
+            items.append(item)
+    if not items:
+        raise ChainFailed(f"the chain wrote nothing that the {chain.run.outputs.reader} reader reads")
+    for item in items:
+        _check_item(item, job)
+    return items
+
+
+def _check_item(item: dict[str, Any], job: Job) -> None:
+    properties = item["properties"]
+    if item.get("collection") != job.collection:
+        raise ChainFailed(f"output {item['id']} belongs to {item.get('collection')}, not {job.collection}")
+    if properties.get("grid:code") != f"MGRS-{job.tile}":
+        raise ChainFailed(f"output {item['id']} is on {properties.get('grid:code')}, not tile {job.tile}")
+    version = properties.get("processing:version")
+    if version != job.chain_version:
+        raise ChainFailed(f"output {item['id']} says chain version {version}, the job runs {job.chain_version}")
+
+
+def _with_lineage(item: dict[str, Any], inputs: JobInputs, job: Job, kept_log: Path) -> dict[str, Any]:
+    lineage = [derived_from_link(collection, item_id) for collection, item_id in inputs.lineage()]
+    log_link = {"rel": "related", "href": kept_log.as_uri(), "type": "text/plain",
+                "title": f"processing log of job {job.id}, attempt {job.attempts}"}  # fmt: skip
+    kept = [link for link in item.get("links", []) if link.get("rel") != "derived_from"]
+    return {**item, "links": [*kept, *lineage, log_link]}
+
+
+def _register(config: RunConfig, queue: JobQueue, job: Job, items: list[dict[str, Any]], kept_log: Path) -> None:
+    """Upsert the items and record the job's success in one transaction (rolled back when the lease is lost).
+
+    pgSTAC keeps each partition's date range as a check constraint that it widens on load (an ALTER TABLE): two
+    jobs loading into one partition at once can trip over it or deadlock. The loser tries again, once the
+    other has committed."""
+    with _database(config.database_url).connect() as conn:
+        for attempt in range(1, REGISTER_TRIES + 1):
+            try:
+                with conn.transaction():
+                    conn.execute(run_query("upsert_items"), {"items": Jsonb(items)})
+                    queue.succeed(conn, job, str(kept_log))
+                return
+            except (psycopg.errors.CheckViolation, psycopg.errors.DeadlockDetected):
+                if attempt == REGISTER_TRIES:
+                    raise
+
+
+@contextmanager
+def _lease_kept(queue: JobQueue, job: Job) -> Iterator[threading.Event]:
+    """Renew the job's lease every third of its length while the block runs; the event is set once it is lost.
+    A database out of reach is retried at the next renewal: the lease lasts meanwhile."""
+    lost, done = threading.Event(), threading.Event()
+
+    def renew() -> None:
+        while not done.wait(queue.lease_s / 3):
+            try:
+                if not queue.renew(job):
+                    lost.set()
+                    return
+            except HespError:
+                continue
+
+    thread = threading.Thread(target=renew, name=f"lease-{job.id}", daemon=True)
+    thread.start()
+    try:
+        yield lost
+    finally:
+        done.set()
+        thread.join()
+
+
+def _result_factory(job: Job, started: float, kept_log: Path, worker: str) -> Callable[..., JobResult]:
+    def result(outcome: Outcome, **fields: Any) -> JobResult:
+        log = str(kept_log) if kept_log.exists() else None
+        return JobResult(job.id, job.collection, job.tile, outcome, time.monotonic() - started, log=log,
+                         worker=worker, **fields)  # fmt: skip
+
+    return result
+
+
+def _keep_log(workspace: Workspace, kept_log: Path, note: str) -> None:
+    """Add the runner's own line to the job's log and keep a copy under the storage root."""
+    try:
+        with workspace.log_path.open("a") as log:
+            log.write(f"{note}\n")
+        storage.archive_log(workspace.log_path, kept_log)
+    except OSError:
+        pass  # a log that cannot be kept does not change the job's outcome
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text[-lines:]) or "(no output)"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:1000]
+
+
+@cache
+def _database(url: str) -> Database:
+    return Database(url)
+
+
+@cache
+def _chains(collections_dir: Path) -> dict[str, ChainDefinition]:
+    return load_chains(collections_dir)
+
+
+@cache
+def _checker(collections_dir: Path) -> Checker:
+    definitions = {d.id: d for d in load_collections(collections_dir)}
+    return Checker(definitions, set(definitions), IngestOptions())

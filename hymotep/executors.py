@@ -1,0 +1,188 @@
+"""Where jobs run: Dask, on a local cluster of processes, an existing scheduler, or an HPC batch system.
+
+The executor only carries work: each Dask task claims one job from the database and runs it
+(``hymotep.execution.claim_and_run``), so the database stays the single source of truth for job state
+whatever the executor, and a worker that dies leaves a lease that expires. The driver keeps as many tasks in
+flight as the cluster has threads, re-plans when finished jobs make new units runnable (MAJA's next
+acquisition, the snow map of a new L2A) and stops when nothing is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hymotep.execution import JobResult, NoDatabase, RunConfig, claim_and_run
+from hymotep.requests import HymotepError
+
+ExecutorKind = Literal["local", "dask"]
+BatchSystem = Literal["slurm", "pbs"]
+REPLAN_S = 2.0  # at most one re-planning every so often while jobs are still running
+DATABASE_WAIT_S = 60.0  # how long a run waits for a database that went away before it stops
+
+
+class ExecutorError(HymotepError):
+    """The Dask cluster cannot be reached or started."""
+
+
+@dataclass(frozen=True)
+class JobQueueSpec:
+    """Workers submitted to a batch system by dask-jobqueue."""
+
+    system: BatchSystem
+    queue: str | None = None
+    cores: int = 4
+    memory: str = "16GB"
+    walltime: str = "04:00:00"
+    jobs: int = 1
+    account: str | None = None
+
+
+@dataclass
+class RunReport:
+    succeeded: int = 0
+    retried: int = 0
+    failed: int = 0
+    lost: int = 0
+    planned: int = 0
+    seconds: float = 0.0
+    errors: list[JobResult] = field(default_factory=list)
+
+    @property
+    def ran(self) -> int:
+        return self.succeeded + self.retried + self.failed + self.lost
+
+    def count(self, result: JobResult) -> None:
+        setattr(self, result.outcome, getattr(self, result.outcome) + 1)
+        if result.outcome != "succeeded":
+            self.errors.append(result)
+
+
+class _Outage:
+    """How long the database has been out of reach; a run waits for it up to DATABASE_WAIT_S, then stops."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def wait(self, error: str) -> None:
+        self.since = self.since or time.monotonic()
+        if time.monotonic() - self.since > DATABASE_WAIT_S:
+            raise ExecutorError(
+                f"{error}; stopped after {DATABASE_WAIT_S:g} s without the database: jobs still running return to "
+                "the queue when their leases expire, and the next `hesp run` takes them"
+            )
+        time.sleep(1.0)
+
+    def clear(self) -> None:
+        self.since = None
+
+
+def jobqueue_cluster(spec: JobQueueSpec) -> Any:
+    """The dask-jobqueue cluster of ``spec`` (not started: ``.job_script()`` shows what it would submit)."""
+    from dask_jobqueue.pbs import PBSCluster
+    from dask_jobqueue.slurm import SLURMCluster
+
+    cluster_class = SLURMCluster if spec.system == "slurm" else PBSCluster
+    return cluster_class(
+        queue=spec.queue,
+        account=spec.account,
+        cores=spec.cores,
+        processes=1,  # one worker process a batch job, with as many threads as cores: one chain a thread
+        memory=spec.memory,
+        walltime=spec.walltime,
+        log_directory=None,
+    )
+
+
+@contextmanager
+def dask_client(
+    kind: ExecutorKind, *, workers: int = 2, scheduler: str | None = None, jobqueue: JobQueueSpec | None = None
+) -> Iterator[Any]:
+    """A Dask client: a local cluster of ``workers`` single-threaded processes, the scheduler at ``scheduler``,
+    or workers submitted to a batch system."""
+    from distributed import Client, LocalCluster
+
+    try:
+        if jobqueue is not None:
+            cluster = jobqueue_cluster(jobqueue)
+            cluster.scale(jobs=jobqueue.jobs)
+            with cluster, Client(cluster) as client:
+                yield client
+        elif kind == "dask":
+            if not scheduler:
+                raise ExecutorError("--executor dask needs --scheduler tcp://host:port")
+            with Client(scheduler, timeout="10s") as client:
+                yield client
+        else:
+            with (
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
+                yield client
+    except OSError as exc:
+        raise ExecutorError(f"cannot reach the Dask scheduler: {exc}") from exc
+
+
+def run_jobs(
+    client: Any,
+    config: RunConfig,
+    *,
+    max_jobs: int | None = None,
+    plan: Callable[[], int] | None = None,
+    on_result: Callable[[JobResult], None] | None = None,
+) -> RunReport:
+    """Run ready jobs on ``client``'s workers until none is ready (or ``max_jobs`` ran); ``plan`` queues the
+    units that finished jobs made runnable, and returns how many."""
+    from distributed import as_completed
+
+    report = RunReport()
+    started = time.monotonic()
+    pending = as_completed()
+    in_flight = 0
+    exhausted = False
+    progressed = False
+    last_plan = time.monotonic()
+    outage = _Outage()
+
+    def top_up() -> None:
+        nonlocal in_flight
+        slots = max(1, sum(client.nthreads().values()))
+        while not exhausted and in_flight < slots and (max_jobs is None or report.ran + in_flight < max_jobs):
+            pending.add(client.submit(claim_and_run, config, pure=False))
+            in_flight += 1
+
+    top_up()
+    while in_flight:
+        future = next(pending)
+        in_flight -= 1
+        result: JobResult | NoDatabase | None = future.result()
+        if isinstance(result, NoDatabase):
+            outage.wait(result.error)  # the claim could not reach the database: wait for it, then claim again
+            top_up()
+            continue
+        outage.clear()
+        if result is None:
+            exhausted = True
+        else:
+            report.count(result)
+            progressed |= result.outcome == "succeeded"
+            if on_result is not None:
+                on_result(result)
+        if exhausted and progressed and plan is not None and (not in_flight or time.monotonic() - last_plan > REPLAN_S):
+            queued = plan()
+            report.planned += queued
+            last_plan, progressed = time.monotonic(), False
+            exhausted = queued == 0
+        top_up()
+    report.seconds = time.monotonic() - started
+    return report

@@ -1,0 +1,141 @@
+"""The inputs of one job: the items its chain reads for the unit of work, found in the inventory.
+
+A per-acquisition unit reads the primary items of its acquisition slot, the same-day auxiliary items of its date
+(CAMS), the static ones of its tile (DEM), and, for a multi-temporal chain, the previous valid product of the
+tile (NOMINAL) or the next acquisitions to initialise on (BACKWARD). A per-period unit reads the valid primary
+items of its period. Items come whole from pgSTAC, as the API serves them, so their asset paths are at hand.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hymotep.chains import ChainDefinition
+from hymotep.queue import Job
+from hymotep.requests import HymotepError
+from hymotep.sql import run_query
+from hymotep.work_units import Connection
+
+SLOT_SECONDS = 43200  # hesp.acquisition_slot: half-days
+
+
+class MissingInput(HymotepError):
+    """An input of the job is not in the catalogue or not on disk (removed since the job was planned)."""
+
+
+@dataclass(frozen=True)
+class InputItem:
+    role: str  # primary, auxiliary, previous or following
+    item: dict[str, Any]
+
+    @property
+    def collection(self) -> str:
+        return str(self.item["collection"])
+
+    @property
+    def id(self) -> str:
+        return str(self.item["id"])
+
+    def files(self) -> list[Path]:
+        """The local files of its assets."""
+        hrefs = (str(asset["href"]) for asset in self.item.get("assets", {}).values())
+        return [Path(h.removeprefix("file://")) for h in hrefs if "://" not in h or h.startswith("file://")]
+
+    def product_path(self) -> Path:
+        """The product on disk: the folder holding all its asset files (a SAFE, a MUSCATE folder), or its file."""
+        files = self.files()
+        if not files:
+            raise MissingInput(f"input {self.collection}/{self.id} has no local asset to read")
+        path = Path(os.path.commonpath(files)) if len(files) > 1 else files[0]
+        if not path.exists():
+            raise MissingInput(f"input {self.collection}/{self.id} is not on disk: {path} is missing")
+        return path
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What one job makes: a tile at an acquisition, or a tile over a period [start, end] (end included)."""
+
+    tile: str
+    slot: int
+    acquired: datetime
+    period_start: date | None = None
+    period_end: date | None = None
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    unit: Unit
+    primary: tuple[InputItem, ...]
+    auxiliary: tuple[InputItem, ...] = ()
+    previous: InputItem | None = None
+    following: tuple[InputItem, ...] = ()
+
+    def all(self) -> list[InputItem]:
+        return [*self.primary, *self.auxiliary, *([self.previous] if self.previous else []), *self.following]
+
+    def lineage(self) -> list[tuple[str, str]]:
+        """(collection, id) of every input, for the products' ``derived_from`` links."""
+        return list(dict.fromkeys((i.collection, i.id) for i in self.all()))
+
+
+def resolve_inputs(conn: Connection, job: Job, chain: ChainDefinition) -> JobInputs:
+    """The items ``job`` reads; ``MissingInput`` when its primary input is gone."""
+    primary = chain.primary_input.collection
+    where = {"collection": primary, "tile": job.tile, "slot": job.slot}
+    if chain.unit == "per-period":
+        assert chain.period is not None
+        start = datetime.fromtimestamp(job.slot * SLOT_SECONDS, UTC).date()
+        end = period_end(chain.period, start)
+        rows = _rows(conn, "period_inputs", collection=primary, tile=job.tile, start=start, end=end)
+        unit = Unit(job.tile, job.slot, datetime.combine(start, datetime.min.time(), UTC), start, end - timedelta(1))
+    else:
+        rows = _rows(conn, "acquisition_inputs", **where)
+        unit = Unit(job.tile, job.slot, min((r["acquired"] for r in rows), default=datetime.now(UTC)))
+    if not rows:
+        raise MissingInput(f"no valid {primary} item for {job.tile} in this unit any more (removed since planning?)")
+    auxiliary = [
+        *_rows(conn, "same_day_inputs", collections=chain.auxiliary("same-day"), tile=job.tile,
+               day=unit.acquired.astimezone(UTC).date()),
+        *_rows(conn, "static_inputs", collections=chain.auxiliary("static"), tile=job.tile),
+    ]  # fmt: skip
+    previous: list[dict[str, Any]] = []
+    following: list[dict[str, Any]] = []
+    if job.mode == "nominal":
+        previous = _rows(conn, "previous_product", collection=job.collection, tile=job.tile, slot=job.slot)
+    if job.mode == "backward" and chain.dependencies is not None:
+        count = chain.dependencies.init_backward_count - 1
+        following = _rows(conn, "following_inputs", **where, count=count)
+    items = _items(conn, [*rows, *auxiliary, *previous, *following])
+    return JobInputs(
+        unit=unit,
+        primary=tuple(InputItem("primary", items[r["collection"], r["id"]]) for r in rows),
+        auxiliary=tuple(InputItem("auxiliary", items[r["collection"], r["id"]]) for r in auxiliary),
+        previous=next((InputItem("previous", items[r["collection"], r["id"]]) for r in previous), None),
+        following=tuple(InputItem("following", items[r["collection"], r["id"]]) for r in following),
+    )
+
+
+def period_end(period: str, start: date) -> date:
+    """The first day after the period that starts on ``start`` (as hesp.period_end)."""
+    if period == "month":
+        return date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return date(start.year + 1, start.month, 1)
+
+
+def _rows(conn: Connection, name: str, **params: Any) -> list[dict[str, Any]]:
+    return list(conn.execute(run_query(name), params).fetchall())
+
+
+def _items(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    params = {"collections": [r["collection"] for r in rows], "ids": [r["id"] for r in rows]}
+    found = [r["item"] for r in conn.execute(run_query("items"), params).fetchall() if r["item"] is not None]
+    items = {(i["collection"], i["id"]): i for i in found}
+    missing = [f"{r['collection']}/{r['id']}" for r in rows if (r["collection"], r["id"]) not in items]
+    if missing:
+        raise MissingInput(f"input {missing[0]} is in the inventory but not in the catalogue")
+    return items

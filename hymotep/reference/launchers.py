@@ -1,0 +1,36 @@
+"""The reference chains under the names of the real binaries, for HESP_CHAIN_PATH.
+
+``install(folder)`` writes one small executable per chain (``maja``, ``let_it_snow_fsc.py``, ``S1Processor``,
+``surfwater``, ``wasp``) that runs the reference module with this Python. Put the folder on HESP_CHAIN_PATH
+and ``hesp run`` runs the reference chains where the real ones are not installed; remove it and the real
+binaries on PATH are used, with the same command lines.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+COMMANDS = {
+    "maja": "hymotep.reference.maja",
+    "let_it_snow_fsc.py": "hymotep.reference.lis",
+    "S1Processor": "hymotep.reference.s1tiling",
+    "surfwater": "hymotep.reference.surfwater",
+    "wasp": "hymotep.reference.wasp",
+}
+
+
+def install(folder: Path) -> Path:
+    """Write the launchers into ``folder``; returns it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for command, module in COMMANDS.items():
+        path = folder / command
+        path.write_text(
+            f"#!{sys.executable}\n"
+            f'"""Reference chain standing in for {command}: {module}."""\n'
+            "import sys\n"
+            f"from {module} import main\n"
+            "sys.exit(main())\n"
+        )
+        path.chmod(0o755)
+    return folder

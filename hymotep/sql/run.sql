@@ -1,0 +1,52 @@
+-- The inputs of one job, from the inventory (migration 0005): the items its chain reads for its unit of work
+-- (tile, slot). Each query returns (collection, id, acquired); the items themselves come from pgSTAC.
+
+-- name: acquisition_inputs
+-- The primary items of the unit's acquisition slot (one L1C; several Sentinel-1 slices of one pass).
+SELECT collection, id, acquired FROM hesp.inventory
+WHERE collection = %(collection)s AND tile = %(tile)s AND slot = %(slot)s AND valid
+ORDER BY acquired, id
+
+-- name: period_inputs
+-- The valid primary items of the tile in [start, end).
+SELECT collection, id, acquired FROM hesp.inventory
+WHERE collection = %(collection)s AND tile = %(tile)s AND valid
+  AND acquired >= %(start)s::date::timestamp AT TIME ZONE 'UTC' AND acquired < %(end)s::date::timestamp AT TIME ZONE 'UTC'
+ORDER BY acquired, id
+
+-- name: same_day_inputs
+-- The items of the auxiliary collections dated on the day (CAMS), on the tile or worldwide (no tile).
+SELECT DISTINCT ON (collection) collection, id, acquired FROM hesp.inventory
+WHERE collection = ANY(%(collections)s::text[]) AND (tile = %(tile)s OR tile IS NULL) AND valid
+  AND acquired >= %(day)s::date::timestamp AT TIME ZONE 'UTC'
+  AND acquired < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+ORDER BY collection, acquired DESC, id
+
+-- name: static_inputs
+-- The latest item of each static auxiliary collection on the tile (the DEM).
+SELECT DISTINCT ON (collection) collection, id, acquired FROM hesp.inventory
+WHERE collection = ANY(%(collections)s::text[]) AND tile = %(tile)s AND valid
+ORDER BY collection, acquired DESC, id
+
+-- name: previous_product
+-- A multi-temporal chain's last valid product of the tile before the unit (MAJA's NOMINAL mode).
+SELECT collection, id, acquired FROM hesp.inventory
+WHERE collection = %(collection)s AND tile = %(tile)s AND slot < %(slot)s AND valid
+ORDER BY slot DESC, id
+LIMIT 1
+
+-- name: following_inputs
+-- The primary items of the next acquisitions of the tile after the unit (MAJA's BACKWARD initialisation).
+SELECT collection, id, acquired FROM hesp.inventory
+WHERE collection = %(collection)s AND tile = %(tile)s AND slot > %(slot)s AND valid
+ORDER BY slot, id
+LIMIT %(count)s
+
+-- name: items
+-- Items as the STAC API serves them (pgSTAC hydrates the stored content with its collection's base item).
+SELECT pgstac.get_item(id, collection) AS item
+FROM unnest(%(collections)s::text[], %(ids)s::text[]) AS wanted(collection, id)
+
+-- name: upsert_items
+-- A job's products, in the transaction that records its success (pgSTAC's own upsert).
+SELECT pgstac.upsert_items(%(items)s::jsonb)

@@ -1,0 +1,80 @@
+"""The storage root: where products and job logs are kept once a job succeeds.
+
+Layout::
+
+    <root>/<collection>/<tile>/<year>/<product>/      a product (its folder, or the files a chain wrote loose)
+    <root>/logs/<collection>/<tile>/job-<id>-<attempt>.log
+
+A product moves from the job's output folder into place by renames on one filesystem (a copy otherwise), under
+its deterministic name: a job run twice puts the same product at the same place, replacing the first.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StoredProduct:
+    path: Path
+    items: list[dict[str, Any]]
+
+
+def product_folder(root: Path, collection: str, tile: str, acquired: datetime, name: str) -> Path:
+    return root / collection / tile / f"{acquired.year:04d}" / name
+
+
+def log_path(root: Path, collection: str, tile: str, job_id: int, attempt: int) -> Path:
+    return root / "logs" / collection / tile / f"job-{job_id}-{attempt}.log"
+
+
+def store(output_dir: Path, destination: Path, items: list[dict[str, Any]]) -> StoredProduct:
+    """Move what ``output_dir`` holds to ``destination`` (a lone folder of that name moves itself, other
+    content moves inside), replacing a previous copy, and point the items' asset hrefs at the new place."""
+    entries = [e for e in output_dir.iterdir() if not e.name.startswith(".")]
+    lone_folder = len(entries) == 1 and entries[0].is_dir() and entries[0].name == destination.name
+    source = entries[0] if lone_folder else output_dir
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staged = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}")
+    if lone_folder:
+        shutil.move(source, staged)
+    else:
+        staged.mkdir()
+        for entry in entries:
+            shutil.move(entry, staged / entry.name)
+    _replace(staged, destination)
+    moved = [_rehomed(item, source.absolute(), destination) for item in items]
+    return StoredProduct(destination, moved)
+
+
+def archive_log(log: Path, destination: Path) -> Path:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(log, destination)
+    return destination
+
+
+def _replace(staged: Path, destination: Path) -> None:
+    """Put ``staged`` at ``destination``; an older copy there is renamed away first, then removed."""
+    if destination.exists():
+        old = destination.with_name(f".{destination.name}.old-{uuid.uuid4().hex[:8]}")
+        destination.rename(old)
+        staged.rename(destination)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staged.rename(destination)
+
+
+def _rehomed(item: dict[str, Any], source: Path, destination: Path) -> dict[str, Any]:
+    prefix = str(source)
+    assets = {}
+    for key, asset in item.get("assets", {}).items():
+        href = str(asset["href"])
+        if href.startswith(prefix + "/") or href == prefix:
+            href = str(destination) + href[len(prefix) :]
+        assets[key] = {**asset, "href": href}
+    return {**item, "assets": assets}

@@ -1,0 +1,123 @@
+"""Running jobs on real processes: the local Dask executor, a test executable in the chain's place, and the
+faults a production centre meets (a worker killed, two runs at once, a failing chain, the database restarted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import HESP, REPO, hesp
+from psycopg.conninfo import conninfo_to_dict
+from run_scenario import RunScenario, build
+
+from hygor.cluster import EmbeddedCluster
+from hymotep.work_units import GapFilter
+
+
+@pytest.fixture
+def scenario(db_url: str, tmp_path: Path) -> RunScenario:
+    return build(db_url, tmp_path)
+
+
+def test_run_makes_every_product_once_with_lineage_and_logs(scenario: RunScenario) -> None:
+    result = hesp("run", "--collection", "surfwater-water", "--workers", "2", env=scenario.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert scenario.states() == {"succeeded": 4}, result.stdout
+    products = scenario.products()
+    assert len(products) == 4 and sorted(scenario.runs()) == sorted(set(scenario.runs()))
+    summary = scenario.production.gap_summary(GapFilter(collections=["surfwater-water"]))
+    assert {r["state"]: r["units"] for r in summary} == {"done": 4}
+    with scenario.production.catalog.database().connect() as conn:
+        item = conn.execute("SELECT pgstac.get_item(%s, 'surfwater-water') AS item", (products[0],)).fetchone()["item"]
+    lineage = [link for link in item["links"] if link["rel"] == "derived_from"]
+    assert {link["href"].split("/")[-3] for link in lineage} == {"maja-l2a"}
+    stored = Path(item["assets"]["WATER"]["href"])
+    assert stored.is_relative_to(scenario.storage / "surfwater-water" / "31TCJ" / "2023") and stored.exists()
+    log = next(link for link in item["links"] if link["rel"] == "related")
+    assert "water of SENTINEL2A" in Path(log["href"].removeprefix("file://")).read_text()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def start_run(scenario: RunScenario, *args: str, **env: str) -> subprocess.Popen[str]:
+    """``hesp run`` in a session of its own (so that the test can kill it with its workers and chains)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")}
+    return subprocess.Popen(
+        [HESP, "run", "--collection", "surfwater-water", *args], env={**clean, **scenario.env, **env}, cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def test_a_worker_killed_mid_job_leaves_a_lease_that_expires_then_the_job_runs_again(scenario: RunScenario) -> None:
+    killed = start_run(scenario, "--workers", "1", "--lease", "2", FAKE_CHAIN_SLEEP="60")
+    wait_for(lambda: len(scenario.runs()) == 1, what="the first job to start its chain")
+    os.killpg(killed.pid, signal.SIGKILL)  # the run, its Dask workers and the chain: a node that dies
+    killed.communicate()
+    assert scenario.states() == {"running": 1, "queued": 3}
+    time.sleep(2.5)  # the lease expires
+    result = hesp("run", "--collection", "surfwater-water", "--lease", "2", env=scenario.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert scenario.states() == {"succeeded": 4} and len(scenario.products()) == 4
+    first = scenario.runs()[0]
+    assert scenario.runs().count(first) == 2 and len(scenario.runs()) == 5  # the killed unit ran again, once
+    with scenario.production.catalog.database().connect() as conn:
+        attempts = conn.execute("SELECT max(attempts) AS n FROM hesp.jobs").fetchone()["n"]
+    assert attempts == 2
+
+
+def test_two_runs_at_once_run_no_job_twice(db_url: str, tmp_path: Path) -> None:
+    scenario = build(db_url, tmp_path, acquisitions=8)
+    assert scenario.production.plan_jobs(GapFilter(collections=["surfwater-water"])) == 8
+    runs = [start_run(scenario, "--workers", "2", "--no-plan", FAKE_CHAIN_SLEEP="0.3") for _ in range(2)]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert sorted(scenario.runs()) == sorted(set(scenario.runs())) and len(scenario.runs()) == 8
+    assert scenario.states() == {"succeeded": 8} and len(scenario.products()) == 8
+
+
+def test_a_failing_chain_is_retried_then_failed_with_its_error_and_log(scenario: RunScenario) -> None:
+    env = {**scenario.env, "FAKE_CHAIN_FAIL": "3"}
+    result = hesp("run", "--collection", "surfwater-water", "--backoff", "0", env=env)
+    assert result.returncode == 1
+    assert "surfwater exited with code 3: fake failure" in result.stdout
+    assert len(scenario.runs()) == 12  # 4 units, 3 attempts each
+    gaps = hesp("gaps", "--collection", "surfwater-water", "--list", "--format", "json", env=scenario.env)
+    units = json.loads(gaps.stdout)
+    assert {(u["state"], u["attempts"]) for u in units} == {("failed", 3)}
+    assert all("exited with code 3: fake failure" in u["reason"] for u in units)
+    with scenario.production.catalog.database().connect() as conn:
+        logs = [r["log_path"] for r in conn.execute("SELECT log_path FROM hesp.jobs")]
+    last_lines = "fake failure\nhesp: job failed: surfwater exited with code 3: fake failure\n"
+    assert all(Path(log).read_text().endswith(last_lines) for log in logs)
+    assert not scenario.products()
+
+
+def test_the_database_restarted_during_a_run_loses_and_duplicates_nothing(
+    scenario: RunScenario, server_url: str, work_root: Path
+) -> None:
+    run = start_run(scenario, "--workers", "2", "--lease", "3", FAKE_CHAIN_SLEEP="1.5")
+    wait_for(lambda: len(scenario.runs()) >= 1, what="a job to start")
+    cluster = EmbeddedCluster(work_root / "server", int(str(conninfo_to_dict(server_url)["port"])))
+    cluster.down()
+    time.sleep(2)
+    cluster.up()
+    output = run.communicate(timeout=180)[0]
+    assert "Traceback" not in output, output
+    assert run.returncode in (0, 1), output  # recovered, or stopped with a clear line
+    time.sleep(3.5)  # leases of jobs whose outcome could not be recorded expire
+    again = hesp("run", "--collection", "surfwater-water", "--lease", "3", env=scenario.env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert scenario.states() == {"succeeded": 4}
+    assert len(scenario.products()) == 4 == len(set(scenario.products()))
