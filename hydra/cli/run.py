@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hydra.cli.gaps import Collections, Requests, Since, Tiles, Until, gap_filter
 from hydra.cli.render import console, table
-from hymotep.execution import JobResult
+from hymotep.execution import JobResult, RunConfig
 from hymotep.executors import JobQueueSpec, RunReport, dask_client, jobqueue_cluster
 from hymotep.production import Production
+from hymotep.work_units import GapFilter
 
 
 class Executor(StrEnum):
@@ -64,10 +65,18 @@ def run(
         production.runnable_collections(collection), lease_s=lease, backoff_s=backoff, keep_work=keep_work
     )
     wanted = gap_filter(collection, request, tile, since, until)
-    with (
-        dask_client(executor.value, workers=workers, scheduler=scheduler, jobqueue=spec) as client,
-        _progress() as progress,
-    ):
+    with dask_client(executor.value, workers=workers, scheduler=scheduler, jobqueue=spec) as client:
+        report = run_with_progress(production, wanted, client, config, plan=plan, max_jobs=max_jobs)
+    render_report(report)
+    if report.failed or report.lost:
+        raise typer.Exit(1)
+
+
+def run_with_progress(
+    production: Production, wanted: GapFilter, client: Any, config: RunConfig, **options: Any
+) -> RunReport:
+    """``Production.run`` with a progress bar, and a line for each job that did not succeed."""
+    with _progress() as progress:
         task = progress.add_task("jobs", total=None, done="")
         counts: dict[str, int] = {}
 
@@ -79,10 +88,7 @@ def run(
                 progress.console.print(f"job {result.job} ({result.collection} {result.tile}) {result.outcome}: "
                                         f"{result.error}", markup=False)  # fmt: skip
 
-        report = production.run(wanted, client, config, plan=plan, max_jobs=max_jobs, on_result=on_result)
-    render_report(report)
-    if report.failed or report.lost:
-        raise typer.Exit(1)
+        return production.run(wanted, client, config, on_result=on_result, **options)
 
 
 def _progress() -> Progress:

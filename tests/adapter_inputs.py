@@ -1,0 +1,129 @@
+"""What the chain adapter tests start from: real Sentinel-1 GRD slices (tiny ``.SAFE`` folders whose
+``manifest.safe`` gives pass, relative orbit and footprint, as S1Tiling reads them) with their items, the DEM of a
+tile in MAJA's Earth Explorer layout with its item, and a copy of the collections with one chain.yaml edited.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from conftest import REPO
+from rasterio.control import GroundControlPoint
+from shapely.geometry import Polygon, mapping
+
+from hygor import grid
+from hygor.items import VALID, declared_extensions, stac_datetime
+from hygor.readers.outputs import asset
+from hymotep.reference.synthetic_aux import write_dem
+from hymotep.reference.synthetic_scene import landscape
+
+SLICE_SECONDS = 25
+ORBIT_OFFSET_S1A = 73  # relative orbit = (absolute - 73) % 175 + 1 for Sentinel-1A
+MANIFEST = """<?xml version="1.0" encoding="UTF-8"?>
+<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" xmlns:safe="http://www.esa.int/safe/sentinel-1.0"
+    xmlns:s1="http://www.esa.int/safe/sentinel-1.0/sentinel-1" xmlns:gml="http://www.opengis.net/gml">
+  <metadataSection>
+    <metadataObject ID="measurementOrbitReference" classification="DESCRIPTION" category="DMD">
+      <metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Orbit Reference"><xmlData>
+        <safe:orbitReference>
+          <safe:orbitNumber type="start">{absolute}</safe:orbitNumber>
+          <safe:relativeOrbitNumber type="start">{relative}</safe:relativeOrbitNumber>
+          <safe:extension><s1:orbitProperties><s1:pass>{direction}</s1:pass></s1:orbitProperties></safe:extension>
+        </safe:orbitReference>
+      </xmlData></metadataWrap>
+    </metadataObject>
+    <metadataObject ID="measurementFrameSet" classification="DESCRIPTION" category="DMD">
+      <metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Frame Set"><xmlData>
+        <safe:frameSet><safe:frame><safe:footPrint srsName="http://www.opengis.net/gml/srs/epsg.xml#4326">
+          <gml:coordinates>{coordinates}</gml:coordinates>
+        </safe:footPrint></safe:frame></safe:frameSet>
+      </xmlData></metadataWrap>
+    </metadataObject>
+  </metadataSection>
+</xfdu:XFDU>
+"""
+
+
+def write_grd(
+    root: Path, start: datetime, *, relative_orbit: int, direction: str, footprint: Polygon
+) -> dict[str, Any]:
+    """A Sentinel-1A IW GRDH dual-polarisation slice starting at ``start`` (``direction``: ASCENDING or
+    DESCENDING; ``footprint`` in lon/lat) under ``root``, and its sentinel-1-grd item."""
+    stop = start + timedelta(seconds=SLICE_SECONDS)
+    absolute = ORBIT_OFFSET_S1A + relative_orbit - 1 + 175 * 266
+    name = f"S1A_IW_GRDH_1SDV_{start:%Y%m%dT%H%M%S}_{stop:%Y%m%dT%H%M%S}_{absolute:06d}_05A1B2_{start:%H%M}"
+    safe = root / f"{name}.SAFE"
+    (safe / "measurement").mkdir(parents=True)
+    corners = " ".join(f"{lat},{lon}" for lon, lat in footprint.exterior.coords[:-1])
+    manifest = safe / "manifest.safe"
+    manifest.write_text(MANIFEST.format(absolute=absolute, relative=relative_orbit, direction=direction,
+                                        coordinates=corners))  # fmt: skip
+    assets = {"safe-manifest": asset("sentinel-1-grd", "safe-manifest", manifest)}
+    for polarisation in ("vv", "vh"):
+        stamps = f"{start:%Y%m%dt%H%M%S}-{stop:%Y%m%dt%H%M%S}-{absolute:06d}-05a1b2"
+        measurement = safe / "measurement" / f"s1a-iw-grd-{polarisation}-{stamps}-001.tiff"
+        _write_amplitude(measurement, footprint)
+        assets[polarisation] = asset("sentinel-1-grd", polarisation, measurement)
+    item = {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "stac_extensions": [],
+        "id": name,
+        "collection": "sentinel-1-grd",
+        "geometry": mapping(footprint),
+        "bbox": list(footprint.bounds),
+        "properties": {
+            "datetime": stac_datetime(start),
+            "start_datetime": stac_datetime(start),
+            "end_datetime": stac_datetime(stop),
+            "platform": "sentinel-1a",
+            "constellation": "sentinel-1",
+            "sar:instrument_mode": "IW",
+            "sar:product_type": "GRD",
+            "sar:polarizations": ["VV", "VH"],
+            "sat:orbit_state": direction.lower(),
+            "sat:relative_orbit": relative_orbit,
+            "sat:absolute_orbit": absolute,
+            VALID: True,
+        },
+        "links": [],
+        "assets": assets,
+    }
+    item["stac_extensions"] = declared_extensions(item)
+    return item
+
+
+def _write_amplitude(path: Path, footprint: Polygon, size: int = 8) -> None:
+    """A tiny GRD measurement: uint16 amplitude in radar geometry, placed by ground control points at the corners
+    of the footprint (no map projection)."""
+    pixels = [(0, 0), (0, size), (size, size), (size, 0)]
+    corners = zip(pixels, footprint.exterior.coords[:4], strict=True)
+    gcps = [GroundControlPoint(row, col, lon, lat) for (row, col), (lon, lat) in corners]
+    profile = {"driver": "GTiff", "height": size, "width": size, "count": 1, "dtype": "uint16", "nodata": 0}
+    with rasterio.open(path, "w", **profile, gcps=gcps, crs="EPSG:4326") as out:
+        out.write(np.full((size, size), 120, dtype=np.uint16), 1)
+
+
+def write_tile_dem(root: Path, tile_id: str, pixel_size: float = 600.0) -> dict[str, Any]:
+    """The DEM of ``tile_id`` as the synthetic inputs have it (``<root>/T<tile>/``: .HDR and .DBL.DIR), its item."""
+    tile = grid.tile(tile_id)
+    item_file = write_dem(root, landscape(tile, round((tile.xmax - tile.xmin) / pixel_size), seed=0))
+    item: dict[str, Any] = json.loads(item_file.read_text())
+    return item
+
+
+def collections_with(tmp_path: Path, collection: str, old: str, new: str) -> Path:
+    """A copy of the collections folder in which ``collection``'s chain.yaml says ``new`` instead of ``old``."""
+    collections = tmp_path / "collections"
+    shutil.copytree(REPO / "collections", collections)
+    chain_file = collections / collection / "chain.yaml"
+    text = chain_file.read_text()
+    assert old in text, f"{chain_file} has no {old!r}"
+    chain_file.write_text(text.replace(old, new))
+    return collections
