@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,15 +90,20 @@ def prepare(job: Job, chain: ChainDefinition, inputs: JobInputs, workspace: Work
     env = {
         **run.environment,
         "HESP_JOB_ID": str(job.id),
-        "HESP_CHAIN_VERSION": chain.version,
+        "HESP_CHAIN_VERSION": job.chain_version,
         "HESP_TILE": job.tile,
         "TMPDIR": str(workspace.tmp_dir),
     }
-    binds = sorted({workspace.root, *(i.product_path().resolve().parent for i in inputs.all())})
+    settings = [Path(value) for value in run.settings.values() if Path(value).is_absolute() and Path(value).exists()]
+    binds = sorted({
+        workspace.root,
+        *(i.product_path().resolve().parent for i in inputs.all()),
+        *(path.resolve() if path.is_dir() else path.resolve().parent for path in settings),
+    })  # fmt: skip
     if run.container is None:
         argv[0] = _executable(argv[0], chain_path)
     else:
-        argv = container_command(run, binds) + argv
+        argv = container_command(run, binds, env) + argv
     return Invocation(argv, env, binds)
 
 
@@ -105,13 +111,19 @@ def expected_outputs(run: RunSpec, job: Job) -> str | None:
     return run.outputs.expect.format_map({"tile": job.tile}) if run.outputs.expect else None
 
 
-def container_command(run: RunSpec, binds: list[Path]) -> list[str]:
-    """The prefix that runs a command in the chain's image, with ``binds`` mounted at their own paths."""
+def container_command(run: RunSpec, binds: list[Path], env: dict[str, str]) -> list[str]:
+    """The prefix that runs a command in the chain's image: ``binds`` mounted at their own paths, ``env`` set
+    (a container does not inherit the worker's environment), and docker/podman as the worker's user, so that
+    the worker can move and remove what the chain writes."""
     assert run.container is not None
     engine, image = run.container.engine, run.container.image
+    variables = [f"{key}={value}" for key, value in sorted(env.items())]
     if engine == "apptainer":
-        return [engine, "exec", "--cleanenv", *[a for b in binds for a in ("--bind", f"{b}:{b}")], image]
-    return [engine, "run", "--rm", *[a for b in binds for a in ("-v", f"{b}:{b}")], image]
+        mounts = [a for b in binds for a in ("--bind", f"{b}:{b}")]
+        return [engine, "exec", "--cleanenv", *mounts, *[a for v in variables for a in ("--env", v)], image]
+    mounts = [a for b in binds for a in ("-v", f"{b}:{b}")]
+    user = ["--user", f"{os.getuid()}:{os.getgid()}"]
+    return [engine, "run", "--rm", *user, *mounts, *[a for v in variables for a in ("-e", v)], image]
 
 
 def _job_values(job: Job, chain: ChainDefinition, inputs: JobInputs, workspace: Workspace) -> dict[str, str]:

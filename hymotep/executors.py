@@ -94,7 +94,7 @@ def jobqueue_cluster(spec: JobQueueSpec) -> Any:
         processes=1,  # one worker process a batch job, with as many threads as cores: one chain a thread
         memory=spec.memory,
         walltime=spec.walltime,
-        log_directory=None,
+        scheduler_options={"dashboard_address": None},
     )
 
 

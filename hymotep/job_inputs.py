@@ -21,6 +21,9 @@ from hymotep.sql import run_query
 from hymotep.work_units import Connection
 
 SLOT_SECONDS = 43200  # hesp.acquisition_slot: half-days
+# Folders that are a product whole, whatever files of it the item lists (a GRD listing only its manifest, a CAMS
+# field inside its Earth Explorer data folder).
+PRODUCT_FOLDERS = (".SAFE", ".DBL.DIR")
 
 
 class MissingInput(HymotepError):
@@ -46,11 +49,13 @@ class InputItem:
         return [Path(h.removeprefix("file://")) for h in hrefs if "://" not in h or h.startswith("file://")]
 
     def product_path(self) -> Path:
-        """The product on disk: the folder holding all its asset files (a SAFE, a MUSCATE folder), or its file."""
+        """The product on disk: the folder holding all its asset files (a MUSCATE folder), the ``.SAFE`` or
+        ``.DBL.DIR`` folder they lie in, or its one file."""
         files = self.files()
         if not files:
             raise MissingInput(f"input {self.collection}/{self.id} has no local asset to read")
         path = Path(os.path.commonpath(files)) if len(files) > 1 else files[0]
+        path = next((folder for folder in [path, *path.parents] if folder.name.endswith(PRODUCT_FOLDERS)), path)
         if not path.exists():
             raise MissingInput(f"input {self.collection}/{self.id} is not on disk: {path} is missing")
         return path

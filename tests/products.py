@@ -12,21 +12,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import rasterio
-import rasterio.shutil
 from conftest import SHARED
 from numpy.typing import NDArray
 from pyproj import Transformer
-from rasterio.io import MemoryFile
-from rasterio.transform import from_bounds
-from rio_cogeo.cogeo import cog_translate
-from rio_cogeo.profiles import cog_profiles
 
 from hygor import grid
 from hygor.grid import Tile
+from hymotep.reference import rasters as reference_rasters
+from hymotep.reference.rasters import write_cog
 
 MUSCATE_FIXTURE = SHARED / "fixtures/real/theia/SENTINEL2A_20170203-071245-541_L2A_T38KPD_C_V1-0_MTD_ALL.xml"
 FIXTURE_STAMP = "SENTINEL2A_20170203-071245-541"
@@ -42,42 +37,9 @@ def no_data_west(shape: tuple[int, int]) -> NDArray[np.bool_]:
     return empty
 
 
-def write_cog(
-    path: Path, data: NDArray[Any], where: Tile, *, nodata: float | None = None, tags: dict[str, str] | None = None
-) -> Path:
-    """A COG of ``data`` (rows x columns, or bands x rows x columns) covering ``where``'s UTM box."""
-    bands = data if data.ndim == 3 else data[np.newaxis]
-    count, height, width = bands.shape
-    profile = {
-        "driver": "GTiff",
-        "count": count,
-        "height": height,
-        "width": width,
-        "dtype": bands.dtype.name,
-        "crs": f"EPSG:{where.epsg}",
-        "transform": from_bounds(*where.bounds, width, height),
-        "nodata": nodata,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with MemoryFile() as memory:
-        with memory.open(**profile) as dataset:
-            dataset.write(bands)
-            dataset.update_tags(**(tags or {}))
-        with memory.open() as source:
-            cog_translate(source, path, cog_profiles.get("deflate"), in_memory=True, quiet=True)
-    return path
-
-
 def write_picture(path: Path, driver: str = "JPEG") -> Path:
-    """A small RGB picture (a quicklook) in a format that GDAL only writes by copy (JPEG, PNG)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.full((3, 16, 16), 128, dtype=np.uint8)
-    with rasterio.Env(GDAL_PAM_ENABLED="NO"), MemoryFile() as memory:
-        georeferenced = {"crs": "EPSG:4326", "transform": from_bounds(0, 0, 1, 1, 16, 16)}  # or GDAL warns
-        with memory.open(driver="GTiff", count=3, height=16, width=16, dtype="uint8", **georeferenced) as dataset:
-            dataset.write(data)
-        rasterio.shutil.copy(memory.name, path, driver=driver)
-    return path
+    """A small grey quicklook."""
+    return reference_rasters.write_picture(path, np.full((3, 16, 16), 128, dtype=np.uint8), driver)
 
 
 def muscate_id(platform: str, when: datetime, level: str, tile_id: str, version: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -151,15 +152,17 @@ def test_maja_init_command_line_and_input_folder(synthetic: SyntheticInputs, cha
     done = prepared(tmp_path, CHAINS["maja-l2a"], inputs, chain_bin, mode="init")
     workspace = done.workspace
     assert done.invocation.argv == maja_argv(str(chain_bin / "maja"), workspace, "L2INIT")
-    safe, cams_file, dem_folder = (path_of(i.item) for i in inputs.all())
-    assert done.linked() == {safe.name: safe, cams_file.name: cams_file, dem_folder.name: dem_folder}
-    assert safe.name.endswith("_T31TCJ_20230101T133718.SAFE") and cams_file.name.endswith("_AOT.nc")
+    safe, cams_data, dem_folder = (path_of(i.item) for i in inputs.all())
+    cams_header = cams_data.with_name(cams_data.name.removesuffix(".DBL.DIR") + ".HDR")
+    linked = {safe.name: safe, cams_data.name: cams_data, cams_header.name: cams_header, dem_folder.name: dem_folder}
+    assert done.linked() == linked  # CAMS as MAJA reads it: its Earth Explorer header and data folder
+    assert safe.name.endswith("_T31TCJ_20230101T133718.SAFE") and cams_data.name.endswith(".DBL.DIR")
     dem_id = "S2__TEST_AUX_REFDE2_T31TCJ_0001"
     assert {p.name for p in dem_folder.iterdir()} == {f"{dem_id}.HDR", f"{dem_id}.DBL.DIR"}
     assert (workspace.root / "userconf").is_dir() and not any((workspace.root / "userconf").iterdir())
-    assert {"OMP_NUM_THREADS": "4", "HESP_CHAIN_VERSION": "4.10.0", "HESP_TILE": TILE} == {
-        key: done.invocation.env[key] for key in ("OMP_NUM_THREADS", "HESP_CHAIN_VERSION", "HESP_TILE")
-    }
+    expected_env = {"OMP_NUM_THREADS": "4", "HESP_CHAIN_VERSION": "4.10.0", "HESP_TILE": TILE, "HESP_JOB_ID": "7",
+                    "TMPDIR": str(workspace.tmp_dir)}  # fmt: skip
+    assert done.invocation.env == expected_env
     description = json.loads((workspace.root / "job.json").read_text())
     assert (description["mode"], description["version"], description["period"]) == ("init", "4.10.0", None)
     assert [(i["role"], i["collection"]) for i in description["inputs"]] == [
@@ -227,7 +230,7 @@ def test_maja_gipp_files_of_the_chain_settings_are_linked(
     gipp_files = {path.name: path for path in gipp.iterdir()}
     linked = done.linked()
     assert {name: linked[name] for name in gipp_files} == gipp_files
-    assert len(linked) == 3 + len(gipp_files)  # the L1C, CAMS and DEM, and the GIPP
+    assert len(linked) == 4 + len(gipp_files)  # the L1C, CAMS (header and data), the DEM, and the GIPP
 
     gone = tmp_path / "no-gipp"
     missing = collections_with(tmp_path / "other", "maja-l2a", "  environment:\n",
@@ -361,9 +364,9 @@ def test_s1tiling_configuration(synthetic: SyntheticInputs, chain_bin: Path, tmp
     }
     assert dict(config["Processing"]) == {"calibration": "sigma", "tiles": TILE, "output_spatial_resolution": "10."}
 
-    settings = '    calibration: normlim\n    output_spatial_resolution: "20."\n    polarisation: VV\n'
-    collections = collections_with(tmp_path / "settings", "s1tiling-backscatter",
-                                   "    calibration: sigma\n    output_spatial_resolution: \"10.\"\n", settings)  # fmt: skip
+    old = '    calibration: sigma\n    output_spatial_resolution: "10."\n'
+    new = '    calibration: normlim\n    output_spatial_resolution: "20."\n    polarisation: VV\n'
+    collections = collections_with(tmp_path / "settings", "s1tiling-backscatter", old, new)
     configured = prepared(tmp_path / "settings", load_chains(collections)["s1tiling-backscatter"], inputs, chain_bin)
     config = s1tiling_config(configured)
     assert (config["Processing"]["calibration"], config["Processing"]["output_spatial_resolution"]) == (
@@ -408,15 +411,23 @@ def test_monthly_synthesis_command_line_lists_the_l2a_of_the_period(chain_bin: P
 
 
 @pytest.mark.parametrize(
-    ("engine", "image", "prefix", "bind_option"),
+    ("engine", "image", "prefix", "bind_option", "env_option"),
     [
-        ("docker", "registry.example.org/maja:4.10.0", ["docker", "run", "--rm"], "-v"),
-        ("apptainer", "/images/maja-4.10.0.sif", ["apptainer", "exec", "--cleanenv"], "--bind"),
+        (
+            "docker",
+            "registry.example.org/maja:4.10.0",
+            ["docker", "run", "--rm", "--user", f"{os.getuid()}:{os.getgid()}"],
+            "-v",
+            "-e",
+        ),
+        ("apptainer", "/images/maja-4.10.0.sif", ["apptainer", "exec", "--cleanenv"], "--bind", "--env"),
     ],
+    ids=["docker", "apptainer"],
 )
 def test_maja_in_a_container(
-    engine: str, image: str, prefix: list[str], bind_option: str, synthetic: SyntheticInputs, tmp_path: Path
-) -> None:
+    engine: str, image: str, prefix: list[str], bind_option: str, env_option: str, synthetic: SyntheticInputs,
+    tmp_path: Path,
+) -> None:  # fmt: skip
     container = f"  container:\n    engine: {engine}\n    image: {image}\n  outputs:\n"
     chain = load_chains(collections_with(tmp_path, "maja-l2a", "  outputs:\n", container))["maja-l2a"]
     inputs = maja_inputs(synthetic, 0)
@@ -425,7 +436,10 @@ def test_maja_in_a_container(
     product_parents = {path_of(i.item).resolve().parent for i in inputs.all()}
     assert done.invocation.binds == sorted({workspace.root.resolve(), *product_parents})
     binds = [arg for b in done.invocation.binds for arg in (bind_option, f"{b}:{b}")]
-    assert done.invocation.argv == [*prefix, *binds, image, *maja_argv("maja", workspace, "L2INIT")]
+    # The chain's environment is passed in: a container does not inherit the worker's.
+    env = [arg for key, value in sorted(done.invocation.env.items()) for arg in (env_option, f"{key}={value}")]
+    assert "HESP_CHAIN_VERSION=4.10.0" in env and "OMP_NUM_THREADS=4" in env
+    assert done.invocation.argv == [*prefix, *binds, *env, image, *maja_argv("maja", workspace, "L2INIT")]
     # Every input link resolves inside a bound folder, so that the chain sees its inputs in the container.
     for target in done.linked().values():
         assert any(target.is_relative_to(bound) for bound in done.invocation.binds), target

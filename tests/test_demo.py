@@ -13,9 +13,9 @@ def test_demo_produces_every_product_and_serves_them_with_lineage(fresh_home: Pa
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     out = result.stdout
     assert "rejected 0" in out
-    ran = re.search(r"│\s+(\d+) │\s+(\d+) │\s+0 │\s+0 │\s+0 │", out)
+    ran = re.search(r"^\s+(\d+) │\s+(\d+) │\s+0 │\s+0 │\s+0 │\s+[\d.]+\s*$", out, re.MULTILINE)
     assert ran and ran[1] == ran[2] and int(ran[1]) >= 100, out  # planned == succeeded, nothing failed
     after = out.split("6. the gaps again")[1].split("7. the outputs")[0]
-    assert re.findall(r"│\s+(\d+) │\s+\d+ │\s+\d+ │$", after, re.MULTILINE) == ["0"] * 4  # no gap left
+    assert re.findall(r"│\s+(\d+)\s*$", after, re.MULTILINE) == ["0"] * 4  # the gaps column: none left
     assert re.search(r"[1-9]\d+ GeoTIFFs under .*, 0 not valid COGs", out)
     assert re.search(r"snow item LIS_S2-SNOW-FSC_T\w+: made from SENTINEL2[AB]_\S+_L2A_", out)

@@ -58,7 +58,8 @@ def run(
     if jobqueue is not None:
         spec = JobQueueSpec(jobqueue.value, queue, cores, memory, walltime, jobs, account)
         if job_script:
-            console.print(jobqueue_cluster(spec).job_script(), markup=False)
+            with jobqueue_cluster(spec) as cluster:
+                console.print(cluster.job_script(), markup=False)
             return
     production = Production()
     config = production.run_config(
