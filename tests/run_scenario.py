@@ -18,14 +18,16 @@ from hymotep.production import Production
 
 TILE = "31TCJ"
 L2A_DELAY = timedelta(minutes=2)
-REQUEST = """
-name: water
-requester: {name: Test}
-zone: {tiles: [31TCJ]}
-chains: [surfwater-water]
-period: {start: 2023-01-01, end: 2023-12-31}
-priority: 2
-"""
+
+
+def write_request(folder: Path, name: str, chain: str, start: str, end: str) -> Path:
+    """A request file for ``chain`` on 31TCJ from ``start`` to ``end``."""
+    path = folder / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\nrequester: {{name: Test}}\nzone: {{tiles: [{TILE}]}}\nchains: [{chain}]\n"
+        f"period: {{start: {start}, end: {end}}}\npriority: 2\n"
+    )
+    return path
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,5 @@ def build(database_url: str, tmp_path: Path, acquisitions: int = 4) -> RunScenar
     production = Production(Catalog(settings))
     report = production.catalog.ingest(folders)
     assert report.ok, report
-    request_file = tmp_path / "water.yaml"
-    request_file.write_text(REQUEST)
-    production.add_request(request_file)
+    production.add_request(write_request(tmp_path, "water", "surfwater-water", "2023-01-01", "2023-12-31"))
     return RunScenario(production, env, tmp_path / "storage", tmp_path / "runs.txt")

@@ -14,6 +14,7 @@ from pathlib import Path
 import rasterio
 from adapter_inputs import collections_with, write_grd, write_tile_dem
 from conftest import hesp
+from run_scenario import write_request
 from shapely.geometry import box
 
 from hygor.db import Database
@@ -21,14 +22,6 @@ from hygor.loader import ItemLoader
 from hymotep.reference import launchers
 
 TILE = "31TCJ"
-REQUEST = """
-name: backscatter
-requester: {name: Test}
-zone: {tiles: [31TCJ]}
-chains: [s1tiling-backscatter]
-period: {start: 2023-01-01, end: 2023-01-31}
-priority: 2
-"""
 DESCENDING = datetime(2023, 1, 10, 5, 50, 0, tzinfo=UTC)
 ASCENDING = datetime(2023, 1, 16, 17, 45, 0, tzinfo=UTC)
 
@@ -54,8 +47,7 @@ def test_s1tiling_backscatter_end_to_end(db_url: str, tmp_path: Path) -> None:
         "HESP_WORK_DIR": str(tmp_path / "work"),
         "HESP_CHAIN_PATH": str(launchers.install(tmp_path / "bin")),
     }
-    request = tmp_path / "backscatter.yaml"
-    request.write_text(REQUEST)
+    request = write_request(tmp_path, "backscatter", "s1tiling-backscatter", "2023-01-01", "2023-01-31")
     added = hesp("request", "add", str(request), env=env)
     assert added.returncode == 0, added.stdout + added.stderr
 
