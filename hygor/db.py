@@ -81,6 +81,40 @@ class Database:
             conn.close()
 
 
+class ConnectionPool:
+    """Connections kept open for a process that talks to the database all the time (a worker running jobs):
+    connecting costs a server process and cold caches each time. A connection broken by a restart of the server
+    is replaced when it is next taken; a database out of reach is a ``DatabaseUnreachable`` after ``wait_s``."""
+
+    def __init__(self, url: str, *, size: int = 2, wait_s: float = 10.0) -> None:
+        from psycopg_pool import ConnectionPool as Pool
+
+        self._wait_s = wait_s
+        self._pool: Pool[psycopg.Connection[dict[str, Any]]] = Pool(
+            url,
+            min_size=1,
+            max_size=size,
+            kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S},
+            check=Pool.check_connection,
+            open=False,
+            name="hesp",
+        )
+        self._url = url
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """A connection of the pool, committed when the block ends well, rolled back otherwise."""
+        from psycopg_pool import PoolTimeout
+
+        try:
+            if self._pool.closed:
+                self._pool.open(wait=False)
+            with self._pool.connection(timeout=self._wait_s) as conn, translate_errors():
+                yield conn
+        except PoolTimeout as exc:
+            raise DatabaseUnreachable(f"cannot connect to {redact(self._url)} within {self._wait_s:g} s") from exc
+
+
 @contextlib.contextmanager
 def translate_errors() -> Iterator[None]:
     """Driver errors raised inside become ``DatabaseError``s naming the failing statement's message."""

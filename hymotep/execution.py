@@ -32,7 +32,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from hygor.collections import load_collections
-from hygor.db import Database
+from hygor.db import ConnectionPool
 from hygor.errors import DatabaseUnreachable, HespError
 from hygor.ingest import Checker, IngestOptions, find_products
 from hygor.items import derived_from_link
@@ -91,9 +91,9 @@ class NoDatabase:
 
 
 def claim_and_run(config: RunConfig) -> JobResult | NoDatabase | None:
-    """Claim the next ready job and run it; None when no job is ready. The function Dask workers run."""
+    """Claim the next ready job and run it; None when no job is ready."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    queue = JobQueue(_database(config.database_url).connect, worker, lease_s=config.lease_s,
+    queue = JobQueue(_pool(config.database_url).connect, worker, lease_s=config.lease_s,
                      backoff_s=config.backoff_s)  # fmt: skip
     try:
         job = queue.claim(list(config.collections) if config.collections else None)
@@ -102,6 +102,33 @@ def claim_and_run(config: RunConfig) -> JobResult | NoDatabase | None:
     if job is None:
         return None
     return run_job(config, queue, job)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one Dask task did: the jobs it ran, and why it stopped."""
+
+    results: tuple[JobResult, ...]
+    idle: bool = False  # no job was ready
+    no_database: str | None = None  # the database could not be reached to claim
+
+
+def run_for(config: RunConfig, budget_s: float, limit: int | None = None) -> Batch:
+    """Claim and run jobs one after another until ``budget_s`` seconds have passed (a long job: just one),
+    ``limit`` jobs ran, or none is ready. The function Dask workers run: a task per batch of short jobs spares a
+    scheduler round trip per job."""
+    started = time.monotonic()
+    results: list[JobResult] = []
+    while limit is None or len(results) < limit:
+        outcome = claim_and_run(config)
+        if isinstance(outcome, NoDatabase):
+            return Batch(tuple(results), no_database=outcome.error)
+        if outcome is None:
+            return Batch(tuple(results), idle=True)
+        results.append(outcome)
+        if time.monotonic() - started > budget_s:
+            break
+    return Batch(tuple(results))
 
 
 def run_job(config: RunConfig, queue: JobQueue, job: Job) -> JobResult:
@@ -136,7 +163,7 @@ def _produce(
     kept_log: Path,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The job's items, its products stored: everything short of registering them."""
-    with _database(config.database_url).connect() as conn:
+    with _pool(config.database_url).connect() as conn:
         inputs = resolve_inputs(conn, job, chain)
     invocation = prepare(job, chain, inputs, workspace, config.chain_path)
     assert chain.run is not None
@@ -242,21 +269,32 @@ def _with_lineage(item: dict[str, Any], inputs: JobInputs, job: Job, kept_log: P
 
 
 def _register(config: RunConfig, queue: JobQueue, job: Job, items: list[dict[str, Any]], kept_log: Path) -> None:
-    """Upsert the items and record the job's success in one transaction (rolled back when the lease is lost).
+    """Insert the items and record the job's success in one transaction (rolled back when the lease is lost).
 
-    pgSTAC keeps each partition's date range as a check constraint that it widens on load (an ALTER TABLE): two
-    jobs loading into one partition at once can trip over it or deadlock. The loser tries again, once the
-    other has committed."""
-    with _database(config.database_url).connect() as conn:
+    A first attempt inserts (pgSTAC's ``create_items``: a few milliseconds); items that exist already (a job
+    run again, a product ingested by hand) are upserted instead (``upsert_items``: ten times slower). pgSTAC
+    keeps each partition's date range as a check constraint that it widens on load (an ALTER TABLE): two jobs
+    loading into one partition at once can trip over it or deadlock. The loser tries again, once the other has
+    committed."""
+    with _pool(config.database_url).connect() as conn:
         for attempt in range(1, REGISTER_TRIES + 1):
             try:
                 with conn.transaction():
-                    conn.execute(run_query("upsert_items"), {"items": Jsonb(items)})
+                    _write_items(conn, items)
                     queue.succeed(conn, job, str(kept_log))
                 return
             except (psycopg.errors.CheckViolation, psycopg.errors.DeadlockDetected):
                 if attempt == REGISTER_TRIES:
                     raise
+
+
+def _write_items(conn: psycopg.Connection[Any], items: list[dict[str, Any]]) -> None:
+    params = {"items": Jsonb(items)}
+    try:
+        with conn.transaction():  # a savepoint: a duplicate leaves the job's transaction usable
+            conn.execute(run_query("create_items"), params)
+    except psycopg.errors.UniqueViolation:
+        conn.execute(run_query("upsert_items"), params)
 
 
 @contextmanager
@@ -316,8 +354,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 @cache
-def _database(url: str) -> Database:
-    return Database(url)
+def _pool(url: str) -> ConnectionPool:
+    """The worker process's connections to the database, kept between jobs."""
+    return ConnectionPool(url)
 
 
 @cache

@@ -1,7 +1,7 @@
 """Where jobs run: Dask, on a local cluster of processes, an existing scheduler, or an HPC batch system.
 
-The executor only carries work: each Dask task claims one job from the database and runs it
-(``hymotep.execution.claim_and_run``), so the database stays the single source of truth for job state
+The executor only carries work: each Dask task claims jobs from the database and runs them, for about a second
+or one long job (``hymotep.execution.run_for``), so the database stays the single source of truth for job state
 whatever the executor, and a worker that dies leaves a lease that expires. The driver keeps as many tasks in
 flight as the cluster has threads, re-plans when finished jobs make new units runnable (MAJA's next
 acquisition, the snow map of a new L2A) and stops when nothing is ready.
@@ -16,12 +16,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hymotep.execution import JobResult, NoDatabase, RunConfig, claim_and_run
+from hymotep.execution import Batch, JobResult, RunConfig, run_for
 from hymotep.requests import HymotepError
 
 ExecutorKind = Literal["local", "dask"]
 BatchSystem = Literal["slurm", "pbs"]
 REPLAN_S = 2.0  # at most one re-planning every so often while jobs are still running
+TASK_BUDGET_S = 1.0  # a task claims jobs for about this long: short jobs share a scheduler round trip
 DATABASE_WAIT_S = 60.0  # how long a run waits for a database that went away before it stops
 
 
@@ -156,28 +157,28 @@ def run_jobs(
 
     def top_up() -> None:
         nonlocal in_flight
-        slots = max(1, sum(client.nthreads().values()))
+        slots = 2 * max(1, sum(client.nthreads().values()))  # one task waiting on each thread: no idle round trip
         while not exhausted and in_flight < slots and (max_jobs is None or report.ran + in_flight < max_jobs):
-            pending.add(client.submit(claim_and_run, config, pure=False))
+            limit = 1 if max_jobs is not None else None  # with a limit, a job a task: never more than asked
+            pending.add(client.submit(run_for, config, TASK_BUDGET_S, limit, pure=False))
             in_flight += 1
 
     top_up()
     while in_flight:
         future = next(pending)
         in_flight -= 1
-        result: JobResult | NoDatabase | None = future.result()
-        if isinstance(result, NoDatabase):
-            outage.wait(result.error)  # the claim could not reach the database: wait for it, then claim again
-            top_up()
-            continue
-        outage.clear()
-        if result is None:
-            exhausted = True
-        else:
+        batch: Batch = future.result()
+        for result in batch.results:
             report.count(result)
             progressed |= result.outcome == "succeeded"
             if on_result is not None:
                 on_result(result)
+        if batch.no_database is not None:
+            outage.wait(batch.no_database)  # the claim could not reach the database: wait for it, then claim again
+            top_up()
+            continue
+        outage.clear()
+        exhausted |= batch.idle
         if exhausted and progressed and plan is not None and (not in_flight or time.monotonic() - last_plan > REPLAN_S):
             queued = plan()
             report.planned += queued

@@ -55,6 +55,11 @@ class Production:
         chains = load_chains(self.catalog.settings.collections_dir)
         return queue.plan_jobs(self.catalog.database().connect, chains, wanted)
 
+    def retry_failed(self, wanted: work_units.GapFilter) -> int:
+        """Failed jobs of ``wanted``'s collections and tiles queued again with fresh attempts; how many."""
+        tiles = list(wanted.tiles) or None
+        return queue.retry_failed(self.catalog.database().connect, list(wanted.collections) or None, tiles)
+
     def job_queue(self, worker: str, **options: float) -> queue.JobQueue:
         """A worker's handle on the job queue (``lease_s``, ``backoff_s``)."""
         return queue.JobQueue(self.catalog.database().connect, worker, **options)

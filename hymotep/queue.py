@@ -61,6 +61,13 @@ def plan_jobs(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapF
     return queued
 
 
+def retry_failed(connect: Connect, collections: list[str] | None, tiles: list[str] | None) -> int:
+    """Give failed jobs (of ``collections`` on ``tiles``, all when None) their attempts again; how many."""
+    with connect() as conn, translate_errors():
+        rows = conn.execute(queue_query("retry_failed"), {"collections": collections, "tiles": tiles}).fetchall()
+    return len(rows)
+
+
 class JobQueue:
     """One worker's view of the queue; ``worker`` names it in the jobs it holds."""
 

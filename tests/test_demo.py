@@ -18,4 +18,4 @@ def test_demo_produces_every_product_and_serves_them_with_lineage(fresh_home: Pa
     after = out.split("6. the gaps again")[1].split("7. the outputs")[0]
     assert re.findall(r"│\s+(\d+)\s*$", after, re.MULTILINE) == ["0"] * 4  # the gaps column: none left
     assert re.search(r"[1-9]\d+ GeoTIFFs under .*, 0 not valid COGs", out)
-    assert re.search(r"snow item LIS_S2-SNOW-FSC_T\w+: made from SENTINEL2[AB]_\S+_L2A_", out)
+    assert re.search(r"snow item LIS_S2-SNOW-FSC_T\S+: made from SENTINEL2[AB]_\S+_L2A_", out)

@@ -102,6 +102,11 @@ def test_a_failing_chain_is_retried_then_failed_with_its_error_and_log(scenario:
     last_lines = "fake failure\nhesp: job failed: surfwater exited with code 3: fake failure\n"
     assert all(Path(log).read_text().endswith(last_lines) for log in logs)
     assert not scenario.products()
+    # The chain mended: failures are replayed on request.
+    retried = hesp("plan", "--retry-failed", "--collection", "surfwater-water", env=scenario.env)
+    assert retried.stdout.startswith("failed jobs queued again: 4\n"), retried.stdout + retried.stderr
+    assert hesp("run", "--collection", "surfwater-water", env=scenario.env).returncode == 0
+    assert len(scenario.products()) == 4
 
 
 def test_the_database_restarted_during_a_run_loses_and_duplicates_nothing(

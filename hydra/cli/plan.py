@@ -21,12 +21,19 @@ def jobs(
     tile: Tiles = None,
     since: Since = None,
     until: Until = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option("--retry-failed", help="Also give failed jobs (of --collection, --tile) their attempts again."),
+    ] = False,
 ) -> None:
     """Queue a job for every runnable or outdated unit (see `hesp gaps`); planning again queues nothing new."""
     if ctx.invoked_subcommand is not None:
         return
-    queued = Production().plan_jobs(gap_filter(collection, request, tile, since, until))
-    console.print(f"queued {queued:,} jobs")
+    production = Production()
+    wanted = gap_filter(collection, request, tile, since, until)
+    if retry_failed:
+        console.print(f"failed jobs queued again: {production.retry_failed(wanted):,}")
+    console.print(f"queued {production.plan_jobs(wanted):,} jobs")
 
 
 @app.command()

@@ -60,3 +60,12 @@ SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
     run_after = now() + %(backoff_s)s * power(2, attempts - 1) * interval '1 second', updated_at = now()
 WHERE id = %(id)s AND worker = %(worker)s AND state = 'running'
 RETURNING state
+
+-- name: retry_failed
+-- Failed jobs given their attempts again, on request (a chain fixed, an input restored).
+UPDATE hesp.jobs
+SET state = 'queued', attempts = 0, run_after = now(), updated_at = now()
+WHERE state = 'failed'
+  AND (%(collections)s::text[] IS NULL OR collection = ANY(%(collections)s::text[]))
+  AND (%(tiles)s::text[] IS NULL OR tile = ANY(%(tiles)s::text[]))
+RETURNING id
