@@ -48,6 +48,9 @@ from hymotep.sql import run_query
 
 POLL_S = 0.2
 REGISTER_TRIES = 5
+# pgSTAC's partitions are made and widened by concurrent loads: what the loser of such a race sees (a constraint
+# not widened yet, a deadlock on the partition, a partition whose creating transaction rolled back).
+REGISTER_CONFLICTS = (psycopg.errors.CheckViolation, psycopg.errors.DeadlockDetected, psycopg.errors.UndefinedTable)
 Outcome = Literal["succeeded", "retried", "failed", "lost"]
 
 
@@ -133,10 +136,13 @@ def run_for(config: RunConfig, budget_s: float, limit: int | None = None) -> Bat
 
 def run_job(config: RunConfig, queue: JobQueue, job: Job) -> JobResult:
     started = time.monotonic()
-    chain = _chains(config.collections_dir)[job.collection]
-    workspace = Workspace.create(config.work_root, job)
     kept_log = storage.log_path(config.storage_root, job.collection, job.tile, job.id, job.attempts)
     result = _result_factory(job, started, kept_log, queue.worker)
+    try:
+        chain = _chains(config.collections_dir)[job.collection]
+        workspace = Workspace.create(config.work_root, job)
+    except (KeyError, HespError, OSError) as exc:  # no chain for it any more, a work directory out of reach
+        return _failed(queue, job, f"cannot prepare the job: {_one_line(exc)}", None, result)
     try:
         with _lease_kept(queue, job) as lease_lost:
             items = _produce(config, chain, job, workspace, lease_lost, kept_log)
@@ -148,11 +154,7 @@ def run_job(config: RunConfig, queue: JobQueue, job: Job) -> JobResult:
     except (HespError, OSError) as exc:
         error = _one_line(exc)
         _keep_log(workspace, kept_log, f"hesp: job failed: {error}")
-        try:
-            state = queue.fail(job, error, str(kept_log))
-        except (LeaseLost, DatabaseUnreachable) as lost:
-            return result("lost", error=f"{error}; not recorded: {lost}")
-        return result("failed" if state == "failed" else "retried", error=error)
+        return _failed(queue, job, error, kept_log, result)
     if not config.keep_work:
         shutil.rmtree(workspace.root, ignore_errors=True)
     return result("succeeded", items=tuple(i["id"] for i in items))
@@ -273,8 +275,8 @@ def _register(config: RunConfig, queue: JobQueue, job: Job, items: list[dict[str
 
     A first attempt inserts (pgSTAC's ``create_items``: a few milliseconds); items that exist already (a job
     run again, a product ingested by hand) are upserted instead (``upsert_items``: ten times slower). pgSTAC
-    keeps each partition's date range as a check constraint that it widens on load (an ALTER TABLE): two jobs
-    loading into one partition at once can trip over it or deadlock. The loser tries again, once the other has
+    creates partitions and widens each one's date range constraint (an ALTER TABLE) as it loads: two jobs loading
+    into one partition at once can trip over it or deadlock. The loser tries again, once the other has
     committed."""
     with _pool(config.database_url).connect() as conn:
         for attempt in range(1, REGISTER_TRIES + 1):
@@ -283,7 +285,7 @@ def _register(config: RunConfig, queue: JobQueue, job: Job, items: list[dict[str
                     _write_items(conn, items)
                     queue.succeed(conn, job, str(kept_log))
                 return
-            except (psycopg.errors.CheckViolation, psycopg.errors.DeadlockDetected):
+            except REGISTER_CONFLICTS:
                 if attempt == REGISTER_TRIES:
                     raise
 
@@ -328,6 +330,17 @@ def _result_factory(job: Job, started: float, kept_log: Path, worker: str) -> Ca
                          worker=worker, **fields)  # fmt: skip
 
     return result
+
+
+def _failed(
+    queue: JobQueue, job: Job, error: str, kept_log: Path | None, result: Callable[..., JobResult]
+) -> JobResult:
+    """Record the failure: the job is retried after a back-off, or failed for good after its attempts."""
+    try:
+        state = queue.fail(job, error, str(kept_log) if kept_log else None)
+    except (LeaseLost, DatabaseUnreachable) as lost:
+        return result("lost", error=f"{error}; not recorded: {lost}")
+    return result("failed" if state == "failed" else "retried", error=error)
 
 
 def _keep_log(workspace: Workspace, kept_log: Path, note: str) -> None:
