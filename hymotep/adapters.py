@@ -136,7 +136,7 @@ def _job_values(job: Job, chain: ChainDefinition, inputs: JobInputs, workspace: 
     job_file = workspace.root / "job.json"
     unit = inputs.unit
     description = {
-        "job": job.id, "collection": job.collection, "chain": chain.name, "version": chain.version,
+        "job": job.id, "collection": job.collection, "chain": chain.name, "version": job.chain_version,
         "tile": job.tile, "slot": job.slot, "mode": job.mode, "acquired": unit.acquired.isoformat(),
         "period": [str(unit.period_start), str(unit.period_end)] if unit.period_start else None,
         "inputs": [{"role": i.role, "collection": i.collection, "id": i.id, "path": str(i.product_path())}
@@ -151,7 +151,7 @@ def _job_values(job: Job, chain: ChainDefinition, inputs: JobInputs, workspace: 
         "tile": job.tile,
         "slot": str(job.slot),
         "mode": job.mode or "",
-        "version": chain.version,
+        "version": job.chain_version,
         "job_id": str(job.id),
         "acquired": unit.acquired.isoformat(),
         "day": unit.acquired.date().isoformat(),

@@ -17,7 +17,6 @@ from hydra.cli.request import render_figures
 from hydra.cli.run import render_report, run_with_progress
 from hygor import Catalog
 from hygor.settings import PROJECT_ROOT
-from hymotep.demo import CHAINS, demo_files
 from hymotep.executors import dask_client
 from hymotep.production import Production
 from hymotep.work_units import STATES, GapFilter
@@ -29,6 +28,7 @@ def demo(
     """Start the catalogue, make input products, register a request, show its gaps, run the missing work on a
     local Dask cluster with the reference chains, show the gaps again, and query the STAC API."""
     from hygor.api.server import BackgroundServer  # the web stack only for commands that serve
+    from hymotep.demo import CHAINS, demo_files  # the reference chains' rasterio and numpy for the demo only
 
     catalog = Catalog()
     console.rule("1. the catalogue database (embedded unless HESP_DATABASE_URL is set)")
@@ -90,6 +90,8 @@ def show_api(api: httpx.Client, url: str) -> None:
     """A few requests a portal makes: collections, a snow item and its lineage, a search by tile."""
     landing = api.get("/").json()
     console.print(f"GET {url}/ -> {landing['title']!r}")
+    from hymotep.demo import CHAINS
+
     for collection in CHAINS:
         found = api.get(f"/collections/{collection}/items", params={"limit": 1}).json()
         number = found.get("numberMatched", len(found.get("features", [])))
