@@ -49,8 +49,14 @@ from hymotep.sql import run_query
 POLL_S = 0.2
 REGISTER_TRIES = 5
 # pgSTAC's partitions are made and widened by concurrent loads: what the loser of such a race sees (a constraint
-# not widened yet, a deadlock on the partition, a partition whose creating transaction rolled back).
-REGISTER_CONFLICTS = (psycopg.errors.CheckViolation, psycopg.errors.DeadlockDetected, psycopg.errors.UndefinedTable)
+# not widened yet, a deadlock on the partition, a partition whose creating transaction rolled back, a partition
+# created at the same time by another: a duplicate in PostgreSQL's catalogue).
+REGISTER_CONFLICTS = (
+    psycopg.errors.CheckViolation,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.UniqueViolation,
+)
 Outcome = Literal["succeeded", "retried", "failed", "lost"]
 
 

@@ -24,6 +24,7 @@ BatchSystem = Literal["slurm", "pbs"]
 REPLAN_S = 2.0  # at most one re-planning every so often while jobs are still running
 TASK_BUDGET_S = 1.0  # a task claims jobs for about this long: short jobs share a scheduler round trip
 DATABASE_WAIT_S = 60.0  # how long a run waits for a database that went away before it stops
+RETRY_WAIT_S = 300.0  # a run waits for the retries due within this time, rather than leave them to the next run
 
 
 class ExecutorError(HymotepError):
@@ -141,9 +142,11 @@ def run_jobs(
     max_jobs: int | None = None,
     plan: Callable[[], int] | None = None,
     on_result: Callable[[JobResult], None] | None = None,
+    retry_in: Callable[[], float | None] | None = None,
 ) -> RunReport:
     """Run ready jobs on ``client``'s workers until none is ready (or ``max_jobs`` ran); ``plan`` queues the
-    units that finished jobs made runnable, and returns how many."""
+    units that finished jobs made runnable, and returns how many; ``retry_in`` says how soon a job waiting for
+    its retry is ready: the run waits for it when that is within RETRY_WAIT_S."""
     from distributed import as_completed
 
     report = RunReport()
@@ -184,6 +187,11 @@ def run_jobs(
             report.planned += queued
             last_plan, progressed = time.monotonic(), False
             exhausted = queued == 0
+        if exhausted and not in_flight and retry_in is not None:
+            wait = retry_in()
+            if wait is not None and wait <= RETRY_WAIT_S:
+                time.sleep(max(0.0, wait))
+                exhausted = False
         top_up()
     report.seconds = time.monotonic() - started
     return report

@@ -98,14 +98,20 @@ class Production:
         on_result: Callable[[JobResult], None] | None = None,
     ) -> RunReport:
         """Plan ``wanted`` (unless ``plan`` is False), then run the ready jobs of ``config.collections`` on the
-        Dask ``client`` until none is ready, planning again as finished jobs make new units runnable."""
+        Dask ``client`` until none is ready, planning again as finished jobs make new units runnable and waiting
+        for the retries due within a few minutes."""
         scoped = replace(wanted, collections=config.collections or ())
 
         def planner() -> int:
             return self.plan_jobs(scoped)
 
+        def retry_in() -> float | None:
+            return queue.next_retry(self.catalog.database().connect, list(config.collections or ()) or None)
+
         planned = planner() if plan else 0
-        report = run_jobs(client, config, max_jobs=max_jobs, plan=planner if plan else None, on_result=on_result)
+        report = run_jobs(
+            client, config, max_jobs=max_jobs, plan=planner if plan else None, on_result=on_result, retry_in=retry_in
+        )
         report.planned += planned
         return report
 

@@ -68,6 +68,13 @@ def retry_failed(connect: Connect, collections: list[str] | None, tiles: list[st
     return len(rows)
 
 
+def next_retry(connect: Connect, collections: list[str] | None) -> float | None:
+    """Seconds until the first job waiting for a retry is ready; None when no job waits."""
+    with connect() as conn, translate_errors():
+        row = conn.execute(queue_query("next_retry"), {"collections": collections}).fetchone()
+    return None if row is None or row["seconds"] is None else float(row["seconds"])
+
+
 class JobQueue:
     """One worker's view of the queue; ``worker`` names it in the jobs it holds."""
 

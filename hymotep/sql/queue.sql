@@ -69,3 +69,10 @@ WHERE state = 'failed'
   AND (%(collections)s::text[] IS NULL OR collection = ANY(%(collections)s::text[]))
   AND (%(tiles)s::text[] IS NULL OR tile = ANY(%(tiles)s::text[]))
 RETURNING id
+
+-- name: next_retry
+-- Seconds until the first job waiting for its retry (back-off) is ready; NULL when none waits.
+SELECT extract(epoch FROM min(run_after) - now())::float AS seconds
+FROM hesp.jobs
+WHERE state = 'queued' AND run_after > now()
+  AND (%(collections)s::text[] IS NULL OR collection = ANY(%(collections)s::text[]))
