@@ -10,12 +10,14 @@ from pydantic import ValidationError
 
 from hydra.cli import collections, db, plan, request, tiles
 from hydra.cli.demo import demo
+from hydra.cli.doctor import doctor
 from hydra.cli.gaps import gaps
 from hydra.cli.harvest import harvest
 from hydra.cli.ingest import ingest
 from hydra.cli.render import errors
 from hydra.cli.run import run
 from hydra.cli.serve import serve
+from hydra.cli.status import status
 from hygor.errors import HespError
 
 app = typer.Typer(
@@ -33,6 +35,8 @@ app.command()(ingest)
 app.command()(harvest)
 app.command()(gaps)
 app.command()(run)
+app.command()(status)
+app.command()(doctor)
 app.command()(serve)
 app.command()(demo)
 

@@ -1,0 +1,295 @@
+"""``hesp doctor``: is this installation fit to produce? One verdict per check, never an exception.
+
+The checks read and never change anything, except a temporary file created and removed in the storage and work
+folders (created when missing) to prove they are writable. Checks that need the database say so and fail
+("skipped: no database") when it cannot be reached; the workers check runs only with a Dask scheduler address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from pydantic import BaseModel
+
+from hydra.sql import status_query
+from hygor.collections import INDEXED_QUERYABLES, load_collections, load_queryables
+from hygor.db import Database, fetch_all, fetch_one, redact, relation_exists
+from hygor.errors import HespError
+from hygor.migrations import PGSTAC_VERSION, applied_migrations, migration_label, pgstac_version
+from hygor.settings import Settings, command_search_path
+from hygor.sql import migrations
+from hymotep.chains import load_chains
+
+DEFAULT_MIN_FREE_GB = 10.0
+SCHEDULER_TIMEOUT = "5s"
+GB = 1024**3
+LISTED = 5  # names or ids shown in one line before "and N more"
+NO_DATABASE = "skipped: no database"
+
+# Jobs whose worker stopped renewing the lease; the next claim puts them back in the queue (hymotep queue.sql).
+
+Connection = psycopg.Connection[dict[str, Any]]
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+class CheckResult(BaseModel):
+    name: str
+    outcome: Outcome
+    detail: str
+
+
+class DoctorReport(BaseModel):
+    checks: list[CheckResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.outcome is not Outcome.FAIL for check in self.checks)
+
+
+class CheckFailed(Exception):
+    """A check's fault, as its one line."""
+
+
+@dataclass
+class _Context:
+    settings: Settings
+    min_free_gb: float
+    scheduler: str | None
+    conn: Connection | None = None
+    open_connections: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    storage_ok: bool = True
+
+
+def diagnose(
+    settings: Settings | None = None, *, min_free_gb: float = DEFAULT_MIN_FREE_GB, scheduler: str | None = None
+) -> DoctorReport:
+    """Run every check in turn; the embedded database is not started (a stopped one is a failure)."""
+    ctx = _Context(settings or Settings(), min_free_gb, scheduler)
+    with ctx.open_connections:
+        return DoctorReport(checks=[_run(name, check, ctx) for name, check in CHECKS])
+
+
+def _run(name: str, check: Callable[[_Context], tuple[Outcome, str] | str], ctx: _Context) -> CheckResult:
+    try:
+        verdict = check(ctx)
+    except (CheckFailed, HespError) as exc:
+        return CheckResult(name=name, outcome=Outcome.FAIL, detail=str(exc))
+    except psycopg.Error as exc:
+        return CheckResult(name=name, outcome=Outcome.FAIL, detail=f"database error: {_first_line(exc)}")
+    except Exception as exc:  # a doctor reports whatever breaks as that check's line, never a traceback
+        return CheckResult(name=name, outcome=Outcome.FAIL, detail=f"unexpected {type(exc).__name__}: {exc}")
+    outcome, detail = verdict if isinstance(verdict, tuple) else (Outcome.PASS, verdict)
+    return CheckResult(name=name, outcome=outcome, detail=detail)
+
+
+# -- the database ---------------------------------------------------------------------------------------------
+
+
+def _database(ctx: _Context) -> str:
+    database = Database.from_settings(ctx.settings, start=False)
+    if not database.url:
+        raise CheckFailed(f"the embedded database of {ctx.settings.home} is not running: start it with `hesp db up`")
+    try:
+        ctx.conn = psycopg.connect(database.url, autocommit=True, row_factory=psycopg.rows.dict_row, connect_timeout=5)
+    except psycopg.Error as exc:
+        raise CheckFailed(f"cannot connect to {redact(database.url)}: {_first_line(exc)}") from None
+    version = fetch_one(ctx.conn, "server_versions")["postgres"]
+    kind = "embedded, " if database.embedded is not None else ""
+    return f"reachable at {redact(database.url)} ({kind}PostgreSQL {version})"
+
+
+def _connection(ctx: _Context) -> Connection:
+    if ctx.conn is None:
+        raise CheckFailed(NO_DATABASE)
+    return ctx.conn
+
+
+def _versions(ctx: _Context) -> str:
+    conn = _connection(ctx)
+    versions = fetch_one(conn, "server_versions")
+    pgstac = pgstac_version(conn)
+    line = (
+        f"PostgreSQL {versions['postgres']}, PostGIS {versions['postgis'] or 'not installed'}, "
+        f"pgSTAC {pgstac or 'not installed'} (pinned {PGSTAC_VERSION})"
+    )
+    if versions["postgis"] is None or pgstac != PGSTAC_VERSION:
+        raise CheckFailed(f"{line}: run `hesp db init`")
+    return line
+
+
+def _migrations(ctx: _Context) -> str:
+    applied = {row["name"] for row in applied_migrations(_connection(ctx))}
+    known = migrations()
+    pending = [migration_label(m) for m in known if m.name not in applied]
+    unknown = sorted(applied - {m.name for m in known})
+    if pending:
+        raise CheckFailed(f"{len(pending)} of {len(known)} pending: {_listed(pending)}: run `hesp db init`")
+    if unknown:
+        raise CheckFailed(f"applied but unknown to this version of hesp: {_listed(unknown)} (upgrade hesp)")
+    return f"all {len(known)} applied"
+
+
+def _collections(ctx: _Context) -> str:
+    conn = _connection(ctx)
+    root = ctx.settings.collections_dir
+    definitions = load_collections(root)
+    queryables = load_queryables(root)
+    if not relation_exists(conn, "pgstac.collections"):
+        raise CheckFailed("pgSTAC is not installed in this database: run `hesp db init`")
+    stale = []
+    for definition in definitions:
+        state = fetch_one(conn, "collection_state", id=definition.id)
+        if state["content"] is None:
+            stale.append(f"{definition.id} (missing)")
+        elif (
+            state["content"] != definition.content
+            or state["partition_trunc"] != definition.partition_trunc
+            or state["by_footprint"] != definition.by_footprint
+        ):
+            stale.append(f"{definition.id} (differs)")
+    if queryables is not None and not _queryables_in_sync(conn, queryables):
+        stale.append(f"{root / 'queryables.json'} (differs)")
+    if stale:
+        raise CheckFailed(f"out of sync with {root}: {_listed(stale)}: run `hesp collections sync`")
+    extra = sorted({row["id"] for row in fetch_all(conn, "collection_ids")} - {d.id for d in definitions})
+    also = f" (in the database only: {_listed(extra)})" if extra else ""
+    return f"{len(definitions)} in sync with {root}{also}"
+
+
+def _queryables_in_sync(conn: Connection, document: dict[str, Any]) -> bool:
+    """What ``sync_collections`` would find unchanged, read without writing."""
+    current = {row["name"]: row for row in fetch_all(conn, "global_queryables")}
+    return all(
+        name in current
+        and current[name]["definition"] == definition
+        and (current[name]["property_index_type"] is not None) == (name in INDEXED_QUERYABLES)
+        for name, definition in document["properties"].items()
+    )
+
+
+def _stale_leases(ctx: _Context) -> str:
+    conn = _connection(ctx)
+    if not relation_exists(conn, "hesp.jobs"):
+        raise CheckFailed("no job queue (hesp.jobs) in this database: run `hesp db init`")
+    row = conn.execute(status_query("stale_leases"), {"listed": LISTED}).fetchone()
+    if row is None or not row["stale"]:
+        return "no running job past its lease"
+    ids = ", ".join(str(i) for i in row["ids"]) + (" ..." if row["stale"] > LISTED else "")
+    oldest = f"{row['oldest']:%Y-%m-%d %H:%M:%S %Z}"
+    raise CheckFailed(
+        f"{row['stale']} running job(s) past their lease (ids {ids}; the oldest expired {oldest}):"
+        " their worker stopped; the next `hesp run` puts them back in the queue"
+    )
+
+
+# -- this machine ---------------------------------------------------------------------------------------------
+
+
+def _chain_commands(ctx: _Context) -> tuple[Outcome, str] | str:
+    chains = load_chains(ctx.settings.collections_dir)
+    search = command_search_path(ctx.settings.chain_path)
+    found: list[str] = []
+    missing: list[str] = []
+    for collection, chain in chains.items():
+        if chain.run is None:
+            continue
+        if chain.run.container is not None:
+            engine = chain.run.container.engine
+            if shutil.which(engine, path=search) is None:
+                missing.append(f"{collection}: container engine {engine} not found on HESP_CHAIN_PATH or PATH")
+            else:
+                found.append(engine)
+        elif shutil.which(chain.run.command[0], path=search) is None:
+            missing.append(f"{collection}: {chain.run.command[0]} not found on HESP_CHAIN_PATH or PATH")
+        else:
+            found.append(chain.run.command[0])
+    if missing:
+        raise CheckFailed("; ".join(missing))
+    if not found:
+        return Outcome.SKIP, "no chain with a run section"
+    return f"{len(found)} found ({', '.join(sorted(set(found)))})"
+
+
+def _storage(ctx: _Context) -> str:
+    ctx.storage_ok = False
+    for root in _folders(ctx.settings):
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=root, prefix=".hesp-doctor-"):
+                pass
+        except OSError as exc:
+            raise CheckFailed(f"{root} is not writable: {exc.strerror or exc}") from None
+    ctx.storage_ok = True
+    return " and ".join(f"{root}" for root in _folders(ctx.settings)) + " writable"
+
+
+def _free_space(ctx: _Context) -> str:
+    if not ctx.storage_ok:
+        raise CheckFailed("skipped: storage not writable")
+    lines, low = [], []
+    by_device = {root.stat().st_dev: root for root in reversed(_folders(ctx.settings))}  # one line a filesystem
+    for root in reversed(by_device.values()):
+        free = shutil.disk_usage(root).free / GB
+        lines.append(f"{root}: {free:.1f} GB free")
+        if free < ctx.min_free_gb:
+            low.append(f"{root}: {free:.1f} GB free")
+    if low:
+        raise CheckFailed(f"{'; '.join(low)}, below the minimum of {ctx.min_free_gb:g} GB")
+    return "; ".join(lines) + f" (minimum {ctx.min_free_gb:g} GB)"
+
+
+def _folders(settings: Settings) -> list[Path]:
+    """The storage root, and the work root unless it is the same folder."""
+    return list(dict.fromkeys([settings.storage_root, settings.work_root]))
+
+
+def _workers(ctx: _Context) -> tuple[Outcome, str] | str:
+    if not ctx.scheduler:
+        return Outcome.SKIP, "skipped (no --scheduler)"
+    from distributed import Client as _Client  # imported only when asked: it takes a while
+
+    client_type: Any = _Client  # untyped
+    try:
+        with client_type(ctx.scheduler, timeout=SCHEDULER_TIMEOUT) as client:
+            workers = len(client.nthreads())
+    except (OSError, TimeoutError) as exc:
+        raise CheckFailed(f"cannot reach the scheduler at {ctx.scheduler}: {_first_line(exc)}") from None
+    if not workers:
+        raise CheckFailed(f"the scheduler at {ctx.scheduler} has no worker")
+    return f"{workers} worker(s) at {ctx.scheduler}"
+
+
+def _listed(names: list[str]) -> str:
+    more = f" and {len(names) - LISTED} more" if len(names) > LISTED else ""
+    return ", ".join(names[:LISTED]) + more
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+CHECKS: tuple[tuple[str, Callable[[_Context], tuple[Outcome, str] | str]], ...] = (
+    ("database", _database),
+    ("versions", _versions),
+    ("migrations", _migrations),
+    ("collections", _collections),
+    ("chain commands", _chain_commands),
+    ("storage", _storage),
+    ("free space", _free_space),
+    ("stale leases", _stale_leases),
+    ("workers", _workers),
+)

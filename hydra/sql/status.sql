@@ -1,0 +1,51 @@
+-- What `hesp status` reads of the job queue (hesp.jobs, migration 0006), in one read-only snapshot.
+-- `%(collections)s` is NULL for every collection.
+
+-- name: counts
+-- Jobs per collection and state; `retrying` are the queued ones that failed before (they carry last_error);
+-- throughput is the jobs that succeeded (their updated_at) in the last hour and the last 24 hours.
+SELECT collection,
+       count(*) FILTER (WHERE state = 'queued') AS queued,
+       count(*) FILTER (WHERE state = 'queued' AND last_error IS NOT NULL) AS retrying,
+       count(*) FILTER (WHERE state = 'running') AS running,
+       count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+       count(*) FILTER (WHERE state = 'failed') AS failed,
+       count(*) FILTER (WHERE state = 'succeeded' AND updated_at > now() - interval '1 hour') AS succeeded_last_hour,
+       count(*) FILTER (WHERE state = 'succeeded' AND updated_at > now() - interval '24 hours') AS succeeded_last_day
+FROM hesp.jobs
+WHERE %(collections)s::text[] IS NULL OR collection = ANY(%(collections)s::text[])
+GROUP BY collection
+ORDER BY collection
+
+-- name: running
+-- Running jobs, stale leases first. The claim time is not stored: updated_at is the last claim or lease renewal
+-- (the worker's last heartbeat).
+SELECT id, collection, tile, slot, worker, attempts, max_attempts, updated_at AS heartbeat, lease_until,
+       extract(epoch FROM now() - updated_at)::float AS heartbeat_age_s,
+       extract(epoch FROM lease_until - now())::float AS lease_left_s,
+       coalesce(lease_until < now(), false) AS stale
+FROM hesp.jobs
+WHERE state = 'running'
+  AND (%(collections)s::text[] IS NULL OR collection = ANY(%(collections)s::text[]))
+ORDER BY lease_until NULLS FIRST, id
+
+-- name: errors
+-- Failed jobs, and queued ones waiting for a retry, per collection, state and exact error; the newest job of each
+-- is the example. Python folds the errors into kinds (hydra.status.error_kind).
+SELECT collection, state, last_error AS error, count(*) AS jobs,
+       (array_agg(id ORDER BY updated_at DESC, id DESC))[1] AS job,
+       (array_agg(log_path ORDER BY updated_at DESC, id DESC))[1] AS log_path,
+       max(updated_at) AS last_seen
+FROM hesp.jobs
+WHERE (state = 'failed' OR (state = 'queued' AND last_error IS NOT NULL))
+  AND (%(collections)s::text[] IS NULL OR collection = ANY(%(collections)s::text[]))
+GROUP BY collection, state, last_error
+
+-- name: now
+SELECT now() AS now
+
+-- name: stale_leases
+-- Running jobs past their lease (their worker stopped renewing it): how many, the oldest, the first ids.
+SELECT count(*) AS stale, min(lease_until) AS oldest,
+       (array_agg(id ORDER BY lease_until))[1:%(listed)s] AS ids
+FROM hesp.jobs WHERE state = 'running' AND lease_until < now()
