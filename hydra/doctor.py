@@ -20,7 +20,7 @@ import psycopg
 from pydantic import BaseModel
 
 from hydra.sql import status_query
-from hygor.collections import INDEXED_QUERYABLES, load_collections, load_queryables
+from hygor.collections import SyncAction, load_collections, load_queryables, out_of_sync
 from hygor.db import Database, fetch_all, fetch_one, redact, relation_exists
 from hygor.errors import HespError
 from hygor.migrations import PGSTAC_VERSION, applied_migrations, migration_label, pgstac_version
@@ -149,35 +149,16 @@ def _collections(ctx: _Context) -> str:
     queryables = load_queryables(root)
     if not relation_exists(conn, "pgstac.collections"):
         raise CheckFailed("pgSTAC is not installed in this database: run `hesp db init`")
-    stale = []
-    for definition in definitions:
-        state = fetch_one(conn, "collection_state", id=definition.id)
-        if state["content"] is None:
-            stale.append(f"{definition.id} (missing)")
-        elif (
-            state["content"] != definition.content
-            or state["partition_trunc"] != definition.partition_trunc
-            or state["by_footprint"] != definition.by_footprint
-        ):
-            stale.append(f"{definition.id} (differs)")
-    if queryables is not None and not _queryables_in_sync(conn, queryables):
-        stale.append(f"{root / 'queryables.json'} (differs)")
+    stale = [
+        f"{root / 'queryables.json'} (differs)" if name == "queryables" else
+        f"{name} ({'missing' if action is SyncAction.CREATED else 'differs'})"
+        for name, action in out_of_sync(conn, definitions, queryables)
+    ]  # fmt: skip
     if stale:
         raise CheckFailed(f"out of sync with {root}: {_listed(stale)}: run `hesp collections sync`")
     extra = sorted({row["id"] for row in fetch_all(conn, "collection_ids")} - {d.id for d in definitions})
     also = f" (in the database only: {_listed(extra)})" if extra else ""
     return f"{len(definitions)} in sync with {root}{also}"
-
-
-def _queryables_in_sync(conn: Connection, document: dict[str, Any]) -> bool:
-    """What ``sync_collections`` would find unchanged, read without writing."""
-    current = {row["name"]: row for row in fetch_all(conn, "global_queryables")}
-    return all(
-        name in current
-        and current[name]["definition"] == definition
-        and (current[name]["property_index_type"] is not None) == (name in INDEXED_QUERYABLES)
-        for name, definition in document["properties"].items()
-    )
 
 
 def _stale_leases(ctx: _Context) -> str:

@@ -112,17 +112,32 @@ def sync_collections(
     return SyncReport(results, queryables_action)
 
 
-def _sync_one(conn: psycopg.Connection[dict[str, Any]], definition: CollectionDefinition) -> SyncAction:
-    state = fetch_one(conn, "collection_state", id=definition.id)
-    action = SyncAction.UNCHANGED
+def out_of_sync(
+    conn: psycopg.Connection[dict[str, Any]],
+    definitions: list[CollectionDefinition],
+    queryables: dict[str, Any] | None,
+) -> list[tuple[str, SyncAction]]:
+    """What ``sync_collections`` would change, read without writing: (collection id or "queryables", action)."""
+    changes = [(d.id, _action(fetch_one(conn, "collection_state", id=d.id), d)) for d in definitions]
+    if queryables is not None and not _queryables_up_to_date(conn, queryables):
+        changes.append(("queryables", SyncAction.UPDATED))
+    return [(name, action) for name, action in changes if action is not SyncAction.UNCHANGED]
+
+
+def _action(state: dict[str, Any], definition: CollectionDefinition) -> SyncAction:
     if state["content"] is None:
-        action = SyncAction.CREATED
-    elif (
+        return SyncAction.CREATED
+    if (
         state["content"] != definition.content
         or state["partition_trunc"] != definition.partition_trunc
         or state["by_footprint"] != definition.by_footprint
     ):
-        action = SyncAction.UPDATED
+        return SyncAction.UPDATED
+    return SyncAction.UNCHANGED
+
+
+def _sync_one(conn: psycopg.Connection[dict[str, Any]], definition: CollectionDefinition) -> SyncAction:
+    state = fetch_one(conn, "collection_state", id=definition.id)
     if state["content"] != definition.content:
         execute(conn, "upsert_collection", content=Jsonb(definition.content))
     if state["partition_trunc"] != definition.partition_trunc:
@@ -130,19 +145,21 @@ def _sync_one(conn: psycopg.Connection[dict[str, Any]], definition: CollectionDe
     if state["by_footprint"] != definition.by_footprint:
         execute(conn, "set_footprint_tiling", id=definition.id, by_footprint=definition.by_footprint)
         execute(conn, "rebuild_inventory", id=definition.id)
-    return action
+    return _action(state, definition)
 
 
-def _sync_queryables(conn: psycopg.Connection[dict[str, Any]], document: dict[str, Any]) -> SyncAction:
+def _queryables_up_to_date(conn: psycopg.Connection[dict[str, Any]], document: dict[str, Any]) -> bool:
     current = {row["name"]: row for row in fetch_all(conn, "global_queryables")}
-    wanted = document["properties"]
-    up_to_date = all(
+    return all(
         name in current
         and current[name]["definition"] == definition
         and (current[name]["property_index_type"] is not None) == (name in INDEXED_QUERYABLES)
-        for name, definition in wanted.items()
+        for name, definition in document["properties"].items()
     )
-    if up_to_date:
+
+
+def _sync_queryables(conn: psycopg.Connection[dict[str, Any]], document: dict[str, Any]) -> SyncAction:
+    if _queryables_up_to_date(conn, document):
         return SyncAction.UNCHANGED
     execute(conn, "upsert_queryables", definitions=Jsonb(document), index_fields=list(INDEXED_QUERYABLES))
     return SyncAction.UPDATED

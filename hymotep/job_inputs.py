@@ -95,8 +95,8 @@ def resolve_inputs(conn: Connection, job: Job, chain: ChainDefinition) -> JobInp
     if chain.unit == "per-period":
         assert chain.period is not None
         start = datetime.fromtimestamp(job.slot * SLOT_SECONDS, UTC).date()
-        end = period_end(chain.period, start)
-        rows = _rows(conn, "period_inputs", collection=primary, tile=job.tile, start=start, end=end)
+        rows = _rows(conn, "period_inputs", collection=primary, tile=job.tile, period=chain.period, start=start)
+        end = rows[0]["period_end"] if rows else start  # first day after the period (hesp.period_end)
         unit = Unit(job.tile, job.slot, datetime.combine(start, datetime.min.time(), UTC), start, end - timedelta(1))
     else:
         rows = _rows(conn, "acquisition_inputs", **where)
@@ -123,13 +123,6 @@ def resolve_inputs(conn: Connection, job: Job, chain: ChainDefinition) -> JobInp
         previous=next((InputItem("previous", items[r["collection"], r["id"]]) for r in previous), None),
         following=tuple(InputItem("following", items[r["collection"], r["id"]]) for r in following),
     )
-
-
-def period_end(period: str, start: date) -> date:
-    """The first day after the period that starts on ``start`` (as hesp.period_end)."""
-    if period == "month":
-        return date(start.year + start.month // 12, start.month % 12 + 1, 1)
-    return date(start.year + 1, start.month, 1)
 
 
 def _rows(conn: Connection, name: str, **params: Any) -> list[dict[str, Any]]:

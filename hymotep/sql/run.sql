@@ -8,11 +8,14 @@ WHERE collection = %(collection)s AND tile = %(tile)s AND slot = %(slot)s AND va
 ORDER BY acquired, id
 
 -- name: period_inputs
--- The valid primary items of the tile in [start, end).
-SELECT collection, id, acquired FROM hesp.inventory
-WHERE collection = %(collection)s AND tile = %(tile)s AND valid
-  AND acquired >= %(start)s::date::timestamp AT TIME ZONE 'UTC' AND acquired < %(end)s::date::timestamp AT TIME ZONE 'UTC'
-ORDER BY acquired, id
+-- The valid primary items of the tile in the period that starts on `start`, each with the period's end.
+SELECT i.collection, i.id, i.acquired, p.period_end
+FROM (SELECT hesp.period_end(%(period)s, %(start)s::date) AS period_end) AS p
+JOIN hesp.inventory i
+  ON i.collection = %(collection)s AND i.tile = %(tile)s AND i.valid
+ AND i.acquired >= %(start)s::date::timestamp AT TIME ZONE 'UTC'
+ AND i.acquired < p.period_end::timestamp AT TIME ZONE 'UTC'
+ORDER BY i.acquired, i.id
 
 -- name: same_day_inputs
 -- The items of the auxiliary collections dated on the day (CAMS), on the tile or worldwide (no tile).
