@@ -126,7 +126,9 @@ def dask_client(
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
-                    silence_logs=logging.ERROR,
+                    # Outcomes reach the report through the tasks (a dead worker's jobs come back as lost); the
+                    # workers' own log would only add tracebacks of heartbeats cut by the cluster's shutdown.
+                    silence_logs=logging.CRITICAL,
                 ) as cluster,
                 Client(cluster) as client,
             ):

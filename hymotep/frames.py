@@ -47,13 +47,14 @@ def gap_summary(
     until: date | None = None,
     chain_version: str | None = None,
     by_request: bool = False,
+    by_tile: bool = False,
     catalog: Catalog | None = None,
 ) -> pandas.DataFrame:
-    """Units per collection (rows; per request and collection with ``by_request``) and state (columns), zeros
-    included."""
+    """Units per collection (rows; per request with ``by_request``, per tile with ``by_tile``) and state
+    (columns), zeros included."""
     wanted = _filter(collection, request, tile, since, until, GAP_STATES, chain_version)
-    rows = Production(catalog).gap_summary(wanted, by_request=by_request)
-    index = ["request", "collection"] if by_request else ["collection"]
+    rows = Production(catalog).gap_summary(wanted, by_request=by_request, by_tile=by_tile)
+    index = [*(["request"] if by_request else []), "collection", *(["tile"] if by_tile else [])]
     frame = pandas.DataFrame.from_records(rows, columns=[*index, "state", "units"])
     return frame.pivot_table(index=index, columns="state", values="units", fill_value=0, aggfunc="sum")
 

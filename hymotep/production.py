@@ -115,18 +115,20 @@ class Production:
         report.planned += planned
         return report
 
-    def gap_summary(self, wanted: work_units.GapFilter, *, by_request: bool = False) -> list[dict[str, Any]]:
-        """Units per collection and state; with ``by_request``, per request too (a unit two requests ask for
-        counts in each)."""
+    def gap_summary(
+        self, wanted: work_units.GapFilter, *, by_request: bool = False, by_tile: bool = False
+    ) -> list[dict[str, Any]]:
+        """Units per collection (and tile, with ``by_tile``) and state; with ``by_request``, per request too (a
+        unit two requests ask for counts in each)."""
         chains = load_chains(self.catalog.settings.collections_dir)
         connect = self.catalog.database().connect
         if not by_request:
-            return work_units.summarise(connect, chains, wanted)
+            return work_units.summarise(connect, chains, wanted, by_tile=by_tile)
         names = list(wanted.requests) or [r.name for r in self.requests()]
         return [
             {"request": name, **row}
             for name in names
-            for row in work_units.summarise(connect, chains, replace(wanted, requests=[name]))
+            for row in work_units.summarise(connect, chains, replace(wanted, requests=[name]), by_tile=by_tile)
         ]
 
     def requested_tiles(self) -> list[str]:

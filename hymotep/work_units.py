@@ -199,22 +199,28 @@ def copy_gaps_csv(connect: Connect, chains: dict[str, ChainDefinition], wanted: 
     yield from _concurrently(blocks(*job, header=number == 0) for number, job in enumerate(jobs))
 
 
-def summarise(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter) -> list[dict[str, Any]]:
-    """Units per collection and state (every state, whatever ``wanted.states``)."""
+def summarise(
+    connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter, *, by_tile: bool = False
+) -> list[dict[str, Any]]:
+    """Units per collection (and tile, with ``by_tile``) and state: every state, whatever ``wanted.states``."""
     check_states(wanted.states)
     everything = replace(wanted, states=STATES)
+    keys = ("collection", "tile", "state") if by_tile else ("collection", "state")
+    columns = sql.SQL(", ").join(map(sql.Identifier, keys))
 
     def counts(statement: sql.Composed, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        counted = sql.SQL("SELECT collection, state, count(*) AS units FROM ({}) AS s GROUP BY 1, 2").format(statement)
+        counted = sql.SQL("SELECT {columns}, count(*) AS units FROM ({gaps}) AS s GROUP BY {columns}").format(
+            columns=columns, gaps=statement
+        )
         with gap_transaction(connect) as conn:
             yield from conn.cursor(row_factory=dict_row).execute(counted, params).fetchall()
 
-    totals: Counter[tuple[str, str]] = Counter()
+    totals: Counter[tuple[str, ...]] = Counter()
     for row in _concurrently(counts(*job) for job in gap_statements(connect, chains, everything, ordered=False)):
-        totals[(row["collection"], row["state"])] += row["units"]
+        totals[tuple(row[key] for key in keys)] += row["units"]
     order: dict[str, int] = {state: n for n, state in enumerate(STATES)}
-    ordered = sorted(totals.items(), key=lambda item: (item[0][0], order[item[0][1]]))
-    return [{"collection": collection, "state": state, "units": units} for (collection, state), units in ordered]
+    ordered = sorted(totals.items(), key=lambda item: (*item[0][:-1], order[item[0][-1]]))
+    return [{**dict(zip(keys, key, strict=True)), "units": units} for key, units in ordered]
 
 
 def gap_statements(

@@ -45,6 +45,11 @@ def test_jobs_carry_the_mode_of_their_unit(scenario: Production) -> None:
     claimed = [job for job in iter(lambda: worker.claim(["maja-l2a"]), None) if job.tile == "31TDJ"]
     assert sorted((job.slot, job.mode) for job in claimed)[0][1] == "backward"  # Feb 07 restarts the series
     assert sorted((job.slot, job.mode) for job in claimed)[1][1] == "init"  # Mar 30, with nothing after it
+    with scenario.catalog.database().connect() as conn:  # a claim starts the run: its duration for /metrics
+        running = conn.execute(
+            "SELECT count(*) AS jobs, count(started_at) AS started FROM hesp.jobs WHERE state = 'running'"
+        ).fetchone()
+    assert running is not None and running["started"] == running["jobs"] >= len(claimed) > 0
 
 
 def _claim_all(url: str, worker: str, found: multiprocessing.Queue[list[int]]) -> None:

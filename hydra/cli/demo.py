@@ -27,7 +27,8 @@ def demo(
 ) -> None:
     """Start the catalogue, make input products, register a request, show its gaps, run the missing work on a
     local Dask cluster with the reference chains, show the gaps again, and query the STAC API."""
-    from hygor.api.server import BackgroundServer  # the web stack only for commands that serve
+    from hydra.web import create_app  # the web stack only for commands that serve
+    from hygor.api.server import BackgroundServer
     from hymotep.demo import CHAINS, demo_files  # the reference chains' rasterio and numpy for the demo only
 
     catalog = Catalog()
@@ -63,13 +64,17 @@ def demo(
     for path in invalid[:5]:
         console.print(f"  not a valid COG: {path}", markup=False)
     console.rule("8. the STAC API, as a portal sees it")
-    with BackgroundServer(catalog.api()) as url, httpx.Client(base_url=url, timeout=30) as api:
+    with BackgroundServer(create_app(catalog)) as url, httpx.Client(base_url=url, timeout=30) as api:
         show_api(api, url)
     console.rule("next")
     console.print("the status of the catalogue:")
     render_status(catalog.status())
     console.print("see the gaps: .venv/bin/hesp gaps --request demo   run what is missing: .venv/bin/hesp run")
-    console.print("serve the API: .venv/bin/hesp serve   (then open http://127.0.0.1:8080/api.html)")
+    console.print("what production is doing: .venv/bin/hesp status   health checks: .venv/bin/hesp doctor")
+    console.print(
+        "serve the API, the dashboard and the metrics: .venv/bin/hesp serve   (then open "
+        "http://127.0.0.1:8080/dashboard, http://127.0.0.1:8080/api.html, http://127.0.0.1:8080/metrics)"
+    )
     console.print('connect with psql: psql "$(.venv/bin/hesp db url)"   stop the database: .venv/bin/hesp db down')
     if left or invalid or report.failed or report.lost:
         console.print(f"the demo did not finish its work: {left} units left, {len(invalid)} invalid COGs")

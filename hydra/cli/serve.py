@@ -1,4 +1,4 @@
-"""``hesp serve``: the STAC API."""
+"""``hesp serve``: the STAC API, with the metrics and the dashboard."""
 
 from __future__ import annotations
 
@@ -14,12 +14,16 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
 ) -> None:
-    """Serve the STAC API (writes only with HESP_API_TOKEN, as `Authorization: Bearer <token>`)."""
+    """Serve the STAC API (writes only with HESP_API_TOKEN, as `Authorization: Bearer <token>`), the dashboard and
+    the Prometheus metrics."""
+    from hydra.web import create_app  # the web stack only for commands that serve
     from hygor.api.server import require_free, serve_forever
 
     require_free(host, port)  # before saying where it serves
     catalog = Catalog()
-    app = catalog.api()
+    app = create_app(catalog)
     writes = "writes need the bearer token" if catalog.settings.api_token else "read-only (HESP_API_TOKEN unset)"
-    console.print(f"STAC API at http://{host}:{port}/ ({writes}); Ctrl-C to stop")
+    base = f"http://{host}:{port}"
+    console.print(f"STAC API at {base}/ ({writes}), dashboard at {base}/dashboard, metrics at {base}/metrics")
+    console.print("Ctrl-C to stop")
     serve_forever(app, host, port)

@@ -49,3 +49,17 @@ SELECT now() AS now
 SELECT count(*) AS stale, min(lease_until) AS oldest,
        (array_agg(id ORDER BY lease_until))[1:%(listed)s] AS ids
 FROM hesp.jobs WHERE state = 'running' AND lease_until < now()
+
+-- name: durations
+-- How long the last run of each succeeded job took (claim to success; jobs that ran before migration 0007 have
+-- no start), per collection, in the buckets of %(bounds)s: width_bucket gives the number of bounds at or below a
+-- duration, so bucket i counts the runs in [bounds[i], bounds[i+1]).
+SELECT collection, width_bucket(extract(epoch FROM updated_at - started_at)::float8, %(bounds)s::float8[]) AS bucket,
+       count(*) AS runs, sum(extract(epoch FROM updated_at - started_at))::float8 AS seconds
+FROM hesp.jobs
+WHERE state = 'succeeded' AND started_at IS NOT NULL
+GROUP BY 1, 2
+
+-- name: items
+-- Items per collection in pgSTAC: what the STAC API serves.
+SELECT collection, count(*) AS items FROM pgstac.items GROUP BY collection ORDER BY collection

@@ -28,7 +28,7 @@ RETURNING id
 -- The next queued job by priority, for this worker only: SKIP LOCKED lets concurrent workers pass each other.
 UPDATE hesp.jobs AS j
 SET state = 'running', attempts = j.attempts + 1, worker = %(worker)s,
-    lease_until = now() + %(lease_s)s * interval '1 second', updated_at = now()
+    lease_until = now() + %(lease_s)s * interval '1 second', started_at = now(), updated_at = now()
 FROM (
     SELECT id FROM hesp.jobs
     WHERE state = 'queued' AND run_after <= now()

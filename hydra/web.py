@@ -1,0 +1,29 @@
+"""The web application of ``hesp serve``: the STAC API (hygor) with the supervision beside it, Prometheus
+metrics at ``/metrics`` and the dashboard at ``/dashboard``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from hydra.dashboard.routes import mount_dashboard
+from hydra.metrics import ProductionCollector, RequestLatency
+from hygor import Catalog
+from hymotep.production import Production
+
+
+def create_app(catalog: Catalog | None = None) -> FastAPI:
+    """The STAC API of ``catalog`` (from the settings by default), its metrics and dashboard."""
+    production = Production(catalog)
+    app = production.catalog.api()
+    registry = CollectorRegistry()  # the application's own: two apps in a process do not share counts
+    registry.register(ProductionCollector(production))
+    app.add_middleware(RequestLatency, registry=registry)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    mount_dashboard(app, production)
+    return app
