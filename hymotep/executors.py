@@ -159,13 +159,20 @@ def run_jobs(
     progressed = False
     last_plan = time.monotonic()
     outage = _Outage()
+    # Bumped whenever jobs may have become claimable (a plan queued some, a retry is due): a task submitted before
+    # may have found the queue empty just before, so only the idle answer of a task of the current epoch says
+    # that nothing is left to claim.
+    epoch = 0
+    epochs: dict[Any, int] = {}
 
     def top_up() -> None:
         nonlocal in_flight
         slots = 2 * max(1, sum(client.nthreads().values()))  # one task waiting on each thread: no idle round trip
         while not exhausted and in_flight < slots and (max_jobs is None or report.ran + in_flight < max_jobs):
             limit = 1 if max_jobs is not None else None  # with a limit, a job a task: never more than asked
-            pending.add(client.submit(run_for, config, TASK_BUDGET_S, limit, pure=False))
+            future = client.submit(run_for, config, TASK_BUDGET_S, limit, pure=False)
+            epochs[future] = epoch
+            pending.add(future)
             in_flight += 1
 
     top_up()
@@ -173,6 +180,7 @@ def run_jobs(
         future = next(pending)
         in_flight -= 1
         batch: Batch = future.result()
+        current = epochs.pop(future) == epoch
         for result in batch.results:
             report.count(result)
             progressed |= result.outcome == "succeeded"
@@ -183,17 +191,19 @@ def run_jobs(
             top_up()
             continue
         outage.clear()
-        exhausted |= batch.idle
+        exhausted |= batch.idle and current
         if exhausted and progressed and plan is not None and (not in_flight or time.monotonic() - last_plan > REPLAN_S):
             queued = plan()
             report.planned += queued
             last_plan, progressed = time.monotonic(), False
             exhausted = queued == 0
+            epoch += queued > 0
         if exhausted and not in_flight and retry_in is not None:
             wait = retry_in()
             if wait is not None and wait <= RETRY_WAIT_S:
                 time.sleep(max(0.0, wait))
                 exhausted = False
+                epoch += 1
         top_up()
     report.seconds = time.monotonic() - started
     return report
