@@ -20,10 +20,10 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 
 from hydra.sql import status_query
-from hydra.status import Status, production_status
+from hydra.status import production_status
 from hygor.errors import HygorError
 from hymotep.production import Production
-from hymotep.work_units import STATES, GapFilter
+from hymotep.work_units import GapFilter
 
 DURATION_BOUNDS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0)
 LATENCY_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -75,7 +75,7 @@ class ProductionCollector(Collector):
         yield from metrics
 
     def _queue(self) -> list[Metric]:
-        status: Status = production_status(self._production.catalog.database().connect)
+        status = production_status(self._production.catalog.database().connect)
         jobs = GaugeMetricFamily("hesp_jobs", "Jobs by collection and state", labels=["collection", "state"])
         retrying = GaugeMetricFamily(
             "hesp_jobs_retrying", "Queued jobs that failed before and wait for a retry", labels=["collection"]
@@ -140,7 +140,7 @@ class ProductionCollector(Collector):
         return items
 
     def _unit_counts(self) -> list[dict[str, Any]]:
-        return self._production.gap_summary(GapFilter(states=STATES)) if self._production.requests() else []
+        return self._production.gap_summary(GapFilter())  # every state
 
     def _item_counts(self) -> list[dict[str, Any]]:
         with self._production.catalog.database().connect() as conn:

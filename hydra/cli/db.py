@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from hydra.cli.collections import render_collections, render_sync
-from hydra.cli.render import OutputFormat, console, print_json, table
+from hydra.cli.render import OutputFormat, console, show, table
 from hygor import Catalog
 from hygor.catalog import CatalogStatus, InitReport, ServerInfo
 
@@ -72,10 +72,7 @@ def reset(yes: Annotated[bool, typer.Option("--yes", help="Confirm: every item i
 def status(output: FormatOption = OutputFormat.TABLE) -> None:
     """Server, versions, migrations and collections with their item counts."""
     report = Catalog().status()
-    if output is OutputFormat.JSON:
-        print_json(report)
-        return
-    render_status(report)
+    show(report, output, render_status)
 
 
 def render_status(report: CatalogStatus) -> None:

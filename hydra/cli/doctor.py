@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from hydra.cli.render import OutputFormat, console, print_json
+from hydra.cli.render import OutputFormat, console, show
 from hydra.doctor import DEFAULT_MIN_FREE_GB, DoctorReport, Outcome, diagnose
 
 STYLES = {Outcome.PASS: "green", Outcome.FAIL: "bold red", Outcome.SKIP: "dim"}
@@ -24,10 +24,7 @@ def doctor(
 ) -> None:
     """Check the database, versions, migrations, collections, chain commands, storage, leases and workers."""
     report = diagnose(min_free_gb=min_free_gb, scheduler=scheduler)
-    if output is OutputFormat.JSON:
-        print_json(report)
-    else:
-        render_report(report)
+    show(report, output, render_report)
     if not report.ok:
         raise typer.Exit(1)
 

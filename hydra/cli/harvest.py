@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hydra.cli.ingest import render_report
-from hydra.cli.render import OutputFormat, console, errors, print_json
+from hydra.cli.render import OutputFormat, console, errors, show
 from hygor import Catalog
 from hygor.harvest import MISSION_START, HarvestQuery, HarvestReport
 
@@ -48,13 +48,14 @@ def harvest(
             bar.update(task, total=report.units, completed=completed, description=f"{done} items")
 
         report = Catalog().harvest(query, advance)
-    if output is OutputFormat.JSON:
-        print_json(report)
-    else:
-        console.print(f"{report.units} units, {report.units_skipped} already harvested")
-        render_report(report)
+    show(report, output, render_harvest)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def render_harvest(report: HarvestReport) -> None:
+    console.print(f"{report.units} units, {report.units_skipped} already harvested")
+    render_report(report)
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:

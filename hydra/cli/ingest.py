@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from hydra.cli.render import OutputFormat, console, errors, print_json
+from hydra.cli.render import OutputFormat, console, errors, show
 from hygor import Catalog
 from hygor.ingest import IngestOptions, IngestReport
 
@@ -35,10 +35,7 @@ def ingest(
             bar.update(task, description=f"{done} items loaded, {len(report.rejected)} rejected")
 
         report = Catalog().ingest(paths, options, advance)
-    if output is OutputFormat.JSON:
-        print_json(report)
-    else:
-        render_report(report)
+    show(report, output, render_report)
     if not report.ok:
         raise typer.Exit(1)
 

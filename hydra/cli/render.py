@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -22,12 +22,23 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
+Report = TypeVar("Report", bound=BaseModel)
+
+
 def print_json(model: BaseModel | Sequence[BaseModel]) -> None:
     if isinstance(model, BaseModel):
         data: Any = model.model_dump(mode="json")
     else:
         data = [m.model_dump(mode="json") for m in model]
     print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def show(report: Report, output: OutputFormat, render: Callable[[Report], None]) -> None:
+    """``report`` as JSON for machines, or drawn by ``render`` for people."""
+    if output is OutputFormat.JSON:
+        print_json(report)
+    else:
+        render(report)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:

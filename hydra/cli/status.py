@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from hydra.cli.gaps import Collections
-from hydra.cli.render import OutputFormat, console, print_json, table
+from hydra.cli.render import OutputFormat, console, show, table
 from hydra.status import Status, production_status
 from hymotep.production import Production
 
@@ -24,10 +24,7 @@ def status(
     """Jobs per collection and state, jobs done in the last hour and day, running jobs (worker, attempt, last
     heartbeat, lease), stale leases and failures grouped by error kind."""
     report = production_status(Production().catalog.database().connect, collection)
-    if output is OutputFormat.JSON:
-        print_json(report)
-    else:
-        render(report)
+    show(report, output, render)
 
 
 def render(report: Status) -> None:

@@ -48,7 +48,7 @@ def overview(production: Production) -> dict[str, Any]:
     connect = production.catalog.database().connect
     status = production_status(connect)
     requests = production.requests()
-    summary = production.gap_summary(GapFilter(), by_request=True) if requests else []
+    summary = production.gap_summary(GapFilter(requests=[r.name for r in requests]), by_request=True)
     per_request: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for row in summary:
         if row["units"]:
