@@ -200,3 +200,42 @@ def test_pystac_client_searches_filters_and_sorts_without_warnings(filled_db: st
     covers = [item.properties["eo:cloud_cover"] for item in search.items()]
     assert len(covers) == PER_TILE and covers == sorted(covers, reverse=True)
     assert search.matched() == PER_TILE
+
+
+def test_filters_too_deep_to_parse_are_refused_and_the_server_lives_on(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]
+    token = "s3cret-token"
+    server = serve({"HESP_DATABASE_URL": filled_db, "HESP_API_TOKEN": token})
+    comparison = {"op": "=", "args": [{"property": "grid:code"}, "MGRS-31TCJ"]}
+    nested_not = comparison
+    for _ in range(150):
+        nested_not = {"op": "not", "args": [nested_not]}
+    hostile = [
+        ("GET", {"filter": "(" * 7000 + "a = 1" + ")" * 7000, "filter-lang": "cql2-text"}, None),
+        ("GET", {"filter": "NOT " * 5000 + "a = 1", "filter-lang": "cql2-text"}, None),
+        ("GET", {"filter": json.dumps(nested_not), "filter-lang": "cql2-json"}, None),
+        ("GET", {"filter": "[" * 7000 + "]" * 7000, "filter-lang": "cql2-json"}, None),
+        ("POST", None, {"filter": nested_not}),
+        ("POST", None, {"filter": "NOT " * 5000 + "a = 1", "filter-lang": "cql2-text"}),
+        ("POST", None, {"limit": 1, "ids": ["x" * 100] * 20_000}),
+    ]
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        for method, params, body in hostile:
+            answer = api.request(method, "/search", params=params, json=body)
+            assert answer.status_code in (400, 413), (method, answer.status_code, answer.text[:200])
+            error = answer.json()
+            assert set(error) == {"code", "description"} and "\n" not in error["description"]
+        twice = [("Authorization", "Bearer nope"), ("Authorization", f"Bearer {token}")]
+        refused = api.post("/collections", json={"id": "x"}, headers=twice)
+        assert refused.status_code == 400 and "more than one Authorization" in refused.json()["description"]
+        assert server.process.poll() is None
+        assert api.get("/search", params={"limit": 1}).status_code == 200
+
+
+def test_a_text_filter_posted_finds_what_get_finds(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve({"HESP_DATABASE_URL": filled_db})
+    text = '"grid:code" = \'MGRS-31TCJ\' AND NOT ("eo:cloud_cover" >= 50)'
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        by_get = api.get("/search", params={"filter": text, "filter-lang": "cql2-text", "limit": 100}).json()
+        by_post = api.post("/search", json={"filter": text, "filter-lang": "cql2-text", "limit": 100}).json()
+    ids = {f["id"] for f in by_get["features"]}
+    assert ids and ids == {f["id"] for f in by_post["features"]}

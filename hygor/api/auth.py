@@ -7,10 +7,11 @@ protected without being listed anywhere.
 
 from __future__ import annotations
 
-import json
 import secrets
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hygor.api.limits import refuse
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_ONLY_POSTS = frozenset({"/search"})
@@ -25,12 +26,15 @@ class BearerTokenWrites:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._is_write(scope):
-            given = dict(scope["headers"]).get(b"authorization")
-            if given is None or not given.startswith(b"Bearer "):
-                await _refuse(send, 401, "a bearer token is required to change the catalogue")
+            given = [value for name, value in scope["headers"] if name == b"authorization"]
+            if len(given) > 1:
+                await refuse(send, 400, "more than one Authorization header")
                 return
-            if not secrets.compare_digest(given, self._expected):
-                await _refuse(send, 403, "this token may not change the catalogue")
+            if not given or not given[0].startswith(b"Bearer "):
+                await refuse(send, 401, "a bearer token is required to change the catalogue")
+                return
+            if not secrets.compare_digest(given[0], self._expected):
+                await refuse(send, 403, "this token may not change the catalogue")
                 return
         await self.app(scope, receive, send)
 
@@ -38,12 +42,3 @@ class BearerTokenWrites:
     def _is_write(scope: Scope) -> bool:
         path = scope["path"].removeprefix(scope.get("root_path", "")).rstrip("/") or "/"
         return scope["method"] in WRITE_METHODS and not (scope["method"] == "POST" and path in READ_ONLY_POSTS)
-
-
-async def _refuse(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"code": "Unauthorized" if status == 401 else "Forbidden", "description": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="hesperides"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
