@@ -70,6 +70,8 @@ def test_counts_by_continent_match_the_documentation(db_url: str) -> None:
     assert set(counts) == set(EXPECTED)
     for continent, label in EXPECTED.items():
         assert counts[continent] == pytest.approx(documented_count(label), rel=0.05), continent
+    as_json = hesp("tiles", "count", "--format", "json", env={"HESP_DATABASE_URL": db_url})
+    assert json.loads(as_json.stdout) == {"by": "continent", "land_only": False, "tiles": counts}
 
 
 def test_zones_as_bbox_geojson_and_ids(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -82,6 +84,8 @@ def test_zones_as_bbox_geojson_and_ids(db_url: str, tmp_path) -> None:  # type: 
     assert hesp("tiles", "--geojson", str(zone), "--format", "list", env=env).stdout.split() == ["31TCJ"]
     collection = json.loads(hesp("tiles", "--ids", "t31tcj", "--ids", "01KAB", "--format", "geojson", env=env).stdout)
     assert [f["id"] for f in collection["features"]] == ["01KAB", "31TCJ"]
+    listed = hesp("tiles", "--ids", "31TCJ, 31TDJ", "--ids", "31TCH", "--format", "list", env=env).stdout.split()
+    assert listed == ["31TCH", "31TCJ", "31TDJ"]
     assert collection["features"][0]["geometry"]["type"] == "MultiPolygon"
     ocean = hesp("tiles", "--bbox", "-30,30,-29,31", "--land-only", "--format", "list", env=env)
     assert ocean.returncode == 0 and ocean.stdout.strip() == ""

@@ -9,8 +9,11 @@ from typing import Annotated
 
 import typer
 
+from pydantic import BaseModel
+
 from hydra.cli.harvest import parse_bbox
-from hydra.cli.render import console, table
+from hydra.cli.options import comma_list
+from hydra.cli.render import OutputFormat, console, show, table
 from hygor import Catalog
 from hygor.regions import bbox_geometry, geojson_geometry, region
 from hygor.tiles import TileInfo
@@ -28,13 +31,21 @@ class CountBy(StrEnum):
     CONTINENT = "continent"
 
 
+class TileCounts(BaseModel):
+    """Tiles per group (a tile on a border counts for each side)."""
+
+    by: CountBy
+    land_only: bool
+    tiles: dict[str, int]
+
+
 @app.callback(invoke_without_command=True)
 def tiles(
     ctx: typer.Context,
     geojson: Annotated[Path | None, typer.Option(help="A GeoJSON file of (Multi)Polygons.")] = None,
     bbox: Annotated[str | None, typer.Option(help="W,S,E,N in degrees.")] = None,
     region_name: Annotated[str | None, typer.Option("--region", help="france, a continent or a country.")] = None,
-    ids: Annotated[list[str] | None, typer.Option("--ids", help="Tile ids (repeat).")] = None,
+    ids: Annotated[list[str] | None, typer.Option("--ids", help="Tile ids (comma-separated or repeated).", callback=comma_list)] = None,
     land_only: Annotated[bool, typer.Option("--land-only", help="Only tiles over land.")] = False,
     output: Annotated[TilesFormat, typer.Option("--format", "-f", help="Output format.")] = TilesFormat.TABLE,
 ) -> None:
@@ -71,7 +82,13 @@ def render_tiles(found: list[TileInfo], output: TilesFormat) -> None:
 def count(
     by: Annotated[CountBy, typer.Option("--by", help="Grouping.")] = CountBy.CONTINENT,
     land_only: Annotated[bool, typer.Option("--land-only", help="Only tiles over land.")] = False,
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:
     """How many tiles touch each continent (a border tile counts for both sides)."""
-    counts = Catalog().tile_counts_by_continent(land_only)
-    console.print(table(f"tiles by {by.value}", [by.value, "tiles"], [[name, n] for name, n in counts.items()]))
+    counts = TileCounts(by=by, land_only=land_only, tiles=Catalog().tile_counts_by_continent(land_only))
+    show(counts, output, render_counts)
+
+
+def render_counts(counts: TileCounts) -> None:
+    rows = [[name, n] for name, n in counts.tiles.items()]
+    console.print(table(f"tiles by {counts.by.value}", [counts.by.value, "tiles"], rows))
