@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from pydantic import BaseModel
 
 from hydra.cli.harvest import parse_bbox
@@ -45,7 +44,9 @@ def tiles(
     geojson: Annotated[Path | None, typer.Option(help="A GeoJSON file of (Multi)Polygons.")] = None,
     bbox: Annotated[str | None, typer.Option(help="W,S,E,N in degrees.")] = None,
     region_name: Annotated[str | None, typer.Option("--region", help="france, a continent or a country.")] = None,
-    ids: Annotated[list[str] | None, typer.Option("--ids", help="Tile ids (comma-separated or repeated).", callback=comma_list)] = None,
+    ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="Tile ids (comma-separated or repeated).", callback=comma_list)
+    ] = None,
     land_only: Annotated[bool, typer.Option("--land-only", help="Only tiles over land.")] = False,
     output: Annotated[TilesFormat, typer.Option("--format", "-f", help="Output format.")] = TilesFormat.TABLE,
 ) -> None:
