@@ -84,7 +84,7 @@ def test_completeness_per_tile(api: httpx.Client) -> None:
         ({"collection": "maja-l2a", "request": "nope"}, "no request named 'nope'"),
     ]:
         response = api.get("/dashboard/api/completeness", params=params)
-        assert response.status_code == 404 and response.json()["detail"].startswith(message), response.text
+        assert response.status_code == 404 and response.json()["description"].startswith(message), response.text
     assert api.get("/dashboard/api/completeness").status_code == 400  # stac-fastapi answers 400 to a bad query
 
 

@@ -239,3 +239,37 @@ def test_a_text_filter_posted_finds_what_get_finds(filled_db: str, serve) -> Non
         by_post = api.post("/search", json={"filter": text, "filter-lang": "cql2-text", "limit": 100}).json()
     ids = {f["id"] for f in by_get["features"]}
     assert ids and ids == {f["id"] for f in by_post["features"]}
+
+
+MALFORMED_SEARCHES = [
+    {"filter-lang": "cql2-text", "filter": "pg_sleep(5) = 1"},
+    {"filter-lang": "cql2-json", "filter": json.dumps({"op": "pg_sleep", "args": [5]})},
+    {"filter-lang": "cql2-json", "filter": json.dumps({"op": "nope", "args": [{"property": "a"}, 1]})},
+    {"filter-lang": "cql2-json", "filter": json.dumps({"op": "s_intersects", "args": [{"property": "geometry"}]})},
+    {"filter-lang": "cql2-json", "filter": json.dumps({"op": "between", "args": [{"property": "eo:cloud_cover"}]})},
+    {"filter": "\"eo:cloud_cover\" = '1''"},
+    {"filter": "\"eo:cloud_cover\" = 'abc'"},
+    {"token": "zzz:'\""},
+    {"token": "next:x' OR '1'='1"},
+    {"token": "prev:S2X_NOT_AN_ITEM"},
+    {"query": "{bad"},
+    {"collections": "\x00"},
+    {"limit": "abc"},
+    {"datetime": "2020-13-45"},
+    {"intersects": '{"type": "Polygon"}'},
+]
+
+
+def test_malformed_requests_answer_4xx_in_the_stac_error_format(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve({"HESP_DATABASE_URL": filled_db})
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        answers = [api.get("/search", params=params) for params in MALFORMED_SEARCHES]
+        answers.append(api.get("/collections", params={"q": "' OR 1=1 --"}))
+        answers.append(api.get("/collections/nothing-here"))
+        for answer in answers:
+            assert 400 <= answer.status_code < 500, (answer.request.url, answer.status_code, answer.text[:300])
+            error = answer.json()
+            assert set(error) == {"code", "description"}, error
+            assert "Traceback" not in error["description"] and "/hygor/" not in error["description"]
+        assert api.get("/search", params={"limit": 1}).status_code == 200
+    assert server.process.poll() is None

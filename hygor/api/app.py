@@ -29,6 +29,7 @@ from stac_fastapi.types.stac import Collection, Collections
 
 from hygor import __version__
 from hygor.api.auth import BearerTokenWrites
+from hygor.api.errors import install_error_handlers
 from hygor.api.limits import RequestLimits
 from hygor.db import Database
 
@@ -127,6 +128,7 @@ def create_app(database: Database, api_token: str | None = None) -> FastAPI:
         item_collection_map={"sort": ItemCollectionSortExtension(conformance_classes=FEATURES_SORT)},
     )
     api = instantiate_api(client=HespCoreClient, extensions=extensions, lifespan=lifespan, settings=settings)
+    install_error_handlers(api.app)
     api.app.add_middleware(RequestLimits)
     if api_token is not None:
         api.app.add_middleware(BearerTokenWrites, token=api_token)

@@ -18,6 +18,8 @@ from cql2 import Expr
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hygor.api.errors import error_body
+
 # Containers (JSON objects and arrays) a filter may nest: about ten operators deep with a multipolygon inside.
 MAX_FILTER_NESTING = 24
 MAX_FILTER_CHARS = 20_000
@@ -160,8 +162,7 @@ def _set_content_length(scope: Scope, length: int) -> None:
 
 async def refuse(send: Send, status: int, description: str) -> None:
     """Answer with a STAC API error body: ``code`` and a one-line ``description``."""
-    code = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 413: "PayloadTooLarge"}.get(status, "Error")
-    body = orjson.dumps({"code": code, "description": description})
+    body = orjson.dumps(error_body(status, description))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="hesperides"'))

@@ -95,7 +95,7 @@
       let detail = response.statusText;
       try {
         const body = await response.json();
-        if (body && body.detail) detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+        if (body && body.description) detail = body.description;
       } catch (ignored) {
         // not JSON: keep the status text
       }
