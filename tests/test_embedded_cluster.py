@@ -37,6 +37,10 @@ def test_up_init_status_down_on_a_fresh_home(fresh_home: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == "already up to date: pgSTAC 0.10.0, nothing changed"
     assert json.loads(hesp("db", "status", "--format", "json", env=env).stdout) == status
+    init_report = json.loads(hesp("db", "init", "--format", "json", env=env).stdout)
+    assert init_report["migrations_applied"] == [] and init_report["collections"]["unchanged"] == COLLECTION_IDS
+    synced = json.loads(hesp("collections", "sync", "--format", "json", env=env).stdout)
+    assert (synced["created"], synced["updated"], synced["queryables"]) == ([], [], "unchanged")
 
     url = hesp("db", "url", env=env).stdout.strip()
     assert url.startswith("postgresql://hesp:")

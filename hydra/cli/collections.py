@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from hydra.cli.render import OutputFormat, console, print_json, table
+from hydra.cli.render import FormatOption, OutputFormat, console, print_json, show, table
 from hygor import Catalog
 from hygor.catalog import CollectionInfo, SyncSummary
 
@@ -22,24 +20,25 @@ def render_sync(summary: SyncSummary) -> None:
         console.print(f"queryables {summary.queryables}")
 
 
+def render_sync_alone(summary: SyncSummary) -> None:
+    render_sync(summary)
+    if not (summary.created or summary.updated):
+        console.print(f"{len(summary.unchanged)} collections already up to date")
+
+
 def render_collections(collections: list[CollectionInfo]) -> None:
     rows = [[c.id, c.title, f"~{c.items}" if c.estimated else c.items, c.partition_trunc or "-"] for c in collections]
     console.print(table("collections", ["id", "title", "items", "partition"], rows))
 
 
 @app.command()
-def sync() -> None:
-    """Upsert the collections of collections/ into pgSTAC (those that changed only)."""
-    summary = Catalog().sync_collections()
-    render_sync(summary)
-    if not (summary.created or summary.updated):
-        console.print(f"{len(summary.unchanged)} collections already up to date")
+def sync(output: FormatOption = OutputFormat.TABLE) -> None:
+    """Upsert the collection folders (HESP_COLLECTIONS_DIR) into pgSTAC (those that changed only)."""
+    show(Catalog().sync_collections(), output, render_sync_alone)
 
 
 @app.command("list")
-def list_(
-    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
-) -> None:
+def list_(output: FormatOption = OutputFormat.TABLE) -> None:
     """The collections in the catalogue, with their item counts."""
     collections = Catalog().collections()
     if output is OutputFormat.JSON:

@@ -7,12 +7,11 @@ from typing import Annotated
 import typer
 
 from hydra.cli.collections import render_collections, render_sync
-from hydra.cli.render import OutputFormat, console, show, table
+from hydra.cli.render import FormatOption, OutputFormat, console, show, table
 from hygor import Catalog
 from hygor.catalog import CatalogStatus, InitReport, ServerInfo
 
 app = typer.Typer(help="Start, stop, migrate and inspect the catalogue database.", no_args_is_help=True)
-FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
 def render_server(server: ServerInfo) -> None:
@@ -55,17 +54,20 @@ def url() -> None:
 
 
 @app.command()
-def init() -> None:
+def init(output: FormatOption = OutputFormat.TABLE) -> None:
     """Migrate pgSTAC and the hesp schema, then sync the collections. Running it again changes nothing."""
-    render_init(Catalog().init())
+    show(Catalog().init(), output, render_init)
 
 
 @app.command()
-def reset(yes: Annotated[bool, typer.Option("--yes", help="Confirm: every item is deleted.")] = False) -> None:
+def reset(
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: every item is deleted.")] = False,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
     """Drop the whole catalogue (items included) and initialise it again."""
     if not yes:
         raise typer.BadParameter("this deletes every item of the catalogue: confirm with --yes")
-    render_init(Catalog().reset())
+    show(Catalog().reset(), output, render_init)
 
 
 @app.command()

@@ -9,7 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hydra.cli.ingest import render_report
-from hydra.cli.render import OutputFormat, console, errors, show
+from hydra.cli.options import comma_list
+from hydra.cli.render import FormatOption, OutputFormat, console, errors, show
 from hygor import Catalog
 from hygor.harvest import MISSION_START, HarvestQuery, HarvestReport
 
@@ -18,11 +19,14 @@ def harvest(
     source: Annotated[str, typer.Option("--from", help="Root URL of the upstream STAC API.")],
     collection: Annotated[str, typer.Option(help="Our collection the items go to.")],
     source_collection: Annotated[str | None, typer.Option(help="Upstream collection id (default: same).")] = None,
-    tiles: Annotated[list[str] | None, typer.Option("--tiles", help="Sentinel-2 tiles, e.g. 31TCJ (repeat).")] = None,
+    tiles: Annotated[
+        list[str] | None,
+        typer.Option("--tiles", help="Sentinel-2 tiles, e.g. 31TCJ,31TDJ (or repeat).", callback=comma_list),
+    ] = None,
     bbox: Annotated[str | None, typer.Option(help="W,S,E,N in degrees.")] = None,
     when: Annotated[str | None, typer.Option("--datetime", help="START/END (dates or RFC 3339; '..' open).")] = None,
     page_size: Annotated[int, typer.Option(help="Items per upstream page.")] = 500,
-    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
+    output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Pull items month by month; run the same command again to resume or to pick up new acquisitions."""
     if tiles and bbox:

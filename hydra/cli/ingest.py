@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from hydra.cli.render import OutputFormat, console, errors, show
+from hydra.cli.render import FormatOption, OutputFormat, console, errors, show
 from hygor import Catalog
 from hygor.ingest import IngestOptions, IngestReport
 
@@ -19,7 +19,7 @@ def ingest(
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search sub-folders.")] = False,
     check_assets: Annotated[bool, typer.Option(help="Every asset file must exist.")] = False,
     check_cog: Annotated[bool, typer.Option(help="Raster assets must be valid COGs.")] = False,
-    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
+    output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Read products (ESA SAFE, public-cloud tiles, THEIA, LIS, Surfwater, S1Tiling, STAC JSON) into items.
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +23,7 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 Report = TypeVar("Report", bound=BaseModel)
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from hydra.cli.harvest import parse_bbox
 from hydra.cli.options import comma_list
-from hydra.cli.render import OutputFormat, console, show, table
+from hydra.cli.render import FormatOption, OutputFormat, console, show, table
 from hygor import Catalog
 from hygor.regions import bbox_geometry, geojson_geometry, region
 from hygor.tiles import TileInfo
@@ -83,7 +83,7 @@ def render_tiles(found: list[TileInfo], output: TilesFormat) -> None:
 def count(
     by: Annotated[CountBy, typer.Option("--by", help="Grouping.")] = CountBy.CONTINENT,
     land_only: Annotated[bool, typer.Option("--land-only", help="Only tiles over land.")] = False,
-    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
+    output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """How many tiles touch each continent (a border tile counts for both sides)."""
     counts = TileCounts(by=by, land_only=land_only, tiles=Catalog().tile_counts_by_continent(land_only))
