@@ -38,6 +38,8 @@ SERVER_SETTINGS = {
     "max_wal_size": "'4GB'",
     "max_connections": "100",
     "jit": "off",
+    # Errors' CONTEXT would copy the failing rows of a COPY (item contents) into the log.
+    "log_error_verbosity": "'terse'",
 }
 
 
@@ -166,6 +168,7 @@ class EmbeddedCluster:
         port = self._free_port()
         self._write_conf(port)
         self.log_file.touch()
+        self.log_file.chmod(0o600)  # it holds statements and their errors: for the server's user alone
         self._give_to_owner(self.log_file, self.conf_file, self.socket_dir)
         try:
             self._as_owner(

@@ -21,6 +21,7 @@ def test_up_init_status_down_on_a_fresh_home(fresh_home: Path) -> None:
     up = hesp("db", "up", env=env)
     assert up.returncode == 0, up.stderr
     assert "embedded PostgreSQL running" in up.stdout
+    assert (fresh_home / "postgres.log").stat().st_mode & 0o077 == 0
 
     first = hesp("db", "init", env=env)
     assert first.returncode == 0, first.stderr
