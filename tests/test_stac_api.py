@@ -217,6 +217,8 @@ def test_filters_too_deep_to_parse_are_refused_and_the_server_lives_on(filled_db
         ("POST", None, {"filter": nested_not}),
         ("POST", None, {"filter": "NOT " * 5000 + "a = 1", "filter-lang": "cql2-text"}),
         ("POST", None, {"limit": 1, "ids": ["x" * 100] * 20_000}),
+        ("POST", None, {"ids": ["x"] * 10_001}),
+        ("POST", None, {"intersects": {"type": "MultiPoint", "coordinates": [[1, 2]] * 50_001}}),
     ]
     with httpx.Client(base_url=server.url, timeout=30) as api:
         for method, params, body in hostile:

@@ -24,6 +24,9 @@ from hygor.api.errors import error_body
 MAX_FILTER_NESTING = 24
 MAX_FILTER_CHARS = 20_000
 MAX_SEARCH_BODY_BYTES = 1 << 20
+MAX_BODY_BYTES = 64 << 20  # item and collection writes: a large FeatureCollection fits
+MAX_IDS = 10_000
+MAX_GEOMETRY_POSITIONS = 50_000
 
 _QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
 _NOT_RUN = re.compile(r"(?:\bNOT\b\s*)+", re.IGNORECASE)
@@ -85,6 +88,27 @@ def checked_filter(value: Any, lang: str | None) -> dict[str, Any]:
     return value
 
 
+def check_ids(ids: Any) -> None:
+    if isinstance(ids, list | tuple) and len(ids) > MAX_IDS:
+        raise RequestRefused(400, f"more than {MAX_IDS} ids")
+
+
+def check_geometry(geometry: Any) -> None:
+    """Refuse an ``intersects`` geometry with more positions than the limit, counted without recursion."""
+    positions, stack = 0, [geometry]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.get(key) for key in ("coordinates", "geometries"))
+        elif isinstance(node, list):
+            if node and not isinstance(node[0], list | dict):
+                positions += 1
+            else:
+                stack.extend(node)
+        if positions > MAX_GEOMETRY_POSITIONS:
+            raise RequestRefused(400, f"intersects geometry has more than {MAX_GEOMETRY_POSITIONS} positions")
+
+
 def _json(raw: bytes, what: str) -> Any:
     try:
         return orjson.loads(raw)
@@ -104,6 +128,7 @@ class RequestLimits:
             return
         try:
             self._check_query(scope)
+            self._check_declared_size(scope)
             if scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/search"):
                 receive = await self._checked_search_body(scope, receive)
         except RequestRefused as refused:
@@ -116,6 +141,18 @@ class RequestLimits:
         params = QueryParams(scope.get("query_string", b""))
         if "filter" in params:
             checked_filter(params["filter"], params.get("filter-lang") or params.get("filter_lang") or "cql2-text")
+        if "ids" in params:
+            check_ids([i for value in params.getlist("ids") for i in value.split(",")])
+        if "intersects" in params:
+            check_geometry(_json(params["intersects"].encode(), "intersects"))
+
+    @staticmethod
+    def _check_declared_size(scope: Scope) -> None:
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit():
+            raise RequestRefused(400, "Content-Length is not a number")
+        if int(declared) > MAX_BODY_BYTES:
+            raise RequestRefused(413, f"request body larger than {MAX_BODY_BYTES} bytes")
 
     @staticmethod
     async def _checked_search_body(scope: Scope, receive: Receive) -> Receive:
@@ -133,6 +170,9 @@ class RequestLimits:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         search = _json(body, "the search body") if body.strip() else {}
+        if isinstance(search, dict):
+            check_ids(search.get("ids"))
+            check_geometry(search.get("intersects"))
         if isinstance(search, dict) and search.get("filter") is not None:
             lang = search.get("filter-lang") or search.get("filter_lang")
             if isinstance(search["filter"], str) and lang in (None, "cql2-text"):
