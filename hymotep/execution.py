@@ -8,8 +8,9 @@ What a worker does for each job, wherever it runs (a local process, a Dask worke
    lease stops it;
 4. read the outputs with the chain's reader, check them (tile, chain version, valid STAC, COGs), move them
    under the storage root, add ``derived_from`` links to the inputs and a link to the log;
-5. upsert the items and mark the job succeeded in one transaction, which the lease guards: a job whose lease
-   was lost registers nothing. A failure is recorded with its error and log, and retried after a back-off.
+5. register the items (``hygor.loader.register_items``) and mark the job succeeded in one transaction, which
+   the lease guards: a job whose lease was lost registers nothing. A failure is recorded with its error and
+   log, and retried after a back-off.
 """
 
 from __future__ import annotations
@@ -28,14 +29,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import psycopg
-from psycopg.types.json import Jsonb
-
 from hygor.collections import load_collections
 from hygor.db import ConnectionPool
 from hygor.errors import DatabaseUnreachable, HespError
 from hygor.ingest import Checker, IngestOptions, find_products
 from hygor.items import derived_from_link
+from hygor.loader import register_items
 from hygor.readers.base import Rejection
 from hygor.settings import child_environment
 from hymotep import storage
@@ -44,19 +43,8 @@ from hymotep.chains import ChainDefinition, load_chains
 from hymotep.job_inputs import JobInputs, resolve_inputs
 from hymotep.queue import Job, JobQueue, LeaseLost
 from hymotep.requests import HymotepError
-from hymotep.sql import run_query
 
 POLL_S = 0.2
-REGISTER_TRIES = 5
-# pgSTAC's partitions are made and widened by concurrent loads: what the loser of such a race sees (a constraint
-# not widened yet, a deadlock on the partition, a partition whose creating transaction rolled back, a partition
-# created at the same time by another: a duplicate in PostgreSQL's catalogue).
-REGISTER_CONFLICTS = (
-    psycopg.errors.CheckViolation,
-    psycopg.errors.DeadlockDetected,
-    psycopg.errors.UndefinedTable,
-    psycopg.errors.UniqueViolation,
-)
 Outcome = Literal["succeeded", "retried", "failed", "lost"]
 
 
@@ -277,32 +265,11 @@ def _with_lineage(item: dict[str, Any], inputs: JobInputs, job: Job, kept_log: P
 
 
 def _register(config: RunConfig, queue: JobQueue, job: Job, items: list[dict[str, Any]], kept_log: Path) -> None:
-    """Insert the items and record the job's success in one transaction (rolled back when the lease is lost).
-
-    A first attempt inserts (pgSTAC's ``create_items``: a few milliseconds); items that exist already (a job
-    run again, a product ingested by hand) are upserted instead (``upsert_items``: ten times slower). pgSTAC
-    creates partitions and widens each one's date range constraint (an ALTER TABLE) as it loads: two jobs loading
-    into one partition at once can trip over it or deadlock. The loser tries again, once the other has
-    committed."""
-    with _pool(config.database_url).connect() as conn:
-        for attempt in range(1, REGISTER_TRIES + 1):
-            try:
-                with conn.transaction():
-                    _write_items(conn, items)
-                    queue.succeed(conn, job, str(kept_log))
-                return
-            except REGISTER_CONFLICTS:
-                if attempt == REGISTER_TRIES:
-                    raise
-
-
-def _write_items(conn: psycopg.Connection[Any], items: list[dict[str, Any]]) -> None:
-    params = {"items": Jsonb(items)}
-    try:
-        with conn.transaction():  # a savepoint: a duplicate leaves the job's transaction usable
-            conn.execute(run_query("create_items"), params)
-    except psycopg.errors.UniqueViolation:
-        conn.execute(run_query("upsert_items"), params)
+    """Register the items and record the job's success in one transaction (rolled back when the lease is lost);
+    ``register_items`` retries pgSTAC's partition races inside it."""
+    with _pool(config.database_url).connect() as conn, conn.transaction():
+        register_items(conn, items)
+        queue.succeed(conn, job, str(kept_log))
 
 
 @contextmanager
