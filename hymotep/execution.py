@@ -41,8 +41,9 @@ from hymotep import storage
 from hymotep.adapters import Invocation, Workspace, expected_outputs, prepare
 from hymotep.chains import ChainDefinition, load_chains
 from hymotep.job_inputs import JobInputs, resolve_inputs
-from hymotep.queue import Job, JobQueue, LeaseLost
+from hymotep.queue import Job, JobQueue, JobScope, LeaseLost
 from hymotep.requests import HymotepError
+from hymotep.run_request import RunRequest
 
 POLL_S = 0.2
 Outcome = Literal["succeeded", "retried", "failed", "lost"]
@@ -54,17 +55,14 @@ class ChainFailed(HymotepError):
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What a worker needs to run jobs; plain values, sent to Dask workers as they are."""
+    """What a worker needs to run the jobs of a run; plain values, sent to Dask workers as they are."""
 
     database_url: str
     collections_dir: Path
     storage_root: Path
     work_root: Path
+    request: RunRequest
     chain_path: str = ""
-    collections: tuple[str, ...] | None = None
-    lease_s: float = 300.0
-    backoff_s: float = 60.0
-    keep_work: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,10 +88,10 @@ class NoDatabase:
 def claim_and_run(config: RunConfig) -> JobResult | NoDatabase | None:
     """Claim the next ready job and run it; None when no job is ready."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    queue = JobQueue(_pool(config.database_url).connect, worker, lease_s=config.lease_s,
-                     backoff_s=config.backoff_s)  # fmt: skip
+    request = config.request
+    queue = JobQueue(_pool(config.database_url).connect, worker, lease_s=request.lease_s, backoff_s=request.backoff_s)
     try:
-        job = queue.claim(list(config.collections) if config.collections else None)
+        job = queue.claim(JobScope.of(_chains(config.collections_dir), request.scope))
     except DatabaseUnreachable as exc:
         return NoDatabase(str(exc))
     if job is None:
@@ -149,7 +147,7 @@ def run_job(config: RunConfig, queue: JobQueue, job: Job) -> JobResult:
         error = _one_line(exc)
         _keep_log(workspace, kept_log, f"hesp: job failed: {error}")
         return _failed(queue, job, error, kept_log, result)
-    if not config.keep_work:
+    if not config.request.keep_work:
         shutil.rmtree(workspace.root, ignore_errors=True)
     return result("succeeded", items=tuple(i["id"] for i in items))
 
