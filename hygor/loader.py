@@ -52,6 +52,7 @@ PARTITION_RACES = (
 )
 
 Connection = psycopg.Connection[Any]
+Digested = list[tuple[dict[str, Any], str]]  # items with their digests
 
 
 def digest(item: dict[str, Any]) -> str:
@@ -95,7 +96,7 @@ def register_items(
 
 
 def _write(conn: Connection, items: Sequence[dict[str, Any]], fingerprints: list[str]) -> LoadCounts:
-    by_collection: dict[str, list[tuple[dict[str, Any], str]]] = defaultdict(list)
+    by_collection: dict[str, Digested] = defaultdict(list)
     for item, fingerprint in zip(items, fingerprints, strict=True):
         by_collection[item["collection"]].append((item, fingerprint))
     counts = LoadCounts()
@@ -104,21 +105,22 @@ def _write(conn: Connection, items: Sequence[dict[str, Any]], fingerprints: list
     return counts
 
 
-def _write_collection(conn: Connection, collection: str, items: list[tuple[dict[str, Any], str]]) -> LoadCounts:
+def _write_collection(conn: Connection, collection: str, items: Digested) -> LoadCounts:
     params = {"collection": collection, "ids": [item["id"] for item, _ in items]}
     stored: dict[str, str | None] = dict(conn.cursor(row_factory=tuple_row).execute(query("stored_digests"), params))
     counts = LoadCounts()
-    fresh, changed = [], []
+    fresh: Digested = []
+    changed: Digested = []
     for item, fingerprint in items:
         previous = stored.get(item["id"], _ABSENT)
         if previous == fingerprint:
             counts.unchanged += 1
         elif previous is _ABSENT:
             counts.new += 1
-            fresh.append({**item, "private": {DIGEST: fingerprint}})
+            fresh.append((item, fingerprint))
         else:
             counts.updated += 1
-            changed.append({**item, "private": {DIGEST: fingerprint}})
+            changed.append((item, fingerprint))
     if len(fresh) + len(changed) >= COPY_FROM:
         _copy(conn, fresh, changed)
     elif fresh or changed:
@@ -129,26 +131,30 @@ def _write_collection(conn: Connection, collection: str, items: list[tuple[dict[
 _ABSENT = object()
 
 
-def _copy(conn: Connection, fresh: list[dict[str, Any]], changed: list[dict[str, Any]]) -> None:
-    """COPY into pgSTAC's partitions: the fast path of large batches."""
+def _copy(conn: Connection, fresh: Digested, changed: Digested) -> None:
+    """COPY into pgSTAC's partitions, the digests with them: the fast path of large batches."""
     with _pgstac_first(conn):
         loader = _ShapelyLoader(PgstacDB(connection=conn))
-        if fresh:
-            loader.load_items(iter(fresh), insert_mode=Methods.insert, chunksize=len(fresh))
-        if changed:
-            # delsert, not upsert: pgSTAC's upsert keeps the old `private` column, which holds the digest.
-            loader.load_items(iter(changed), insert_mode=Methods.delsert, chunksize=len(changed))
+        # delsert, not upsert, for changed items: pgSTAC's upsert keeps the old `private` column (the digest).
+        for batch, method in ((fresh, Methods.insert), (changed, Methods.delsert)):
+            if batch:
+                rows = ({**item, "private": {DIGEST: fingerprint}} for item, fingerprint in batch)
+                loader.load_items(rows, insert_mode=method, chunksize=len(batch))
 
 
-def _insert(conn: Connection, collection: str, fresh: list[dict[str, Any]], changed: list[dict[str, Any]]) -> None:
+def _insert(conn: Connection, collection: str, fresh: Digested, changed: Digested) -> None:
     """pgSTAC's own insert and upsert (which leave ``private`` empty or as it was), then the digests."""
     if fresh:
-        conn.execute(query("create_items"), {"items": Jsonb(fresh)})
+        conn.execute(query("create_items"), {"items": Jsonb([item for item, _ in fresh])})
     if changed:
-        conn.execute(query("upsert_items"), {"items": Jsonb(changed)})
+        conn.execute(query("upsert_items"), {"items": Jsonb([item for item, _ in changed])})
     written = [*fresh, *changed]
-    ids, private = [i["id"] for i in written], [Jsonb(i["private"]) for i in written]
-    conn.execute(query("store_digests"), {"collection": collection, "ids": ids, "private": private})
+    params = {
+        "collection": collection,
+        "ids": [item["id"] for item, _ in written],
+        "private": [Jsonb({DIGEST: fingerprint}) for _, fingerprint in written],
+    }
+    conn.execute(query("store_digests"), params)
 
 
 @contextmanager
