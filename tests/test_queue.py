@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import hesp
 from gap_scenario import build, slot_of
+from run_scenario import write_request
 
 from hygor import Catalog, Settings
 from hymotep.chains import load_chains
@@ -140,12 +141,7 @@ def test_a_claim_takes_only_the_jobs_of_its_runs_filter(scenario: Production, tm
     """Jobs queued for every tile and date; a run of one tile, of some dates or of one request claims those
     only, as its planning would have planned them (a request for lis-snow asks for its maja-l2a)."""
     scenario.plan_jobs(GapFilter(collections=["maja-l2a"]))
-    other = tmp_path / "march.yaml"
-    other.write_text(
-        "name: march\nrequester: {name: Test}\nzone: {tiles: [31TDJ]}\nchains: [lis-snow]\n"
-        "period: {start: 2023-03-01, end: 2023-03-31}\npriority: 1\n"
-    )
-    scenario.add_request(other)
+    scenario.add_request(write_request(tmp_path, "march", "lis-snow", "2023-03-01", "2023-03-31", ("31TDJ",)))
     with scenario.catalog.database().connect() as conn:
         days = [("31TCJ", "01-18"), ("31TCJ", "01-23"), ("31TCJ", "02-12"), ("31TDJ", "02-07"), ("31TDJ", "03-30")]
         unit = {(tile, day): (tile, slot_of(conn, tile, day)) for tile, day in days}
