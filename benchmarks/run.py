@@ -12,7 +12,7 @@ in each phase; jobs and produced items are removed between phases.
 2. queue only: ``plan_jobs``, then ``JobQueue.claim`` + ``succeed`` from ``--queue-workers`` processes (no
    chain, no registration): the queue's own rate, with a connection per call as the worker opens them, and
    with one connection kept per worker (what connecting costs);
-3. full path, local executor: ``Production.run`` on ``dask_client("local", workers=2)``: plan, claim, work
+3. full path, local executor: ``Production.run`` on ``dask_client(ExecutorSpec("local", workers=2))``: plan, claim, work
    directory, chain, reader, storage, validation, registration;
 4. full path, Dask: an external ``dask scheduler`` and 2 ``dask worker`` processes on loopback;
 5. profile: ``claim_and_run`` in-line in this process for ``--profile-jobs`` jobs, each step timed (self time),
@@ -62,6 +62,7 @@ from hymotep.execution import JobResult, RunConfig, claim_and_run
 from hymotep.executors import dask_client
 from hymotep.production import Production
 from hymotep.queue import JobQueue
+from hymotep.run_request import ExecutorSpec, RunRequest
 from hymotep.work_units import GapFilter
 
 BIN = Path(sys.executable).parent
@@ -112,8 +113,12 @@ class Bench:
     def wanted(self) -> GapFilter:
         return GapFilter(collections=(COLLECTION,))
 
+    @property
+    def request(self) -> RunRequest:
+        return RunRequest(scope=self.wanted)
+
     def config(self) -> RunConfig:
-        return self.production.run_config((COLLECTION,))
+        return self.production.run_config(self.request)
 
 
 @dataclass
@@ -382,7 +387,7 @@ def full_path(bench: Bench, name: str, client: Any) -> Phase:
 
     workers = max(1, sum(client.nthreads().values()))
     started = time.perf_counter()
-    report = bench.production.run(bench.wanted, client, bench.config(), on_result=on_result)
+    report = bench.production.run(bench.request, on_result=on_result, client=client)
     seconds = time.perf_counter() - started
     if failures:
         first = failures[0]
@@ -394,7 +399,7 @@ def full_path(bench: Bench, name: str, client: Any) -> Phase:
 
 def local_executor(bench: Bench) -> Phase:
     started = time.perf_counter()
-    with dask_client("local", workers=WORKERS) as client:
+    with dask_client(ExecutorSpec("local", workers=WORKERS)) as client:
         client.wait_for_workers(WORKERS)
         start_s = time.perf_counter() - started
         phase = full_path(bench, "full path, local executor", client)
@@ -432,7 +437,7 @@ def dask_cluster(work: Path, port: int) -> Iterator[str]:
 
 def dask_executor(bench: Bench, port: int) -> Phase:
     started = time.perf_counter()
-    with dask_cluster(bench.work, port) as address, dask_client("dask", scheduler=address) as client:
+    with dask_cluster(bench.work, port) as address, dask_client(ExecutorSpec("dask", scheduler=address)) as client:
         client.wait_for_workers(WORKERS, timeout=60)
         start_s = time.perf_counter() - started
         phase = full_path(bench, "full path, Dask scheduler + 2 workers", client)
@@ -481,7 +486,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (Checker, "problem", "validate the item (STAC schema)"),
     (execution, "_with_lineage", "lineage links"),
     (execution, "_keep_log", "log: append + copy to storage"),
-    (execution, "_register", "register: upsert_items + succeed (SQL)"),
+    (execution, "_register", "register: register_items + succeed (SQL)"),
     (shutil, "rmtree", "work folder: remove"),
     (execution, "run_job", "other (lease thread, results, ...)"),
 ]

@@ -1,8 +1,10 @@
-"""Loading items into pgSTAC in batches, knowing which are new, changed or unchanged.
+"""The one write path of items into pgSTAC: ``register_items``, in the caller's transaction.
 
-pypgstac's ``Loader`` does the writing (COPY into pgSTAC's partitions). Each item carries a digest of its
-content in pgSTAC's ``private`` column (never served by the API): a batch first reads the digests already
-stored for its ids, loads only the new and changed items, and so counts each kind without reading contents.
+``hesp ingest``, ``hesp harvest`` and the registration of a job's products all write through it. Each item
+carries a digest of its content in pgSTAC's ``private`` column (never served by the API): a batch first reads
+the digests already stored for its ids, writes only the new and changed items, and so counts each kind without
+reading contents. A large batch goes by COPY into pgSTAC's partitions (pypgstac's loader), a small one by
+pgSTAC's own SQL functions (a job's one product: a few milliseconds).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import gc
 import hashlib
 import logging
 import multiprocessing
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +25,8 @@ import orjson
 import psycopg
 import shapely
 import shapely.geometry
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
 from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 
@@ -31,6 +37,22 @@ from hygor.sql import query
 DIGEST = "hesp:digest"
 INGEST_ROLE = "pgstac_ingest"
 WGS84 = 4326
+COPY_FROM = 100  # items of a collection from which a batch is written by COPY rather than pgSTAC's functions
+RACE_TRIES = 5
+RACE_PAUSE_S = 0.05  # doubled at each try
+# pgSTAC creates partitions and widens each one's date range constraint (an ALTER TABLE) as it writes: what the
+# loser of a race between two writers sees (a constraint not widened yet, a deadlock on the partition, a
+# partition whose creating transaction rolled back, a partition created at the same time: a duplicate in
+# PostgreSQL's catalogue; or an item the other wrote meanwhile).
+PARTITION_RACES = (
+    psycopg.errors.CheckViolation,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.UniqueViolation,
+)
+
+Connection = psycopg.Connection[Any]
+Digested = list[tuple[dict[str, Any], str]]  # items with their digests
 
 
 def digest(item: dict[str, Any]) -> str:
@@ -50,6 +72,102 @@ class LoadCounts:
         self.unchanged += other.unchanged
 
 
+def register_items(
+    conn: Connection, items: Sequence[dict[str, Any]], digests: Sequence[str] | None = None
+) -> LoadCounts:
+    """Write ``items`` (distinct ids) into pgSTAC in ``conn``'s transaction; how many were new, changed and
+    unchanged. ``digests``: the items' digests when the caller computed them already.
+
+    The writes run in a savepoint (a transaction of their own when ``conn`` is in autocommit), so that the
+    loser of a partition race (``PARTITION_RACES``) rolls back to it and tries again once the other writer
+    has committed, reading the stored digests again: an item the other wrote meanwhile is then an update.
+    The caller's transaction stays usable, and commits the items with whatever else it records (a job's
+    success)."""
+    fingerprints = list(digests) if digests is not None else [digest(item) for item in items]
+    for attempt in range(RACE_TRIES):
+        try:
+            with conn.transaction():
+                return _write(conn, items, fingerprints)
+        except PARTITION_RACES:
+            if attempt == RACE_TRIES - 1:
+                raise
+            time.sleep(RACE_PAUSE_S * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _write(conn: Connection, items: Sequence[dict[str, Any]], fingerprints: list[str]) -> LoadCounts:
+    by_collection: dict[str, Digested] = defaultdict(list)
+    for item, fingerprint in zip(items, fingerprints, strict=True):
+        by_collection[item["collection"]].append((item, fingerprint))
+    counts = LoadCounts()
+    for collection, members in by_collection.items():
+        counts.add(_write_collection(conn, collection, members))
+    return counts
+
+
+def _write_collection(conn: Connection, collection: str, items: Digested) -> LoadCounts:
+    params = {"collection": collection, "ids": [item["id"] for item, _ in items]}
+    stored: dict[str, str | None] = dict(conn.cursor(row_factory=tuple_row).execute(query("stored_digests"), params))
+    counts = LoadCounts()
+    fresh: Digested = []
+    changed: Digested = []
+    for item, fingerprint in items:
+        previous = stored.get(item["id"], _ABSENT)
+        if previous == fingerprint:
+            counts.unchanged += 1
+        elif previous is _ABSENT:
+            counts.new += 1
+            fresh.append((item, fingerprint))
+        else:
+            counts.updated += 1
+            changed.append((item, fingerprint))
+    if len(fresh) + len(changed) >= COPY_FROM:
+        _copy(conn, fresh, changed)
+    elif fresh or changed:
+        _insert(conn, collection, fresh, changed)
+    return counts
+
+
+_ABSENT = object()
+
+
+def _copy(conn: Connection, fresh: Digested, changed: Digested) -> None:
+    """COPY into pgSTAC's partitions, the digests with them: the fast path of large batches."""
+    with _pgstac_first(conn):
+        loader = _ShapelyLoader(PgstacDB(connection=conn))
+        # delsert, not upsert, for changed items: pgSTAC's upsert keeps the old `private` column (the digest).
+        for batch, method in ((fresh, Methods.insert), (changed, Methods.delsert)):
+            if batch:
+                rows = ({**item, "private": {DIGEST: fingerprint}} for item, fingerprint in batch)
+                loader.load_items(rows, insert_mode=method, chunksize=len(batch))
+
+
+def _insert(conn: Connection, collection: str, fresh: Digested, changed: Digested) -> None:
+    """pgSTAC's own insert and upsert (which leave ``private`` empty or as it was), then the digests."""
+    if fresh:
+        conn.execute(query("create_items"), {"items": Jsonb([item for item, _ in fresh])})
+    if changed:
+        conn.execute(query("upsert_items"), {"items": Jsonb([item for item, _ in changed])})
+    written = [*fresh, *changed]
+    params = {
+        "collection": collection,
+        "ids": [item["id"] for item, _ in written],
+        "private": [Jsonb({DIGEST: fingerprint}) for _, fingerprint in written],
+    }
+    conn.execute(query("store_digests"), params)
+
+
+@contextmanager
+def _pgstac_first(conn: Connection) -> Iterator[None]:
+    """pgSTAC first on the search path for the block (pypgstac's loader names its tables unqualified)."""
+    cursor = conn.cursor(row_factory=tuple_row)
+    row = cursor.execute("SELECT current_setting('search_path')").fetchone()
+    previous = row[0] if row else ""
+    cursor.execute("SELECT set_config('search_path', 'pgstac,public', true)")
+    yield
+    cursor.execute("SELECT set_config('search_path', %s, true)", (previous,))
+
+
 class _ShapelyLoader(Loader):
     """pypgstac's loader with geometries encoded by shapely (GEOS, in C) instead of plpygis (pure Python).
 
@@ -66,7 +184,7 @@ class _ShapelyLoader(Loader):
 
 
 class ItemLoader:
-    """Loads batches of validated items, as the ``pgstac_ingest`` role, in this process."""
+    """A loading session as the ``pgstac_ingest`` role, in this process: each batch is its own transaction."""
 
     def __init__(self, database: Database) -> None:
         logging.getLogger("pypgstac").setLevel(logging.WARNING)
@@ -75,7 +193,6 @@ class ItemLoader:
             self._conn = psycopg.connect(database.dsn(options=options), autocommit=True)
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot open a loading session: {str(exc).splitlines()[0]}") from exc
-        self._loader = _ShapelyLoader(PgstacDB(connection=self._conn))
 
     def close(self) -> None:
         self._conn.close()
@@ -87,53 +204,9 @@ class ItemLoader:
         self.close()
 
     def load(self, items: Sequence[dict[str, Any]], digests: Sequence[str] | None = None) -> LoadCounts:
-        """Upsert ``items`` (distinct ids) and say how many were new, changed and unchanged.
-
-        ``digests``: the items' digests when the caller computed them already.
-        """
-        counts = LoadCounts()
-        by_collection: dict[str, list[tuple[dict[str, Any], str]]] = defaultdict(list)
-        for item, fingerprint in zip(items, digests or [digest(item) for item in items], strict=True):
-            by_collection[item["collection"]].append((item, fingerprint))
+        """``register_items`` in a transaction of its own."""
         with translate_errors():
-            for collection, members in by_collection.items():
-                counts.add(self._load_collection(collection, members))
-        return counts
-
-    def _load_collection(self, collection: str, items: list[tuple[dict[str, Any], str]]) -> LoadCounts:
-        stored = {
-            row[0]: row[1]
-            for row in self._conn.execute(
-                query("stored_digests"), {"collection": collection, "ids": [item["id"] for item, _ in items]}
-            )
-        }
-        counts = LoadCounts()
-        fresh, changed = [], []
-        for item, fingerprint in items:
-            previous = stored.get(item["id"], _ABSENT)
-            if previous == fingerprint:
-                counts.unchanged += 1
-            elif previous is _ABSENT:
-                counts.new += 1
-                fresh.append({**item, "private": {DIGEST: fingerprint}})
-            else:
-                counts.updated += 1
-                changed.append({**item, "private": {DIGEST: fingerprint}})
-        if fresh:
-            try:
-                self._write(fresh, Methods.insert)  # straight COPY into the partitions: the fast path
-            except psycopg.errors.UniqueViolation:  # another run loaded some of them meanwhile
-                self._write(fresh, Methods.delsert)
-        if changed:
-            # delsert, not upsert: pgSTAC's upsert keeps the old `private` column, which holds the digest.
-            self._write(changed, Methods.delsert)
-        return counts
-
-    def _write(self, items: list[dict[str, Any]], method: Methods) -> None:
-        self._loader.load_items(iter(items), insert_mode=method, chunksize=len(items))
-
-
-_ABSENT = object()
+            return register_items(self._conn, items, digests)
 
 
 class LoaderProcess:

@@ -8,8 +8,9 @@ What a worker does for each job, wherever it runs (a local process, a Dask worke
    lease stops it;
 4. read the outputs with the chain's reader, check them (tile, chain version, valid STAC, COGs), move them
    under the storage root, add ``derived_from`` links to the inputs and a link to the log;
-5. upsert the items and mark the job succeeded in one transaction, which the lease guards: a job whose lease
-   was lost registers nothing. A failure is recorded with its error and log, and retried after a back-off.
+5. register the items (``hygor.loader.register_items``) and mark the job succeeded in one transaction, which
+   the lease guards: a job whose lease was lost registers nothing. A failure is recorded with its error and
+   log, and retried after a back-off.
 """
 
 from __future__ import annotations
@@ -28,35 +29,23 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import psycopg
-from psycopg.types.json import Jsonb
-
 from hygor.collections import load_collections
 from hygor.db import ConnectionPool
 from hygor.errors import DatabaseUnreachable, HespError
 from hygor.ingest import Checker, IngestOptions, find_products
 from hygor.items import derived_from_link
+from hygor.loader import register_items
 from hygor.readers.base import Rejection
 from hygor.settings import child_environment
 from hymotep import storage
 from hymotep.adapters import Invocation, Workspace, expected_outputs, prepare
 from hymotep.chains import ChainDefinition, load_chains
 from hymotep.job_inputs import JobInputs, resolve_inputs
-from hymotep.queue import Job, JobQueue, LeaseLost
+from hymotep.queue import Job, JobQueue, JobScope, LeaseLost
 from hymotep.requests import HymotepError
-from hymotep.sql import run_query
+from hymotep.run_request import RunRequest
 
 POLL_S = 0.2
-REGISTER_TRIES = 5
-# pgSTAC's partitions are made and widened by concurrent loads: what the loser of such a race sees (a constraint
-# not widened yet, a deadlock on the partition, a partition whose creating transaction rolled back, a partition
-# created at the same time by another: a duplicate in PostgreSQL's catalogue).
-REGISTER_CONFLICTS = (
-    psycopg.errors.CheckViolation,
-    psycopg.errors.DeadlockDetected,
-    psycopg.errors.UndefinedTable,
-    psycopg.errors.UniqueViolation,
-)
 Outcome = Literal["succeeded", "retried", "failed", "lost"]
 
 
@@ -66,17 +55,14 @@ class ChainFailed(HymotepError):
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What a worker needs to run jobs; plain values, sent to Dask workers as they are."""
+    """What a worker needs to run the jobs of a run; plain values, sent to Dask workers as they are."""
 
     database_url: str
     collections_dir: Path
     storage_root: Path
     work_root: Path
+    request: RunRequest
     chain_path: str = ""
-    collections: tuple[str, ...] | None = None
-    lease_s: float = 300.0
-    backoff_s: float = 60.0
-    keep_work: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,10 +88,10 @@ class NoDatabase:
 def claim_and_run(config: RunConfig) -> JobResult | NoDatabase | None:
     """Claim the next ready job and run it; None when no job is ready."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    queue = JobQueue(_pool(config.database_url).connect, worker, lease_s=config.lease_s,
-                     backoff_s=config.backoff_s)  # fmt: skip
+    request = config.request
+    queue = JobQueue(_pool(config.database_url).connect, worker, lease_s=request.lease_s, backoff_s=request.backoff_s)
     try:
-        job = queue.claim(list(config.collections) if config.collections else None)
+        job = queue.claim(JobScope.of(_chains(config.collections_dir), request.scope))
     except DatabaseUnreachable as exc:
         return NoDatabase(str(exc))
     if job is None:
@@ -161,7 +147,7 @@ def run_job(config: RunConfig, queue: JobQueue, job: Job) -> JobResult:
         error = _one_line(exc)
         _keep_log(workspace, kept_log, f"hesp: job failed: {error}")
         return _failed(queue, job, error, kept_log, result)
-    if not config.keep_work:
+    if not config.request.keep_work:
         shutil.rmtree(workspace.root, ignore_errors=True)
     return result("succeeded", items=tuple(i["id"] for i in items))
 
@@ -277,32 +263,11 @@ def _with_lineage(item: dict[str, Any], inputs: JobInputs, job: Job, kept_log: P
 
 
 def _register(config: RunConfig, queue: JobQueue, job: Job, items: list[dict[str, Any]], kept_log: Path) -> None:
-    """Insert the items and record the job's success in one transaction (rolled back when the lease is lost).
-
-    A first attempt inserts (pgSTAC's ``create_items``: a few milliseconds); items that exist already (a job
-    run again, a product ingested by hand) are upserted instead (``upsert_items``: ten times slower). pgSTAC
-    creates partitions and widens each one's date range constraint (an ALTER TABLE) as it loads: two jobs loading
-    into one partition at once can trip over it or deadlock. The loser tries again, once the other has
-    committed."""
-    with _pool(config.database_url).connect() as conn:
-        for attempt in range(1, REGISTER_TRIES + 1):
-            try:
-                with conn.transaction():
-                    _write_items(conn, items)
-                    queue.succeed(conn, job, str(kept_log))
-                return
-            except REGISTER_CONFLICTS:
-                if attempt == REGISTER_TRIES:
-                    raise
-
-
-def _write_items(conn: psycopg.Connection[Any], items: list[dict[str, Any]]) -> None:
-    params = {"items": Jsonb(items)}
-    try:
-        with conn.transaction():  # a savepoint: a duplicate leaves the job's transaction usable
-            conn.execute(run_query("create_items"), params)
-    except psycopg.errors.UniqueViolation:
-        conn.execute(run_query("upsert_items"), params)
+    """Register the items and record the job's success in one transaction (rolled back when the lease is lost);
+    ``register_items`` retries pgSTAC's partition races inside it."""
+    with _pool(config.database_url).connect() as conn, conn.transaction():
+        register_items(conn, items)
+        queue.succeed(conn, job, str(kept_log))
 
 
 @contextmanager

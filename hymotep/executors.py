@@ -13,14 +13,14 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
+
+from pydantic import BaseModel, computed_field
 
 from hymotep.execution import Batch, JobResult, RunConfig, run_for
 from hymotep.requests import HymotepError
+from hymotep.run_request import ExecutorSpec, JobQueueSpec
 
-ExecutorKind = Literal["local", "dask"]
-BatchSystem = Literal["slurm", "pbs"]
 REPLAN_S = 2.0  # at most one re-planning every so often while jobs are still running
 TASK_BUDGET_S = 1.0  # a task claims jobs for about this long: short jobs share a scheduler round trip
 DATABASE_WAIT_S = 60.0  # how long a run waits for a database that went away before it stops
@@ -31,29 +31,18 @@ class ExecutorError(HymotepError):
     """The Dask cluster cannot be reached or started."""
 
 
-@dataclass(frozen=True)
-class JobQueueSpec:
-    """Workers submitted to a batch system by dask-jobqueue."""
+class RunReport(BaseModel):
+    """What a run did: jobs planned, and jobs run by outcome (with those that did not succeed)."""
 
-    system: BatchSystem
-    queue: str | None = None
-    cores: int = 4
-    memory: str = "16GB"
-    walltime: str = "04:00:00"
-    jobs: int = 1
-    account: str | None = None
-
-
-@dataclass
-class RunReport:
+    planned: int = 0
     succeeded: int = 0
     retried: int = 0
     failed: int = 0
     lost: int = 0
-    planned: int = 0
     seconds: float = 0.0
-    errors: list[JobResult] = field(default_factory=list)
+    errors: list[JobResult] = []
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ran(self) -> int:
         return self.succeeded + self.retried + self.failed + self.lost
@@ -101,28 +90,26 @@ def jobqueue_cluster(spec: JobQueueSpec) -> Any:
 
 
 @contextmanager
-def dask_client(
-    kind: ExecutorKind, *, workers: int = 2, scheduler: str | None = None, jobqueue: JobQueueSpec | None = None
-) -> Iterator[Any]:
-    """A Dask client: a local cluster of ``workers`` single-threaded processes, the scheduler at ``scheduler``,
-    or workers submitted to a batch system."""
+def dask_client(spec: ExecutorSpec) -> Iterator[Any]:
+    """A Dask client: a local cluster of ``spec.workers`` single-threaded processes, the scheduler at
+    ``spec.scheduler``, or workers submitted to a batch system."""
     from distributed import Client, LocalCluster
 
     try:
-        if jobqueue is not None:
-            cluster = jobqueue_cluster(jobqueue)
-            cluster.scale(jobs=jobqueue.jobs)
+        if spec.jobqueue is not None:
+            cluster = jobqueue_cluster(spec.jobqueue)
+            cluster.scale(jobs=spec.jobqueue.jobs)
             with cluster, Client(cluster) as client:
                 yield client
-        elif kind == "dask":
-            if not scheduler:
+        elif spec.kind == "dask":
+            if not spec.scheduler:
                 raise ExecutorError("--executor dask needs --scheduler tcp://host:port")
-            with Client(scheduler, timeout="10s") as client:
+            with Client(spec.scheduler, timeout="10s") as client:
                 yield client
         else:
             with (
                 LocalCluster(
-                    n_workers=workers,
+                    n_workers=spec.workers,
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
@@ -141,16 +128,17 @@ def run_jobs(
     client: Any,
     config: RunConfig,
     *,
-    max_jobs: int | None = None,
     plan: Callable[[], int] | None = None,
     on_result: Callable[[JobResult], None] | None = None,
     retry_in: Callable[[], float | None] | None = None,
 ) -> RunReport:
-    """Run ready jobs on ``client``'s workers until none is ready (or ``max_jobs`` ran); ``plan`` queues the
+    """Run ready jobs on ``client``'s workers until none is ready (or the request's ``max_jobs`` ran); ``plan``
+    queues the
     units that finished jobs made runnable, and returns how many; ``retry_in`` says how soon a job waiting for
     its retry is ready: the run waits for it when that is within RETRY_WAIT_S."""
     from distributed import as_completed
 
+    max_jobs = config.request.max_jobs
     report = RunReport()
     started = time.monotonic()
     pending = as_completed()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from hygor import Catalog
 from hygor.tiles import select_tiles
@@ -13,9 +16,17 @@ from hymotep import queue, store, work_units
 from hymotep.chains import ChainDefinition, ChainError, load_chains, source_collection
 from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDemand, estimate, plan_capacity
 from hymotep.execution import JobResult, RunConfig
-from hymotep.executors import RunReport, run_jobs
+from hymotep.executors import RunReport, dask_client, run_jobs
 from hymotep.requests import load_request_file, produced_chains
+from hymotep.run_request import RunRequest
 from hymotep.store import StoredRequest
+
+
+class PlanReport(BaseModel):
+    """What ``hesp plan`` did: jobs queued, and failed jobs queued again (None when not asked)."""
+
+    queued: int
+    requeued: int | None = None
 
 
 class Production:
@@ -50,6 +61,11 @@ class Production:
         chains = load_chains(self.catalog.settings.collections_dir)
         yield from work_units.copy_gaps_csv(self.catalog.database().connect, chains, wanted)
 
+    def plan(self, wanted: work_units.GapFilter, *, retry_failed: bool = False) -> PlanReport:
+        """``plan_jobs``; with ``retry_failed``, failed jobs of ``wanted`` get their attempts again first."""
+        requeued = self.retry_failed(wanted) if retry_failed else None
+        return PlanReport(queued=self.plan_jobs(wanted), requeued=requeued)
+
     def plan_jobs(self, wanted: work_units.GapFilter) -> int:
         """Queue a job for every runnable or outdated unit; the number queued."""
         chains = load_chains(self.catalog.settings.collections_dir)
@@ -64,54 +80,57 @@ class Production:
         """A worker's handle on the job queue (``lease_s``, ``backoff_s``)."""
         return queue.JobQueue(self.catalog.database().connect, worker, **options)
 
-    def runnable_collections(self, wanted: list[str] | None = None) -> tuple[str, ...]:
+    def runnable_collections(self, wanted: Sequence[str] = ()) -> tuple[str, ...]:
         """The produced collections whose chain has a command (all of them, or those of ``wanted``)."""
         chains = load_chains(self.catalog.settings.collections_dir)
-        for name in wanted or []:
+        for name in wanted:
             if name not in chains:
                 raise ChainError(f"{name} is not a produced collection (known: {', '.join(sorted(chains))})")
             if chains[name].run is None:
                 raise ChainError(f"the chain of {name} has no run section in its chain.yaml: it cannot run here")
         return tuple(sorted(wanted or [c for c, chain in chains.items() if chain.run is not None]))
 
-    def run_config(self, collections: tuple[str, ...], **options: Any) -> RunConfig:
-        """What workers need to run the jobs of ``collections`` (options: lease_s, backoff_s, keep_work)."""
+    def run_config(self, request: RunRequest, chain_path: str | None = None) -> RunConfig:
+        """What workers need to run the jobs of ``request``, its collections made explicit (those that can run);
+        ``chain_path``: where the chains' commands are, instead of the setting (HESP_CHAIN_PATH)."""
         settings = self.catalog.settings
+        scope = replace(request.scope, collections=self.runnable_collections(request.scope.collections))
         return RunConfig(
             database_url=self.catalog.database().url,
             collections_dir=settings.collections_dir.absolute(),
             storage_root=settings.storage_root,
             work_root=settings.work_root,
-            chain_path=settings.chain_path,
-            collections=collections,
-            **options,
+            chain_path=settings.chain_path if chain_path is None else chain_path,
+            request=replace(request, scope=scope),
         )
 
     def run(
         self,
-        wanted: work_units.GapFilter,
-        client: Any,
-        config: RunConfig,
+        request: RunRequest,
         *,
-        plan: bool = True,
-        max_jobs: int | None = None,
         on_result: Callable[[JobResult], None] | None = None,
+        chain_path: str | None = None,
+        client: Any = None,
     ) -> RunReport:
-        """Plan ``wanted`` (unless ``plan`` is False), then run the ready jobs of ``config.collections`` on the
-        Dask ``client`` until none is ready, planning again as finished jobs make new units runnable and waiting
-        for the retries due within a few minutes."""
-        scoped = replace(wanted, collections=config.collections or ())
+        """Plan the units of ``request.scope`` (unless ``request.plan`` is False), then run the ready jobs of that
+        same scope on its executor until none is ready, planning again as finished jobs make new units runnable
+        and waiting for the retries due within a few minutes. ``client``: an open Dask client to run them on
+        instead of the request's executor."""
+        config = self.run_config(request, chain_path)
+        scope = config.request.scope
+        chains = load_chains(self.catalog.settings.collections_dir)
+        jobs = queue.JobScope.of(chains, scope)
 
         def planner() -> int:
-            return self.plan_jobs(scoped)
+            return self.plan_jobs(scope)
 
         def retry_in() -> float | None:
-            return queue.next_retry(self.catalog.database().connect, list(config.collections or ()) or None)
+            return queue.next_retry(self.catalog.database().connect, jobs)
 
-        planned = planner() if plan else 0
-        report = run_jobs(
-            client, config, max_jobs=max_jobs, plan=planner if plan else None, on_result=on_result, retry_in=retry_in
-        )
+        planned = planner() if request.plan else 0
+        with nullcontext(client) if client is not None else dask_client(request.executor) as dask:
+            report = run_jobs(dask, config, plan=planner if request.plan else None, on_result=on_result,
+                              retry_in=retry_in)  # fmt: skip
         report.planned += planned
         return report
 

@@ -4,8 +4,9 @@ The database is the single source of truth for job state, whichever executor run
 
 - ``plan_jobs``: runnable and outdated units become queued jobs, keyed by collection, chain version, tile and
   unit, so planning twice changes nothing;
-- ``JobQueue.claim``: the next job by priority, ``FOR UPDATE SKIP LOCKED`` so that concurrent workers never take
-  the same one, with a lease the worker renews while it runs;
+- ``JobQueue.claim``: the next job of a run's scope (``JobScope``: the same filter as its planning) by priority,
+  ``FOR UPDATE SKIP LOCKED`` so that concurrent workers never take the same one, with a lease the worker renews
+  while it runs;
 - jobs whose lease expired (a worker killed mid-job) go back to the queue before each claim;
 - ``succeed`` runs in the transaction that registers the job's products, and refuses when the lease was lost;
   ``fail`` puts the job back after an exponential back-off, or fails it for good after its attempts.
@@ -14,12 +15,14 @@ The database is the single source of truth for job state, whichever executor run
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
 
 from psycopg import sql
 from psycopg.rows import class_row
 
 from hygor.db import translate_errors
-from hymotep.chains import ChainDefinition
+from hymotep.chains import ChainDefinition, downstream
 from hymotep.requests import HymotepError
 from hymotep.sql import queue_query
 from hymotep.work_units import Connect, Connection, GapFilter, State, gap_statements, gap_transaction
@@ -47,6 +50,54 @@ class Job:
     max_attempts: int
 
 
+@dataclass(frozen=True)
+class JobScope:
+    """Which queued jobs a run claims: those of the filter its planning used (``of``); everything left empty
+    keeps all. ``asked_as``: (collection, chain) when a request naming the chain asks for the collection;
+    ``periods``: (collection, period) of the per-period chains."""
+
+    collections: tuple[str, ...] = ()
+    tiles: tuple[str, ...] = ()
+    requests: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None
+    asked_as: tuple[tuple[str, str], ...] = ()
+    periods: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, chains: dict[str, ChainDefinition], wanted: GapFilter) -> JobScope:
+        return cls(
+            collections=tuple(wanted.collections),
+            tiles=tuple(wanted.tiles),
+            requests=tuple(wanted.requests),
+            since=wanted.since,
+            until=wanted.until,
+            asked_as=tuple((c, chain) for c in sorted(chains) for chain in downstream(chains, c)),
+            periods=tuple((c, chain.period) for c, chain in sorted(chains.items()) if chain.period is not None),
+        )
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "collections": list(self.collections) or None,
+            "tiles": list(self.tiles) or None,
+            "requests": list(self.requests) or None,
+            "since": self.since,
+            "until": self.until,
+            "dated": bool(self.requests) or self.since is not None or self.until is not None,
+            "asked_collections": [c for c, _ in self.asked_as],
+            "asked_as": [chain for _, chain in self.asked_as],
+            "period_collections": [c for c, _ in self.periods],
+            "periods": [period for _, period in self.periods],
+        }
+
+
+ANY_JOB = JobScope()
+
+
+def _scoped(name: str) -> sql.Composed:
+    return sql.SQL(queue_query(name)).format(in_scope=sql.SQL(queue_query("in_scope")))
+
+
 def plan_jobs(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter) -> int:
     """Queue a job for every runnable or outdated unit of ``wanted``; the number of jobs queued."""
     queued = 0
@@ -68,10 +119,10 @@ def retry_failed(connect: Connect, collections: list[str] | None, tiles: list[st
     return len(rows)
 
 
-def next_retry(connect: Connect, collections: list[str] | None) -> float | None:
-    """Seconds until the first job waiting for a retry is ready; None when no job waits."""
+def next_retry(connect: Connect, scope: JobScope) -> float | None:
+    """Seconds until the first job of ``scope`` waiting for a retry is ready; None when no job waits."""
     with connect() as conn, translate_errors():
-        row = conn.execute(queue_query("next_retry"), {"collections": collections}).fetchone()
+        row = conn.execute(_scoped("next_retry"), scope.params()).fetchone()
     return None if row is None or row["seconds"] is None else float(row["seconds"])
 
 
@@ -84,12 +135,12 @@ class JobQueue:
         self.lease_s = lease_s
         self.backoff_s = backoff_s
 
-    def claim(self, collections: list[str] | None = None) -> Job | None:
-        """The next job to run, now leased to this worker; None when nothing is ready."""
+    def claim(self, scope: JobScope = ANY_JOB) -> Job | None:
+        """The next job of ``scope`` to run, now leased to this worker; None when nothing is ready."""
         with self._connect() as conn, translate_errors(), conn.transaction():
             conn.execute(queue_query("requeue_expired"))
-            params = {"worker": self.worker, "lease_s": self.lease_s, "collections": collections}
-            return conn.cursor(row_factory=class_row(Job)).execute(queue_query("claim"), params).fetchone()
+            params = {**scope.params(), "worker": self.worker, "lease_s": self.lease_s}
+            return conn.cursor(row_factory=class_row(Job)).execute(_scoped("claim"), params).fetchone()
 
     def renew(self, job: Job) -> bool:
         """Extend the lease; False when it was lost (expired and taken back)."""

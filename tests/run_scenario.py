@@ -20,11 +20,11 @@ TILE = "31TCJ"
 L2A_DELAY = timedelta(minutes=2)
 
 
-def write_request(folder: Path, name: str, chain: str, start: str, end: str) -> Path:
-    """A request file for ``chain`` on 31TCJ from ``start`` to ``end``."""
+def write_request(folder: Path, name: str, chain: str, start: str, end: str, tiles: tuple[str, ...] = (TILE,)) -> Path:
+    """A request file for ``chain`` on ``tiles`` from ``start`` to ``end``."""
     path = folder / f"{name}.yaml"
     path.write_text(
-        f"name: {name}\nrequester: {{name: Test}}\nzone: {{tiles: [{TILE}]}}\nchains: [{chain}]\n"
+        f"name: {name}\nrequester: {{name: Test}}\nzone: {{tiles: [{', '.join(tiles)}]}}\nchains: [{chain}]\n"
         f"period: {{start: {start}, end: {end}}}\npriority: 2\n"
     )
     return path
@@ -42,9 +42,13 @@ class RunScenario:
             rows = conn.execute("SELECT state, count(*) AS n FROM hesp.jobs GROUP BY state").fetchall()
         return {r["state"]: r["n"] for r in rows}
 
-    def products(self) -> list[str]:
+    def products(self, tile: str | None = None) -> list[str]:
         with self.production.catalog.database().connect() as conn:
-            rows = conn.execute("SELECT id FROM hesp.inventory WHERE collection = 'surfwater-water' ORDER BY id")
+            rows = conn.execute(
+                "SELECT id FROM hesp.inventory WHERE collection = 'surfwater-water' AND (%(tile)s::text IS NULL"
+                " OR tile = %(tile)s) ORDER BY id",
+                {"tile": tile},
+            )
             return [r["id"] for r in rows]
 
     def runs(self) -> list[str]:
@@ -52,13 +56,13 @@ class RunScenario:
         return self.record.read_text().split() if self.record.exists() else []
 
 
-def build(database_url: str, tmp_path: Path, acquisitions: int = 4) -> RunScenario:
-    """``acquisitions`` L1C of 31TCJ every 5 days from 2023-01-03, each with its L2A product on disk."""
+def build(database_url: str, tmp_path: Path, acquisitions: int = 4, tiles: tuple[str, ...] = (TILE,)) -> RunScenario:
+    """``acquisitions`` L1C of each tile (31TCJ) every 5 days from 2023-01-03, each with its L2A product on disk."""
     days = [(at("01-03") + timedelta(days=5 * n)) for n in range(acquisitions)]
     products = tmp_path / "l2a"
-    folders = [write_muscate_l2a(products, tile=TILE, when=day + L2A_DELAY, version="4-10") for day in days]
+    folders = [write_muscate_l2a(products, tile=t, when=day + L2A_DELAY, version="4-10") for t in tiles for day in days]
     with ItemLoader(Database(database_url)) as loader:
-        loader.load([item("sentinel-2-l1c", TILE, day) for day in days])
+        loader.load([item("sentinel-2-l1c", t, day) for t in tiles for day in days])
     env = {
         "HESP_DATABASE_URL": database_url,
         "HESP_STORAGE": str(tmp_path / "storage"),
@@ -71,5 +75,5 @@ def build(database_url: str, tmp_path: Path, acquisitions: int = 4) -> RunScenar
     production = Production(Catalog(settings))
     report = production.catalog.ingest(folders)
     assert report.ok, report
-    production.add_request(write_request(tmp_path, "water", "surfwater-water", "2023-01-01", "2023-12-31"))
+    production.add_request(write_request(tmp_path, "water", "surfwater-water", "2023-01-01", "2023-12-31", tiles))
     return RunScenario(production, env, tmp_path / "storage", tmp_path / "runs.txt")

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
 from conftest import hesp
-from gap_scenario import build
+from gap_scenario import build, slot_of
+from run_scenario import write_request
 
 from hygor import Catalog, Settings
+from hymotep.chains import load_chains
 from hymotep.production import Production
-from hymotep.queue import Job, LeaseLost
+from hymotep.queue import Job, JobQueue, JobScope, LeaseLost
 from hymotep.work_units import STATES, GapFilter
+
+MONTHLY = JobScope(collections=("maja-l3a-monthly",))
 
 
 @pytest.fixture
@@ -42,7 +47,8 @@ def test_planning_queues_runnable_and_outdated_units_once(scenario: Production) 
 def test_jobs_carry_the_mode_of_their_unit(scenario: Production) -> None:
     scenario.plan_jobs(GapFilter(collections=["maja-l2a"], tiles=["31TDJ"]))
     worker = scenario.job_queue("w1")
-    claimed = [job for job in iter(lambda: worker.claim(["maja-l2a"]), None) if job.tile == "31TDJ"]
+    maja = JobScope(collections=("maja-l2a",))
+    claimed = [job for job in iter(lambda: worker.claim(maja), None) if job.tile == "31TDJ"]
     assert sorted((job.slot, job.mode) for job in claimed)[0][1] == "backward"  # Feb 07 restarts the series
     assert sorted((job.slot, job.mode) for job in claimed)[1][1] == "init"  # Mar 30, with nothing after it
     with scenario.catalog.database().connect() as conn:  # a claim starts the run: its duration for /metrics
@@ -102,17 +108,17 @@ def test_an_expired_lease_returns_the_job_and_the_late_worker_records_nothing(sc
 def test_failures_are_retried_after_a_backoff_then_fail_for_good(scenario: Production) -> None:
     scenario.plan_jobs(GapFilter(collections=["maja-l3a-monthly"]))
     patient = scenario.job_queue("w", backoff_s=3600)
-    job = patient.claim(["maja-l3a-monthly"])
+    job = patient.claim(MONTHLY)
     assert job is not None and job.max_attempts == 3
     assert patient.fail(job, "exit code 1") == "queued"
-    assert patient.claim(["maja-l3a-monthly"]) is None  # waiting for its back-off
+    assert patient.claim(MONTHLY) is None  # waiting for its back-off
 
     eager = scenario.job_queue("w", backoff_s=0)
     with scenario.catalog.database().connect() as conn:
         conn.execute("UPDATE hesp.jobs SET run_after = now() WHERE id = %s", (job.id,))
     outcomes = []
     for _ in range(2):
-        claimed: Job | None = eager.claim(["maja-l3a-monthly"])
+        claimed: Job | None = eager.claim(MONTHLY)
         assert claimed is not None and claimed.id == job.id
         outcomes.append(eager.fail(claimed, "exit code 66: download error", "/logs/wasp.log"))
     assert outcomes == ["queued", "failed"]
@@ -120,3 +126,33 @@ def test_failures_are_retried_after_a_backoff_then_fail_for_good(scenario: Produ
     assert [(r["state"], r["reason"]) for r in failed] == [
         ("failed", f"job {job.id} failed after 3 attempts: exit code 66: download error")
     ]
+
+
+def claimed_units(production: Production, queue: JobQueue, wanted: GapFilter) -> set[tuple[str, int]]:
+    """(tile, slot) of every job a run of ``wanted`` claims; they are put back in the queue afterwards."""
+    scope = JobScope.of(load_chains(production.catalog.settings.collections_dir), wanted)
+    units = {(job.tile, job.slot) for job in iter(lambda: queue.claim(scope), None)}
+    with production.catalog.database().connect() as conn:
+        conn.execute("UPDATE hesp.jobs SET state = 'queued', worker = NULL, lease_until = NULL WHERE state = 'running'")
+    return units
+
+
+def test_a_claim_takes_only_the_jobs_of_its_runs_filter(scenario: Production, tmp_path: Path) -> None:
+    """Jobs queued for every tile and date; a run of one tile, of some dates or of one request claims those
+    only, as its planning would have planned them (a request for lis-snow asks for its maja-l2a)."""
+    scenario.plan_jobs(GapFilter(collections=["maja-l2a"]))
+    scenario.add_request(write_request(tmp_path, "march", "lis-snow", "2023-03-01", "2023-03-31", ("31TDJ",)))
+    with scenario.catalog.database().connect() as conn:
+        days = [("31TCJ", "01-18"), ("31TCJ", "01-23"), ("31TCJ", "02-12"), ("31TDJ", "02-07"), ("31TDJ", "03-30")]
+        unit = {(tile, day): (tile, slot_of(conn, tile, day)) for tile, day in days}
+    queue = scenario.job_queue("w")
+    maja = ["maja-l2a"]
+    assert claimed_units(scenario, queue, GapFilter(collections=maja)) == set(unit.values())
+    assert claimed_units(scenario, queue, GapFilter(collections=maja, tiles=["31TDJ"])) == {
+        unit["31TDJ", "02-07"],
+        unit["31TDJ", "03-30"],
+    }
+    february = GapFilter(collections=maja, since=date(2023, 2, 1), until=date(2023, 2, 28))
+    assert claimed_units(scenario, queue, february) == {unit["31TCJ", "02-12"], unit["31TDJ", "02-07"]}
+    assert claimed_units(scenario, queue, GapFilter(requests=["march"])) == {unit["31TDJ", "03-30"]}
+    assert claimed_units(scenario, queue, GapFilter(collections=["lis-snow"])) == set()

@@ -87,6 +87,19 @@ def test_two_runs_at_once_run_no_job_twice(db_url: str, tmp_path: Path) -> None:
     assert scenario.states() == {"succeeded": 8} and len(scenario.products()) == 8
 
 
+def test_a_run_of_one_tile_runs_only_that_tiles_jobs(db_url: str, tmp_path: Path) -> None:
+    """Jobs queued earlier for two tiles: a run scoped to one claims that tile's jobs only."""
+    scenario = build(db_url, tmp_path, acquisitions=2, tiles=("31TCJ", "31TDJ"))
+    planned = hesp("plan", "--collection", "surfwater-water", "--format", "json", env=scenario.env)
+    assert json.loads(planned.stdout) == {"queued": 4, "requeued": None}, planned.stderr
+    result = hesp("run", "--tile", "31TCJ", "--workers", "1", "--format", "json", env=scenario.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert (report["planned"], report["succeeded"], report["ran"], report["errors"]) == (0, 2, 2, [])
+    assert scenario.states() == {"succeeded": 2, "queued": 2}
+    assert len(scenario.products("31TCJ")) == 2 and scenario.products("31TDJ") == []
+
+
 def test_a_failing_chain_is_retried_then_failed_with_its_error_and_log(scenario: RunScenario) -> None:
     env = {**scenario.env, "FAKE_CHAIN_FAIL": "3"}
     result = hesp("run", "--collection", "surfwater-water", "--backoff", "0", env=env)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ from hydra.cli.request import render_figures
 from hydra.cli.run import render_report, run_with_progress
 from hygor import Catalog
 from hygor.settings import PROJECT_ROOT
-from hymotep.executors import dask_client
 from hymotep.production import Production
+from hymotep.run_request import ExecutorSpec, RunRequest
 from hymotep.work_units import STATES, GapFilter
 
 
@@ -50,17 +49,17 @@ def demo(
     console.rule(f"4. the gaps of request {demo_request.name}: {', '.join(demo_request.chains)}")
     render_summary(production.gap_summary(wanted), GapsFormat.TABLE)
     console.rule(f"5. running the missing work on a local Dask cluster of {workers} processes (reference chains)")
-    config = replace(production.run_config(CHAINS), chain_path=str(files.chain_path))
-    with dask_client("local", workers=workers) as client:
-        report = run_with_progress(production, wanted, client, config)
+    run_request = RunRequest(scope=wanted, executor=ExecutorSpec(workers=workers))
+    report = run_with_progress(production, run_request, chain_path=str(files.chain_path))
     render_report(report)
     console.rule("6. the gaps again")
     after = production.gap_summary(wanted)
     render_summary(after, GapsFormat.TABLE)
     left = sum(row["units"] for row in after if row["state"] in ("runnable", "failed", "queued", "running"))
     console.rule("7. the outputs: Cloud Optimized GeoTIFFs under the storage root")
-    rasters, invalid = validate_cogs(config.storage_root)
-    console.print(f"{rasters} GeoTIFFs under {config.storage_root}, {len(invalid)} not valid COGs (rio-cogeo)")
+    storage = catalog.settings.storage_root
+    rasters, invalid = validate_cogs(storage)
+    console.print(f"{rasters} GeoTIFFs under {storage}, {len(invalid)} not valid COGs (rio-cogeo)")
     for path in invalid[:5]:
         console.print(f"  not a valid COG: {path}", markup=False)
     console.rule("8. the STAC API, as a portal sees it")

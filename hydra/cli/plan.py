@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from hydra.cli.gaps import Collections, Requests, Since, Tiles, Until, gap_filter
-from hydra.cli.render import OutputFormat, console, print_json, table
-from hymotep.production import Production
+from hydra.cli.render import OutputFormat, console, print_json, show, table
+from hymotep.production import PlanReport, Production
 
 app = typer.Typer(help="Plan production: queue the runnable work, or weigh requests against capacity.")
 
@@ -25,15 +25,19 @@ def jobs(
         bool,
         typer.Option("--retry-failed", help="Also give failed jobs (of --collection, --tile) their attempts again."),
     ] = False,
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:
     """Queue a job for every runnable or outdated unit (see `hesp gaps`); planning again queues nothing new."""
     if ctx.invoked_subcommand is not None:
         return
-    production = Production()
-    wanted = gap_filter(collection, request, tile, since, until)
-    if retry_failed:
-        console.print(f"failed jobs queued again: {production.retry_failed(wanted):,}")
-    console.print(f"queued {production.plan_jobs(wanted):,} jobs")
+    report = Production().plan(gap_filter(collection, request, tile, since, until), retry_failed=retry_failed)
+    show(report, output, render_plan)
+
+
+def render_plan(report: PlanReport) -> None:
+    if report.requeued is not None:
+        console.print(f"failed jobs queued again: {report.requeued:,}")
+    console.print(f"queued {report.queued:,} jobs")
 
 
 @app.command()

@@ -7,24 +7,20 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hydra.cli.gaps import Collections, Requests, Since, Tiles, Until, gap_filter
-from hydra.cli.render import console, table
-from hymotep.execution import JobResult, RunConfig
-from hymotep.executors import JobQueueSpec, RunReport, dask_client, jobqueue_cluster
+from hydra.cli.render import OutputFormat, console, errors, show, table
+from hymotep.execution import JobResult
+from hymotep.executors import RunReport, jobqueue_cluster
 from hymotep.production import Production
-from hymotep.work_units import GapFilter
+from hymotep.queue import BACKOFF_S, LEASE_S
+from hymotep.run_request import BATCH_SYSTEMS, EXECUTOR_KINDS, ExecutorSpec, JobQueueSpec, RunRequest
 
-
-class Executor(StrEnum):
-    LOCAL = "local"
-    DASK = "dask"
-
-
-class BatchSystem(StrEnum):
-    SLURM = "slurm"
-    PBS = "pbs"
+Executor = StrEnum("Executor", {kind: kind for kind in EXECUTOR_KINDS})  # type: ignore[misc]
+BatchSystem = StrEnum("BatchSystem", {system: system for system in BATCH_SYSTEMS})  # type: ignore[misc]
+DEFAULT_EXECUTOR = Executor(ExecutorSpec.kind)
 
 
 def run(
@@ -34,7 +30,7 @@ def run(
     since: Since = None,
     until: Until = None,
     executor: Annotated[Executor, typer.Option(help="local: a Dask cluster on this machine; dask: --scheduler.")] = (
-        Executor.LOCAL
+        DEFAULT_EXECUTOR
     ),
     workers: Annotated[int, typer.Option(min=1, help="Worker processes of the local cluster.")] = os.cpu_count() or 1,
     scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler (tcp://host:8786).")] = None,
@@ -48,36 +44,41 @@ def run(
     job_script: Annotated[bool, typer.Option("--job-script", help="Print the batch script and stop.")] = False,
     max_jobs: Annotated[int | None, typer.Option(min=1, help="Stop after this many jobs.")] = None,
     plan: Annotated[bool, typer.Option(help="Plan the runnable units first, and again as jobs finish.")] = True,
-    lease: Annotated[float, typer.Option(min=1, help="Lease of a running job, in seconds (renewed).")] = 300,
-    backoff: Annotated[float, typer.Option(min=0, help="First retry delay of a failed job, in seconds.")] = 60,
+    lease: Annotated[float, typer.Option(min=1, help="Lease of a running job, in seconds (renewed).")] = LEASE_S,
+    backoff: Annotated[float, typer.Option(min=0, help="First retry delay of a failed job, in seconds.")] = BACKOFF_S,
     keep_work: Annotated[bool, typer.Option(help="Keep the work directories of jobs that succeed.")] = False,
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:
-    """Run the queued jobs (of the collections given, else of every chain with a command) until none is ready;
-    with --plan (default), runnable units of the filters become jobs first. Exit code 1 when a job failed."""
+    """Run the queued jobs of the filters (of the collections given, else of every chain with a command) until
+    none is ready; with --plan (default), runnable units of the filters become jobs first. Only jobs of the
+    filters run, whoever queued them. Exit code 1 when a job failed."""
     spec = None
     if jobqueue is not None:
-        spec = JobQueueSpec(jobqueue.value, queue, cores, memory, walltime, jobs, account)
+        spec = JobQueueSpec(jobqueue.value, queue, cores, memory, walltime, jobs, account)  # type: ignore[arg-type]
         if job_script:
             with jobqueue_cluster(spec) as cluster:
                 console.print(cluster.job_script(), markup=False)
             return
-    production = Production()
-    config = production.run_config(
-        production.runnable_collections(collection), lease_s=lease, backoff_s=backoff, keep_work=keep_work
+    run_request = RunRequest(
+        scope=gap_filter(collection, request, tile, since, until),
+        executor=ExecutorSpec(executor.value, workers, scheduler, spec),  # type: ignore[arg-type]
+        plan=plan,
+        max_jobs=max_jobs,
+        lease_s=lease,
+        backoff_s=backoff,
+        keep_work=keep_work,
     )
-    wanted = gap_filter(collection, request, tile, since, until)
-    with dask_client(executor.value, workers=workers, scheduler=scheduler, jobqueue=spec) as client:
-        report = run_with_progress(production, wanted, client, config, plan=plan, max_jobs=max_jobs)
-    render_report(report)
+    report = run_with_progress(Production(), run_request, quiet=output is OutputFormat.JSON)
+    show(report, output, render_report)
     if report.failed or report.lost:
         raise typer.Exit(1)
 
 
-def run_with_progress(
-    production: Production, wanted: GapFilter, client: Any, config: RunConfig, **options: Any
-) -> RunReport:
-    """``Production.run`` with a progress bar, and a line for each job that did not succeed."""
-    with _progress() as progress:
+def run_with_progress(production: Production, request: RunRequest, *, quiet: bool = False, **options: Any) -> RunReport:
+    """``Production.run`` with a progress bar and a line for each job that did not succeed (on stderr when
+    ``quiet``: the standard output is the report's)."""
+    out = errors if quiet else console
+    with _progress(out) as progress:
         task = progress.add_task("jobs", total=None, done="")
         counts: dict[str, int] = {}
 
@@ -89,13 +90,13 @@ def run_with_progress(
                 progress.console.print(f"job {result.job} ({result.collection} {result.tile}) {result.outcome}: "
                                         f"{result.error}", markup=False)  # fmt: skip
 
-        return production.run(wanted, client, config, on_result=on_result, **options)
+        return production.run(request, on_result=on_result, **options)
 
 
-def _progress() -> Progress:
+def _progress(out: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[done]}"),
-        TimeElapsedColumn(), console=console, transient=not console.is_terminal,
+        TimeElapsedColumn(), console=out, transient=not out.is_terminal,
     )  # fmt: skip
 
 

@@ -94,6 +94,20 @@ SELECT id FROM pgstac.collections ORDER BY id;
 -- The content digests ingest keeps in pgSTAC's private column, for the ids of one batch.
 SELECT id, private->>'hesp:digest' FROM pgstac.items WHERE collection = %(collection)s AND id = ANY(%(ids)s);
 
+-- name: create_items
+-- New items of a small batch (pgSTAC's own insert, which creates and widens partitions; `private` left empty).
+SELECT pgstac.create_items(%(items)s::jsonb);
+
+-- name: upsert_items
+-- Changed items of a small batch (pgSTAC's own upsert, which keeps the stored `private`).
+SELECT pgstac.upsert_items(%(items)s::jsonb);
+
+-- name: store_digests
+-- The content digests of the items a small batch wrote, in their `private` column.
+UPDATE pgstac.items AS i SET private = d.private
+FROM unnest(%(ids)s::text[], %(private)s::jsonb[]) AS d(id, private)
+WHERE i.collection = %(collection)s AND i.id = d.id;
+
 -- name: upsert_harvest
 INSERT INTO hesp.harvests (key, source_url, source_collection, target_collection, query)
 VALUES (%(key)s, %(source_url)s, %(source_collection)s, %(target_collection)s, %(query)s)

@@ -1,6 +1,6 @@
 -- The job queue (hesp.jobs, migration 0006): planning from gaps, claims with leases, outcomes.
--- `{gaps}` in enqueue is a gap query of hymotep/sql/gaps.sql (psycopg.sql composition of this package's
--- own text, never of user input).
+-- `{gaps}` in enqueue is a gap query of hymotep/sql/gaps.sql, `{in_scope}` in claim and next_retry is
+-- in_scope below (psycopg.sql composition of this package's own text, never of user input).
 
 -- name: enqueue
 -- Runnable and outdated units become queued jobs, once: planning again changes nothing. A unit whose job
@@ -24,16 +24,42 @@ SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
 WHERE state = 'running' AND lease_until < now()
 RETURNING id
 
+-- name: in_scope
+-- Whether the queued job `q` is in a run's scope, the same as the gaps its run plans (hymotep.queue.JobScope):
+-- its collection and tile, and its unit's dates (an acquisition's UTC day, from the inventory's items of its
+-- tile and slot; a period, from its start) within since/until and the period of one of the requests named
+-- that asks for its collection (names it, or names a chain downstream: `asked_as`) on its tile.
+(%(collections)s::text[] IS NULL OR q.collection = ANY(%(collections)s::text[]))
+AND (%(tiles)s::text[] IS NULL OR q.tile = ANY(%(tiles)s::text[]))
+AND (NOT %(dated)s::boolean OR EXISTS (
+    SELECT FROM (
+        SELECT CASE WHEN p.period IS NOT NULL THEN daterange(s.start, hesp.period_end(p.period, s.start))
+                    WHEN a.day IS NOT NULL THEN daterange(a.day, a.day, '[]') END AS dates
+        FROM (SELECT (to_timestamp(q.slot * 43200.0) AT TIME ZONE 'UTC')::date AS start) AS s
+        LEFT JOIN unnest(%(period_collections)s::text[], %(periods)s::text[]) AS p(collection, period)
+               ON p.collection = q.collection
+        LEFT JOIN LATERAL (SELECT (min(i.acquired) AT TIME ZONE 'UTC')::date AS day FROM hesp.inventory i
+                           WHERE i.tile = q.tile AND i.slot = q.slot) AS a ON true
+    ) AS u
+    WHERE u.dates && daterange(%(since)s::date, %(until)s::date, '[]')
+      AND (%(requests)s::text[] IS NULL OR EXISTS (
+          SELECT FROM hesp.requests r
+          JOIN hesp.request_tiles rt ON rt.request = r.name AND rt.tile = q.tile
+          JOIN unnest(%(asked_collections)s::text[], %(asked_as)s::text[]) AS w(collection, chain)
+            ON w.collection = q.collection AND w.chain = ANY(r.chains)
+          WHERE r.name = ANY(%(requests)s::text[]) AND u.dates && daterange(r.start_date, r.end_date, '[]')))
+))
+
 -- name: claim
--- The next queued job by priority, for this worker only: SKIP LOCKED lets concurrent workers pass each other.
+-- The next queued job of the run's scope by priority, for this worker only: SKIP LOCKED lets concurrent
+-- workers pass each other.
 UPDATE hesp.jobs AS j
 SET state = 'running', attempts = j.attempts + 1, worker = %(worker)s,
     lease_until = now() + %(lease_s)s * interval '1 second', started_at = now(), updated_at = now()
 FROM (
-    SELECT id FROM hesp.jobs
-    WHERE state = 'queued' AND run_after <= now()
-      AND (%(collections)s::text[] IS NULL OR collection = ANY(%(collections)s::text[]))
-    ORDER BY priority, run_after, id
+    SELECT q.id FROM hesp.jobs q
+    WHERE q.state = 'queued' AND q.run_after <= now() AND {in_scope}
+    ORDER BY q.priority, q.run_after, q.id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 ) AS next
@@ -71,8 +97,7 @@ WHERE state = 'failed'
 RETURNING id
 
 -- name: next_retry
--- Seconds until the first job waiting for its retry (back-off) is ready; NULL when none waits.
-SELECT extract(epoch FROM min(run_after) - now())::float AS seconds
-FROM hesp.jobs
-WHERE state = 'queued' AND run_after > now()
-  AND (%(collections)s::text[] IS NULL OR collection = ANY(%(collections)s::text[]))
+-- Seconds until the first job of the run's scope waiting for its retry (back-off) is ready; NULL when none waits.
+SELECT extract(epoch FROM min(q.run_after) - now())::float AS seconds
+FROM hesp.jobs q
+WHERE q.state = 'queued' AND q.run_after > now() AND {in_scope}

@@ -49,11 +49,3 @@ LIMIT %(count)s
 -- Items as the STAC API serves them (pgSTAC hydrates the stored content with its collection's base item).
 SELECT pgstac.get_item(id, collection) AS item
 FROM unnest(%(collections)s::text[], %(ids)s::text[]) AS wanted(collection, id)
-
--- name: create_items
--- A job's products, in the transaction that records its success (pgSTAC's own insert).
-SELECT pgstac.create_items(%(items)s::jsonb)
-
--- name: upsert_items
--- The same when some exist already (a job run again).
-SELECT pgstac.upsert_items(%(items)s::jsonb)
