@@ -6,14 +6,15 @@ import sys
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from enum import StrEnum
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, cast
 
 import orjson
 import typer
 
+from hydra.cli.options import comma_list, one_of
 from hydra.cli.render import console, table
 from hymotep.production import Production
-from hymotep.work_units import COLUMNS, GAP_STATES, STATES, GapFilter
+from hymotep.work_units import COLUMNS, GAP_STATES, STATES, GapFilter, State
 
 
 class GapsFormat(StrEnum):
@@ -23,9 +24,17 @@ class GapsFormat(StrEnum):
     GEOJSON = "geojson"
 
 
-Collections = Annotated[list[str] | None, typer.Option("--collection", "-c", help="Produced collection (repeat).")]
-Requests = Annotated[list[str] | None, typer.Option("--request", "-r", help="Request name (repeat).")]
-Tiles = Annotated[list[str] | None, typer.Option("--tile", "-t", help="Tile id (repeat).")]
+Collections = Annotated[
+    list[str] | None,
+    typer.Option("--collection", "-c", help="Produced collections (comma-separated or repeated).", callback=comma_list),
+]
+Requests = Annotated[
+    list[str] | None,
+    typer.Option("--request", "-r", help="Request names (comma-separated or repeated).", callback=comma_list),
+]
+Tiles = Annotated[
+    list[str] | None, typer.Option("--tile", "-t", help="Tile ids (comma-separated or repeated).", callback=comma_list)
+]
 Since = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First date (UTC).")]
 Until = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last date (UTC).")]
 
@@ -57,7 +66,13 @@ def gaps(
     until: Until = None,
     state: Annotated[
         list[str] | None,
-        typer.Option("--state", "-s", help=f"{', '.join(STATES)} (repeat; default: the gaps, not done or invalid)."),
+        typer.Option(
+            "--state",
+            "-s",
+            parser=one_of(STATES),
+            callback=comma_list,
+            help=f"{', '.join(STATES)} (repeat; default: the gaps, not done or invalid).",
+        ),
     ] = None,
     chain_version: Annotated[
         str | None, typer.Option(help="Requested chain version (default: chain.yaml's); older products are outdated.")
@@ -70,7 +85,7 @@ def gaps(
 ) -> None:
     """The units of work the requests expect, by state: runnable, blocked, queued, running, failed, outdated
     (and done, invalid). A summary by default; --list streams one line per unit."""
-    states = tuple(state) if state else GAP_STATES
+    states = tuple(cast(State, s) for s in state) if state else GAP_STATES
     wanted = gap_filter(collection, request, tile, since, until, states=states, chain_version=chain_version)
     production = Production()
     if summary:

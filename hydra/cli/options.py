@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import typer
+
 
 def comma_list(values: list[str] | None) -> list[str] | None:
     """Typer callback: ``--tile 31TCJ,31TDJ --tile 31TCH`` is the list of the three."""
     if values is None:
         return None
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def one_of(values: Sequence[str]) -> Callable[[str], str]:
+    """A parser of an option whose choices are the library's own values (a Literal's), not a list repeated here;
+    a comma-separated list of them passes too (``comma_list`` splits it)."""
+
+    def parse(value: str) -> str:
+        for part in value.split(","):
+            if part.strip() not in values:
+                raise typer.BadParameter(f"{part.strip()!r} is not one of {', '.join(values)}")
+        return value
+
+    return parse

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import os
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hydra.cli.gaps import Collections, Requests, Since, Tiles, Until, gap_filter
+from hydra.cli.options import one_of
 from hydra.cli.render import OutputFormat, console, errors, show, table
 from hymotep.execution import JobResult
 from hymotep.executors import RunReport, jobqueue_cluster
 from hymotep.production import Production
 from hymotep.queue import BACKOFF_S, LEASE_S
-from hymotep.run_request import BATCH_SYSTEMS, EXECUTOR_KINDS, ExecutorSpec, JobQueueSpec, RunRequest
-
-Executor = StrEnum("Executor", {kind: kind for kind in EXECUTOR_KINDS})  # type: ignore[misc]
-BatchSystem = StrEnum("BatchSystem", {system: system for system in BATCH_SYSTEMS})  # type: ignore[misc]
-DEFAULT_EXECUTOR = Executor(ExecutorSpec.kind)
+from hymotep.run_request import (
+    BATCH_SYSTEMS,
+    EXECUTOR_KINDS,
+    BatchSystem,
+    ExecutorKind,
+    ExecutorSpec,
+    JobQueueSpec,
+    RunRequest,
+)
 
 
 def run(
@@ -29,12 +33,15 @@ def run(
     tile: Tiles = None,
     since: Since = None,
     until: Until = None,
-    executor: Annotated[Executor, typer.Option(help="local: a Dask cluster on this machine; dask: --scheduler.")] = (
-        DEFAULT_EXECUTOR
-    ),
+    executor: Annotated[
+        str,
+        typer.Option(parser=one_of(EXECUTOR_KINDS), help="local: a Dask cluster on this machine; dask: --scheduler."),
+    ] = ExecutorSpec.kind,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes of the local cluster.")] = os.cpu_count() or 1,
     scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler (tcp://host:8786).")] = None,
-    jobqueue: Annotated[BatchSystem | None, typer.Option(help="Submit the Dask workers to Slurm or PBS.")] = None,
+    jobqueue: Annotated[
+        str | None, typer.Option(parser=one_of(BATCH_SYSTEMS), help="Submit the Dask workers to Slurm or PBS.")
+    ] = None,
     queue: Annotated[str | None, typer.Option(help="Batch queue (partition) of the workers.")] = None,
     cores: Annotated[int, typer.Option(min=1, help="Cores of each batch job (one chain a core).")] = 4,
     memory: Annotated[str, typer.Option(help="Memory of each batch job.")] = "16GB",
@@ -54,14 +61,14 @@ def run(
     filters run, whoever queued them. Exit code 1 when a job failed."""
     spec = None
     if jobqueue is not None:
-        spec = JobQueueSpec(jobqueue.value, queue, cores, memory, walltime, jobs, account)  # type: ignore[arg-type]
+        spec = JobQueueSpec(cast(BatchSystem, jobqueue), queue, cores, memory, walltime, jobs, account)
         if job_script:
             with jobqueue_cluster(spec) as cluster:
                 console.print(cluster.job_script(), markup=False)
             return
     run_request = RunRequest(
         scope=gap_filter(collection, request, tile, since, until),
-        executor=ExecutorSpec(executor.value, workers, scheduler, spec),  # type: ignore[arg-type]
+        executor=ExecutorSpec(cast(ExecutorKind, executor), workers, scheduler, spec),
         plan=plan,
         max_jobs=max_jobs,
         lease_s=lease,
