@@ -41,9 +41,9 @@ from hygor.settings import child_environment
 from hymotep import storage
 from hymotep.adapters import Invocation, Workspace, expected_outputs, prepare
 from hymotep.chains import ChainDefinition, load_chains
+from hymotep.errors import HymotepError
 from hymotep.job_inputs import JobInputs, resolve_inputs
 from hymotep.queue import Job, JobQueue, LeaseLost
-from hymotep.requests import HymotepError
 from hymotep.sql import run_query
 
 POLL_S = 0.2

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from hymotep.errors import HymotepError
 from hymotep.execution import Batch, JobResult, RunConfig, run_for
-from hymotep.requests import HymotepError
 
 ExecutorKind = Literal["local", "dask"]
 BatchSystem = Literal["slurm", "pbs"]
