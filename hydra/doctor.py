@@ -24,9 +24,9 @@ from hygor.collections import SyncAction, load_collections, load_queryables, out
 from hygor.db import Database, fetch_all, fetch_one, redact, relation_exists
 from hygor.errors import HespError
 from hygor.migrations import PGSTAC_VERSION, applied_migrations, migration_label, pgstac_version
-from hygor.settings import Settings, command_search_path
 from hygor.sql import migrations
 from hymotep.chains import load_chains
+from hymotep.settings import ProductionSettings, command_search_path
 
 DEFAULT_MIN_FREE_GB = 10.0
 SCHEDULER_TIMEOUT = "5s"
@@ -65,7 +65,7 @@ class CheckFailed(Exception):
 
 @dataclass
 class _Context:
-    settings: Settings
+    settings: ProductionSettings
     min_free_gb: float
     scheduler: str | None
     conn: Connection | None = None
@@ -74,10 +74,13 @@ class _Context:
 
 
 def diagnose(
-    settings: Settings | None = None, *, min_free_gb: float = DEFAULT_MIN_FREE_GB, scheduler: str | None = None
+    settings: ProductionSettings | None = None,
+    *,
+    min_free_gb: float = DEFAULT_MIN_FREE_GB,
+    scheduler: str | None = None,
 ) -> DoctorReport:
     """Run every check in turn; the embedded database is not started (a stopped one is a failure)."""
-    ctx = _Context(settings or Settings(), min_free_gb, scheduler)
+    ctx = _Context(settings or ProductionSettings(), min_free_gb, scheduler)
     with ctx.open_connections:
         return DoctorReport(checks=[_run(name, check, ctx) for name, check in CHECKS])
 
@@ -181,7 +184,7 @@ def _stale_leases(ctx: _Context) -> str:
 
 def _chain_commands(ctx: _Context) -> tuple[Outcome, str] | str:
     chains = load_chains(ctx.settings.collections_dir)
-    search = command_search_path(ctx.settings.chain_path)
+    search = command_search_path(ctx.settings.chain_search)
     found: list[str] = []
     missing: list[str] = []
     for collection, chain in chains.items():
@@ -232,7 +235,7 @@ def _free_space(ctx: _Context) -> str:
     return "; ".join(lines) + f" (minimum {ctx.min_free_gb:g} GB)"
 
 
-def _folders(settings: Settings) -> list[Path]:
+def _folders(settings: ProductionSettings) -> list[Path]:
     """The storage root, and the work root unless it is the same folder."""
     return list(dict.fromkeys([settings.storage_root, settings.work_root]))
 

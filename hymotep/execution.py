@@ -37,13 +37,13 @@ from hygor.errors import DatabaseUnreachable, HespError
 from hygor.ingest import Checker, IngestOptions, find_products
 from hygor.items import derived_from_link
 from hygor.readers.base import Rejection
-from hygor.settings import child_environment
 from hymotep import storage
 from hymotep.adapters import Invocation, Workspace, expected_outputs, prepare
 from hymotep.chains import ChainDefinition, load_chains
 from hymotep.errors import HymotepError
 from hymotep.job_inputs import JobInputs, resolve_inputs
 from hymotep.queue import Job, JobQueue, LeaseLost
+from hymotep.settings import child_environment
 from hymotep.sql import run_query
 
 POLL_S = 0.2

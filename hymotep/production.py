@@ -15,12 +15,17 @@ from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDe
 from hymotep.execution import JobResult, RunConfig
 from hymotep.executors import RunReport, run_jobs
 from hymotep.requests import load_request_file, produced_chains
+from hymotep.settings import ProductionSettings
 from hymotep.store import StoredRequest
 
 
 class Production:
+    """Production over ``catalog`` (from the environment by default), with its settings (``ProductionSettings``:
+    the catalogue's when they are production's, else read from the environment)."""
+
     def __init__(self, catalog: Catalog | None = None) -> None:
-        self.catalog = catalog or Catalog()
+        self.catalog = catalog or Catalog(ProductionSettings())
+        self.settings = ProductionSettings.of(self.catalog.settings)
 
     def add_request(self, path: Path, *, replace: bool = False) -> StoredRequest:
         """Validate a request file, resolve its zone to tiles and store it; nothing is stored on any fault."""
@@ -76,13 +81,13 @@ class Production:
 
     def run_config(self, collections: tuple[str, ...], **options: Any) -> RunConfig:
         """What workers need to run the jobs of ``collections`` (options: lease_s, backoff_s, keep_work)."""
-        settings = self.catalog.settings
+        settings = self.settings
         return RunConfig(
             database_url=self.catalog.database().url,
             collections_dir=settings.collections_dir.absolute(),
             storage_root=settings.storage_root,
             work_root=settings.work_root,
-            chain_path=settings.chain_path,
+            chain_path=settings.chain_search,
             collections=collections,
             **options,
         )

@@ -82,7 +82,7 @@ def overview(production: Production) -> dict[str, Any]:
 
 def recent_failures(production: Production, limit: int = FAILURES_LISTED) -> list[dict[str, Any]]:
     """The newest failed attempts, with their error kind and the tail of their log."""
-    storage = production.catalog.settings.storage_root
+    storage = production.settings.storage_root
     with production.catalog.database().connect() as conn:
         rows = conn.execute(dashboard_query("recent_failures"), {"limit": limit}).fetchall()
     return [
