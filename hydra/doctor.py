@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -23,9 +23,9 @@ from hydra.sql import status_query
 from hygor.collections import SyncAction, load_collections, load_queryables, out_of_sync
 from hygor.db import Database, fetch_all, fetch_one, redact, relation_exists
 from hygor.errors import HespError
-from hygor.migrations import PGSTAC_VERSION, applied_migrations, migration_label, pgstac_version
-from hygor.sql import migrations
+from hygor.migrations import PGSTAC_VERSION, pgstac_version, schema_state
 from hymotep.chains import load_chains
+from hymotep.migrations import STREAMS
 from hymotep.settings import ProductionSettings, command_search_path
 
 DEFAULT_MIN_FREE_GB = 10.0
@@ -134,14 +134,14 @@ def _versions(ctx: _Context) -> str:
 
 
 def _migrations(ctx: _Context) -> str:
-    applied = {row["name"] for row in applied_migrations(_connection(ctx))}
-    known = migrations()
-    pending = [migration_label(m) for m in known if m.name not in applied]
-    unknown = sorted(applied - {m.name for m in known})
+    schema = schema_state(_connection(ctx), STREAMS)
+    known, pending = schema.known, list(schema.pending)
     if pending:
         raise CheckFailed(f"{len(pending)} of {len(known)} pending: {_listed(pending)}: run `hesp db init`")
-    if unknown:
-        raise CheckFailed(f"applied but unknown to this version of hesp: {_listed(unknown)} (upgrade hesp)")
+    if schema.unknown:
+        raise CheckFailed(
+            f"applied but unknown to this version of hesp: {_listed(list(schema.unknown))} (upgrade hesp)"
+        )
     return f"all {len(known)} applied"
 
 
@@ -256,7 +256,7 @@ def _workers(ctx: _Context) -> tuple[Outcome, str] | str:
     return f"{workers} worker(s) at {ctx.scheduler}"
 
 
-def _listed(names: list[str]) -> str:
+def _listed(names: Sequence[str]) -> str:
     more = f" and {len(names) - LISTED} more" if len(names) > LISTED else ""
     return ", ".join(names[:LISTED]) + more
 

@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from hygor import Catalog
+from hygor.catalog import CatalogStatus, InitReport
 from hygor.tiles import select_tiles
 from hymotep import queue, store, work_units
 from hymotep.chains import ChainDefinition, ChainError, load_chains, source_collection
 from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDemand, estimate, plan_capacity
 from hymotep.execution import JobResult, RunConfig
 from hymotep.executors import RunReport, run_jobs
+from hymotep.migrations import STREAMS
 from hymotep.requests import load_request_file, produced_chains
 from hymotep.settings import ProductionSettings
 from hymotep.store import StoredRequest
@@ -26,6 +28,18 @@ class Production:
     def __init__(self, catalog: Catalog | None = None) -> None:
         self.catalog = catalog or Catalog(ProductionSettings())
         self.settings = ProductionSettings.of(self.catalog.settings)
+
+    def init(self) -> InitReport:
+        """The catalogue initialised with production's tables and functions (``Catalog.init``)."""
+        return self.catalog.init(STREAMS)
+
+    def reset(self) -> InitReport:
+        """The catalogue and production dropped, items, requests and jobs with them, then initialised again."""
+        return self.catalog.reset(STREAMS)
+
+    def database_status(self) -> CatalogStatus:
+        """The catalogue's status, production's migrations included (``Catalog.status``)."""
+        return self.catalog.status(STREAMS)
 
     def add_request(self, path: Path, *, replace: bool = False) -> StoredRequest:
         """Validate a request file, resolve its zone to tiles and store it; nothing is stored on any fault."""

@@ -10,6 +10,7 @@ from hydra.cli.collections import render_collections, render_sync
 from hydra.cli.render import OutputFormat, console, show, table
 from hygor import Catalog
 from hygor.catalog import CatalogStatus, InitReport, ServerInfo
+from hymotep.production import Production
 
 app = typer.Typer(help="Start, stop, migrate and inspect the catalogue database.", no_args_is_help=True)
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
@@ -57,7 +58,7 @@ def url() -> None:
 @app.command()
 def init() -> None:
     """Migrate pgSTAC and the hesp schema, then sync the collections. Running it again changes nothing."""
-    render_init(Catalog().init())
+    render_init(Production().init())
 
 
 @app.command()
@@ -65,13 +66,13 @@ def reset(yes: Annotated[bool, typer.Option("--yes", help="Confirm: every item i
     """Drop the whole catalogue (items included) and initialise it again."""
     if not yes:
         raise typer.BadParameter("this deletes every item of the catalogue: confirm with --yes")
-    render_init(Catalog().reset())
+    render_init(Production().reset())
 
 
 @app.command()
 def status(output: FormatOption = OutputFormat.TABLE) -> None:
     """Server, versions, migrations and collections with their item counts."""
-    report = Catalog().status()
+    report = Production().database_status()
     show(report, output, render_status)
 
 

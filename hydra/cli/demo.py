@@ -15,7 +15,6 @@ from hydra.cli.ingest import render_report as render_ingest
 from hydra.cli.render import console
 from hydra.cli.request import render_figures
 from hydra.cli.run import render_report, run_with_progress
-from hygor import Catalog
 from hygor.settings import PROJECT_ROOT
 from hymotep.executors import dask_client
 from hymotep.production import Production
@@ -31,11 +30,11 @@ def demo(
     from hygor.api.server import BackgroundServer
     from hymotep.demo import CHAINS, demo_files  # the reference chains' rasterio and numpy for the demo only
 
-    catalog = Catalog()
+    production = Production()
+    catalog = production.catalog
     console.rule("1. the catalogue database (embedded unless HESP_DATABASE_URL is set)")
     catalog.up()
-    render_init(catalog.init())
-    production = Production(catalog)
+    render_init(production.init())
     console.rule("2. what to produce: the example requests of the call for projects, and their cost")
     for path in sorted((PROJECT_ROOT / "schemas" / "examples").glob("*.yaml")):
         stored = production.add_request(path, replace=True)
@@ -68,7 +67,7 @@ def demo(
         show_api(api, url)
     console.rule("next")
     console.print("the status of the catalogue:")
-    render_status(catalog.status())
+    render_status(production.database_status())
     console.print("see the gaps: .venv/bin/hesp gaps --request demo   run what is missing: .venv/bin/hesp run")
     console.print("what production is doing: .venv/bin/hesp status   health checks: .venv/bin/hesp doctor")
     console.print(
