@@ -37,13 +37,18 @@ class Moved:
 
 @dataclass(frozen=True)
 class MigrationStream:
-    """The numbered files of ``<package>/migrations/``, recorded under ``name``. ``moved``: this stream's
-    migrations that an older hesp shipped in another stream, by version; a database that applied them there has
-    its records moved here, unchanged, and they do not run again."""
+    """The numbered files of ``<package>/migrations/``, recorded under ``name``.
+
+    When objects move between workshops, files change hands or content, and a database made before has what
+    they make already: ``moved`` are this stream's migrations that an older hesp shipped in another stream (by
+    version), whose records move here; ``replaced`` the checksums some files had before objects moved out of or
+    into them (by version), which their records take again. Neither runs again.
+    """
 
     name: str
     package: str
     moved: Mapping[int, Moved] = field(default_factory=dict)
+    replaced: Mapping[int, str] = field(default_factory=dict)
 
     def migrations(self) -> tuple[Migration, ...]:
         return migrations(self.package)
@@ -52,7 +57,10 @@ class MigrationStream:
         return f"{migration.version:04d}_{migration.name} ({self.name})"
 
 
-CATALOGUE = MigrationStream("hygor", "hygor.sql")
+# hesp 0.1's 0005_inventory also made the chain versions' and periods' functions, now production's.
+CATALOGUE = MigrationStream(
+    "hygor", "hygor.sql", replaced={5: "1750f569b88c8e5ccde51cb5d7552b1caa30952ea94b7b90081aa24b67bc3e60"}
+)
 
 
 @dataclass(frozen=True)
@@ -134,12 +142,14 @@ def _apply_own_migrations(database: Database, streams: Sequence[MigrationStream]
                 checksum = hashlib.sha256(migration.sql.encode()).hexdigest()
                 label = stream.label(migration)
                 record = done.get((stream.name, migration.version))
+                params = {"stream": stream.name, "version": migration.version, "name": migration.name}
                 if record is not None:
-                    if record["checksum"] != checksum:
+                    if record["checksum"] == stream.replaced.get(migration.version):
+                        conn.execute(query("replace_checksum"), {**params, "checksum": checksum})
+                    elif record["checksum"] != checksum:
                         raise MigrationError(f"migration {label} was edited after it was applied: add a new one")
                     continue
                 conn.execute(migration.sql)
-                params = {"stream": stream.name, "version": migration.version, "name": migration.name}
                 conn.execute(query("record_migration"), {**params, "checksum": checksum})
                 applied.append(label)
     return tuple(applied)

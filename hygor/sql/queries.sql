@@ -35,6 +35,9 @@ SELECT * FROM hesp.schema_migrations ORDER BY version;
 INSERT INTO hesp.schema_migrations (stream, version, name, checksum)
 VALUES (%(stream)s, %(version)s, %(name)s, %(checksum)s);
 
+-- name: replace_checksum
+UPDATE hesp.schema_migrations SET checksum = %(checksum)s WHERE stream = %(stream)s AND version = %(version)s;
+
 -- name: move_migration
 -- A migration recorded in another stream before it moved to this one: its record follows it (applied_at kept).
 UPDATE hesp.schema_migrations SET stream = %(stream)s, version = %(version)s

@@ -24,6 +24,33 @@ CREATE INDEX jobs_unit_idx ON hesp.jobs (collection, tile, slot);
 CREATE INDEX jobs_queued_idx ON hesp.jobs (priority, run_after, id) WHERE state = 'queued';
 CREATE INDEX jobs_leased_idx ON hesp.jobs (lease_until) WHERE state = 'running';
 
+-- Chain versions and the periods of per-period chains, which hesp 0.1 made in the catalogue's 0005_inventory:
+-- OR REPLACE for a database of an older hesp that has them but not the job queue.
+
+-- A chain version as comparable numbers: '4.10.0' -> {4,10,0}, so that 4.10 is newer than 4.9.
+CREATE OR REPLACE FUNCTION hesp.version_key(version text) RETURNS integer[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT array_agg(part::integer ORDER BY n)
+    FROM regexp_matches(version, '[0-9]+', 'g') WITH ORDINALITY AS m(parts, n), unnest(parts) AS part
+$$;
+
+-- The period of a per-period chain containing an instant (UTC): a calendar month or year, or a hydrological
+-- year (1 September to 31 August).
+CREATE OR REPLACE FUNCTION hesp.period_start(period text, at timestamptz) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE period
+        WHEN 'month' THEN date_trunc('month', at AT TIME ZONE 'UTC')
+        WHEN 'year' THEN date_trunc('year', at AT TIME ZONE 'UTC')
+        WHEN 'hydrological-year' THEN date_trunc('year', (at AT TIME ZONE 'UTC') - interval '8 months')
+                                      + interval '8 months'
+    END::date
+$$;
+
+CREATE OR REPLACE FUNCTION hesp.period_end(period text, start date) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (start + CASE period WHEN 'month' THEN interval '1 month' ELSE interval '1 year' END)::date
+$$;
+
 -- The tiles asked of a collection, with the dates asked on each (all requests' periods, cut to since/until)
 -- and the best priority: the scope of its gaps. A request asks for a collection when it names it or names a
 -- chain downstream of it (wanted_by: lis-snow needs maja-l2a).
