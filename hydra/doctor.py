@@ -19,13 +19,13 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel
 
-from hydra.sql import status_query
 from hygor.collections import SyncAction, load_collections, load_queryables, out_of_sync
 from hygor.db import Database, fetch_all, fetch_one, redact, relation_exists
 from hygor.errors import HespError
 from hygor.migrations import PGSTAC_VERSION, pgstac_version, schema_state
 from hymotep.chains import load_chains
 from hymotep.migrations import STREAMS
+from hymotep.queue_status import stale_leases
 from hymotep.settings import ProductionSettings, command_search_path
 
 DEFAULT_MIN_FREE_GB = 10.0
@@ -165,16 +165,13 @@ def _collections(ctx: _Context) -> str:
 
 
 def _stale_leases(ctx: _Context) -> str:
-    conn = _connection(ctx)
-    if not relation_exists(conn, "hesp.jobs"):
-        raise CheckFailed("no job queue (hesp.jobs) in this database: run `hesp db init`")
-    row = conn.execute(status_query("stale_leases"), {"listed": LISTED}).fetchone()
-    if row is None or not row["stale"]:
+    found = stale_leases(_connection(ctx), LISTED)
+    if not found.stale:
         return "no running job past its lease"
-    ids = ", ".join(str(i) for i in row["ids"]) + (" ..." if row["stale"] > LISTED else "")
-    oldest = f"{row['oldest']:%Y-%m-%d %H:%M:%S %Z}"
+    ids = ", ".join(str(i) for i in found.ids) + (" ..." if found.stale > LISTED else "")
+    oldest = f"{found.oldest:%Y-%m-%d %H:%M:%S %Z}"
     raise CheckFailed(
-        f"{row['stale']} running job(s) past their lease (ids {ids}; the oldest expired {oldest}):"
+        f"{found.stale} running job(s) past their lease (ids {ids}; the oldest expired {oldest}):"
         " their worker stopped; the next `hesp run` puts them back in the queue"
     )
 

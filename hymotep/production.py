@@ -154,6 +154,11 @@ class Production:
         with self.catalog.database().connect() as conn:
             return store.requested_tiles(conn)
 
+    def requested_footprints(self) -> str:
+        """Every requested tile's footprint, simplified for a map, as one GeoJSON FeatureCollection."""
+        with self.catalog.database().connect() as conn:
+            return store.requested_footprints(conn)
+
     def tile_footprints(self, tiles: list[str]) -> dict[str, dict[str, Any]]:
         """GeoJSON footprints of ``tiles``."""
         with self.catalog.database().connect() as conn:
