@@ -222,7 +222,7 @@ def setup(args: argparse.Namespace, work: Path) -> tuple[Bench, Catalog | None]:
     if not marker.exists() or json.loads(marker.read_text()) != {"jobs": args.jobs, "url": url}:
         started = time.perf_counter()
         fresh_database(url)
-        production.catalog.init()
+        production.init()
         l1c_dir = work / "l1c"
         shutil.rmtree(l1c_dir, ignore_errors=True)
         l1c_dir.mkdir()
