@@ -135,13 +135,11 @@ def _versions(ctx: _Context) -> str:
 
 def _migrations(ctx: _Context) -> str:
     schema = schema_state(_connection(ctx), STREAMS)
-    known, pending = schema.known, list(schema.pending)
+    known, pending = schema.known, schema.pending
     if pending:
         raise CheckFailed(f"{len(pending)} of {len(known)} pending: {_listed(pending)}: run `hesp db init`")
     if schema.unknown:
-        raise CheckFailed(
-            f"applied but unknown to this version of hesp: {_listed(list(schema.unknown))} (upgrade hesp)"
-        )
+        raise CheckFailed(f"applied but unknown to this version of hesp: {_listed(schema.unknown)} (upgrade hesp)")
     return f"all {len(known)} applied"
 
 

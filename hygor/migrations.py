@@ -95,6 +95,7 @@ def applied_migrations(conn: Connection) -> dict[tuple[str, int], dict[str, Any]
 
 
 def schema_state(conn: Connection, streams: Sequence[MigrationStream]) -> SchemaState:
+    """Which migrations of ``streams`` this database has; a moved one counts once its record has moved."""
     recorded = applied_migrations(conn)
     known, pending = [], []
     explained = set()

@@ -136,7 +136,7 @@ def queue_snapshot(conn: Connection, collections: Sequence[str] | None = None) -
     transaction yet (this one is read-only, repeatable read)."""
     params = _collections(collections)
     with translate_errors():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.execute(queue_status_query("snapshot"))
         at = conn.execute(queue_status_query("now")).fetchone()
         assert at is not None
         return QueueSnapshot(

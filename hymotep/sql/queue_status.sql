@@ -1,6 +1,10 @@
 -- The job queue (hesp.jobs) as supervision reads it: `hesp status`, `/metrics`, the dashboard, `hesp doctor` and
 -- capacity analyses. Read-only. `%(collections)s` is NULL for every collection.
 
+-- name: snapshot
+-- What follows in the transaction sees one state of the queue.
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY
+
 -- name: now
 SELECT now() AS now
 
