@@ -97,6 +97,8 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
     assert all(before.values())
 
     production = Production(Catalog(Settings(database_url=empty_db_url)))
+    pending = [m.name for m in production.database_status().migrations if not m.applied]
+    assert pending == ["0001_requests (hymotep)", "0002_production (hymotep)", "0003_job_start (hymotep)"]
     assert production.init().migrations_applied == []
     with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:
         assert {table: conn.execute(sql).fetchall() for table, sql in KEPT_ROWS.items()} == before
