@@ -107,6 +107,9 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         ("hygor", 1, "hesp_schema"), ("hygor", 2, "harvests"), ("hygor", 3, "tiles"), ("hygor", 5, "inventory"),
         ("hymotep", 1, "requests"), ("hymotep", 2, "production"), ("hymotep", 3, "job_start"),
     ]  # fmt: skip
+    with psycopg.connect(db_url) as conn:  # the checksums of the files of today
+        current = dict(conn.execute("SELECT stream || version, checksum FROM hesp.schema_migrations").fetchall())
+    assert {r["stream"] + str(r["version"]): r["checksum"] for r in records} == current
     moved = {("hymotep", 1): 4, ("hymotep", 2): 6, ("hymotep", 3): 7}
     assert all(
         r["applied_at"] == old[moved.get((r["stream"], r["version"]), r["version"])]["applied_at"] for r in records
