@@ -132,7 +132,7 @@ def main() -> None:
     catalog = Catalog(Settings(home=work / "home", database_url=None, port=54396))
     admin_url = catalog.url()
     template_url = fresh_database(admin_url, "template0", "bench_template")
-    Catalog(Settings(database_url=template_url)).init()
+    Production(Catalog(Settings(database_url=template_url))).init()
     url = fresh_database(admin_url, "bench_template", "bench_dashboard")
     started = time.perf_counter()
     fill_inventory(url, args.tiles, args.acquisitions)

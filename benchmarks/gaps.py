@@ -39,6 +39,7 @@ from hygor import Catalog, Settings
 from hygor.grid import all_tiles, land_tiles
 from hygor.items import stac_datetime
 from hygor.sql import load_queries
+from hymotep.production import Production
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).parent
@@ -256,7 +257,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")} | {"HESP_DATABASE_URL": url}
     if not args.work:
         template_url = fresh_database(admin_url, "template0", "bench_template")
-        Catalog(Settings(database_url=template_url)).init()
+        Production(Catalog(Settings(database_url=template_url))).init()
         load_items(fresh_database(admin_url, "bench_template", "bench_gaps"), env, work, args.tiles, args.acquisitions)
     tile_ids = sorted(land_tiles())[: args.tiles]
     rows, tiles = inventory_size(url)

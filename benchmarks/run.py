@@ -63,6 +63,7 @@ from hymotep.executors import dask_client
 from hymotep.production import Production
 from hymotep.queue import JobQueue
 from hymotep.run_request import ExecutorSpec, RunRequest
+from hymotep.settings import ProductionSettings
 from hymotep.work_units import GapFilter
 
 BIN = Path(sys.executable).parent
@@ -218,14 +219,15 @@ def setup(args: argparse.Namespace, work: Path) -> tuple[Bench, Catalog | None]:
     url, embedded = database_url(args, work)
     items_dir = work / "products"
     collections = write_collections(work, items_dir)
-    settings = Settings(database_url=url, collections_dir=collections, storage=work / "storage",
-                        work_dir=work / "jobs")  # fmt: skip
+    settings = ProductionSettings(
+        database_url=url, collections_dir=collections, storage=work / "storage", work_dir=work / "jobs"
+    )
     production = Production(Catalog(settings))
     marker = work / "setup.json"
     if not marker.exists() or json.loads(marker.read_text()) != {"jobs": args.jobs, "url": url}:
         started = time.perf_counter()
         fresh_database(url)
-        production.catalog.init()
+        production.init()
         l1c_dir = work / "l1c"
         shutil.rmtree(l1c_dir, ignore_errors=True)
         l1c_dir.mkdir()
@@ -256,7 +258,7 @@ def reset(bench: Bench) -> None:
         conn.execute("DELETE FROM pgstac.items WHERE collection = %s", (COLLECTION,))
         conn.execute("VACUUM ANALYZE hesp.jobs")
         conn.execute("VACUUM ANALYZE hesp.inventory")
-    settings = bench.production.catalog.settings
+    settings = bench.production.settings
     for folder in (settings.storage_root, settings.work_root, bench.work / "baseline"):
         shutil.rmtree(folder, ignore_errors=True)
 

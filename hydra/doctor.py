@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -19,14 +19,14 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel
 
-from hydra.sql import status_query
 from hygor.collections import SyncAction, load_collections, load_queryables, out_of_sync
 from hygor.db import Database, fetch_all, fetch_one, redact, relation_exists
 from hygor.errors import HespError
-from hygor.migrations import PGSTAC_VERSION, applied_migrations, migration_label, pgstac_version
-from hygor.settings import Settings, command_search_path
-from hygor.sql import migrations
+from hygor.migrations import PGSTAC_VERSION, pgstac_version, schema_state
 from hymotep.chains import load_chains
+from hymotep.migrations import STREAMS
+from hymotep.queue_status import stale_leases
+from hymotep.settings import ProductionSettings, command_search_path
 
 DEFAULT_MIN_FREE_GB = 10.0
 SCHEDULER_TIMEOUT = "5s"
@@ -65,7 +65,7 @@ class CheckFailed(Exception):
 
 @dataclass
 class _Context:
-    settings: Settings
+    settings: ProductionSettings
     min_free_gb: float
     scheduler: str | None
     conn: Connection | None = None
@@ -74,10 +74,13 @@ class _Context:
 
 
 def diagnose(
-    settings: Settings | None = None, *, min_free_gb: float = DEFAULT_MIN_FREE_GB, scheduler: str | None = None
+    settings: ProductionSettings | None = None,
+    *,
+    min_free_gb: float = DEFAULT_MIN_FREE_GB,
+    scheduler: str | None = None,
 ) -> DoctorReport:
     """Run every check in turn; the embedded database is not started (a stopped one is a failure)."""
-    ctx = _Context(settings or Settings(), min_free_gb, scheduler)
+    ctx = _Context(settings or ProductionSettings(), min_free_gb, scheduler)
     with ctx.open_connections:
         return DoctorReport(checks=[_run(name, check, ctx) for name, check in CHECKS])
 
@@ -131,14 +134,12 @@ def _versions(ctx: _Context) -> str:
 
 
 def _migrations(ctx: _Context) -> str:
-    applied = {row["name"] for row in applied_migrations(_connection(ctx))}
-    known = migrations()
-    pending = [migration_label(m) for m in known if m.name not in applied]
-    unknown = sorted(applied - {m.name for m in known})
+    schema = schema_state(_connection(ctx), STREAMS)
+    known, pending = schema.known, schema.pending
     if pending:
         raise CheckFailed(f"{len(pending)} of {len(known)} pending: {_listed(pending)}: run `hesp db init`")
-    if unknown:
-        raise CheckFailed(f"applied but unknown to this version of hesp: {_listed(unknown)} (upgrade hesp)")
+    if schema.unknown:
+        raise CheckFailed(f"applied but unknown to this version of hesp: {_listed(schema.unknown)} (upgrade hesp)")
     return f"all {len(known)} applied"
 
 
@@ -162,16 +163,13 @@ def _collections(ctx: _Context) -> str:
 
 
 def _stale_leases(ctx: _Context) -> str:
-    conn = _connection(ctx)
-    if not relation_exists(conn, "hesp.jobs"):
-        raise CheckFailed("no job queue (hesp.jobs) in this database: run `hesp db init`")
-    row = conn.execute(status_query("stale_leases"), {"listed": LISTED}).fetchone()
-    if row is None or not row["stale"]:
+    found = stale_leases(_connection(ctx), LISTED)
+    if not found.stale:
         return "no running job past its lease"
-    ids = ", ".join(str(i) for i in row["ids"]) + (" ..." if row["stale"] > LISTED else "")
-    oldest = f"{row['oldest']:%Y-%m-%d %H:%M:%S %Z}"
+    ids = ", ".join(str(i) for i in found.ids) + (" ..." if found.stale > LISTED else "")
+    oldest = f"{found.oldest:%Y-%m-%d %H:%M:%S %Z}"
     raise CheckFailed(
-        f"{row['stale']} running job(s) past their lease (ids {ids}; the oldest expired {oldest}):"
+        f"{found.stale} running job(s) past their lease (ids {ids}; the oldest expired {oldest}):"
         " their worker stopped; the next `hesp run` puts them back in the queue"
     )
 
@@ -181,7 +179,7 @@ def _stale_leases(ctx: _Context) -> str:
 
 def _chain_commands(ctx: _Context) -> tuple[Outcome, str] | str:
     chains = load_chains(ctx.settings.collections_dir)
-    search = command_search_path(ctx.settings.chain_path)
+    search = command_search_path(ctx.settings.chain_search)
     found: list[str] = []
     missing: list[str] = []
     for collection, chain in chains.items():
@@ -232,7 +230,7 @@ def _free_space(ctx: _Context) -> str:
     return "; ".join(lines) + f" (minimum {ctx.min_free_gb:g} GB)"
 
 
-def _folders(settings: Settings) -> list[Path]:
+def _folders(settings: ProductionSettings) -> list[Path]:
     """The storage root, and the work root unless it is the same folder."""
     return list(dict.fromkeys([settings.storage_root, settings.work_root]))
 
@@ -253,7 +251,7 @@ def _workers(ctx: _Context) -> tuple[Outcome, str] | str:
     return f"{workers} worker(s) at {ctx.scheduler}"
 
 
-def _listed(names: list[str]) -> str:
+def _listed(names: Sequence[str]) -> str:
     more = f" and {len(names) - LISTED} more" if len(names) > LISTED else ""
     return ", ".join(names[:LISTED]) + more
 

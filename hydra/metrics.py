@@ -19,10 +19,11 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from hydra.sql import status_query
+from hydra.sql import catalogue_query
 from hydra.status import production_status
 from hygor.errors import HygorError
 from hymotep.production import Production
+from hymotep.queue_status import run_durations
 from hymotep.work_units import GapFilter
 
 DURATION_BOUNDS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0)
@@ -110,13 +111,13 @@ class ProductionCollector(Collector):
             labels=["collection"],
         )
         with self._production.catalog.database().connect() as conn:
-            rows = conn.execute(status_query("durations"), {"bounds": list(DURATION_BOUNDS)}).fetchall()
+            rows = run_durations(conn, DURATION_BOUNDS)
         per_collection: dict[str, list[float]] = {}
         seconds: dict[str, float] = {}
         for row in rows:
-            buckets = per_collection.setdefault(row["collection"], [0.0] * (len(DURATION_BOUNDS) + 1))
-            buckets[row["bucket"]] += row["runs"]
-            seconds[row["collection"]] = seconds.get(row["collection"], 0.0) + row["seconds"]
+            buckets = per_collection.setdefault(row.collection, [0.0] * (len(DURATION_BOUNDS) + 1))
+            buckets[row.bucket] += row.runs
+            seconds[row.collection] = seconds.get(row.collection, 0.0) + row.seconds
         for collection, buckets in sorted(per_collection.items()):
             bounds = [*map(str, DURATION_BOUNDS), "+Inf"]
             histogram.add_metric(
@@ -144,7 +145,7 @@ class ProductionCollector(Collector):
 
     def _item_counts(self) -> list[dict[str, Any]]:
         with self._production.catalog.database().connect() as conn:
-            return conn.execute(status_query("items")).fetchall()
+            return conn.execute(catalogue_query("items")).fetchall()
 
 
 class RequestLatency:

@@ -1,10 +1,10 @@
 """The jobs' runs as pandas frames, for capacity analyses in notebooks: how long each job ran
 (``job_runs``) and the capacity used per collection and month (``capacity_used``).
 
-The job queue keeps each job's current attempt only (``hesp.jobs``: ``started_at`` when it was claimed,
-``updated_at`` when it ended): the attempts of a retried job before its last are not counted, and jobs that ran
-before ``started_at`` was kept (migration 0007) are not known. The capacity used is therefore a lower bound.
-CPU-hours are wall-clock hours times the threads of the job's chain, as its resource profile gives them
+The job queue keeps each job's current attempt only (``hymotep.queue_status.job_runs``: claimed at
+``started_at``, ended at ``ended_at``): the attempts of a retried job before its last are not counted, and jobs
+that ran before the claim time was kept (hymotep's migration 0003) are not known. The capacity used is therefore
+a lower bound. CPU-hours are wall-clock hours times the threads of the job's chain, as its resource profile gives them
 (``cpu_hours`` per product over ``wall_minutes``): the queue does not measure CPU time.
 """
 
@@ -14,14 +14,12 @@ from collections.abc import Sequence
 
 import pandas
 
-from hydra.sql import runs_query
 from hygor import Catalog
-from hygor.db import translate_errors
 from hymotep.chains import load_chains
+from hymotep.queue_status import JobRun
+from hymotep.queue_status import job_runs as queue_runs
 
-RUN_COLUMNS = (
-    "job", "collection", "tile", "slot", "state", "attempts", "worker", "started_at", "ended_at", "duration_s",
-)  # fmt: skip
+RUN_COLUMNS = tuple(JobRun.model_fields)
 CAPACITY_COLUMNS = ("runs", "succeeded", "failed", "hours", "cpu_hours")
 
 
@@ -31,9 +29,9 @@ def job_runs(collection: str | Sequence[str] = (), *, catalog: Catalog | None = 
     ``queued`` for one waiting to be retried after a failed attempt."""
     collections = [collection] if isinstance(collection, str) else list(collection)
     catalog = catalog or Catalog()
-    with catalog.database().connect() as conn, translate_errors():
-        rows = conn.execute(runs_query("runs"), {"collections": collections or None}).fetchall()
-    frame = pandas.DataFrame.from_records(rows, columns=list(RUN_COLUMNS))
+    with catalog.database().connect() as conn:
+        runs = queue_runs(conn, collections)
+    frame = pandas.DataFrame.from_records([run.model_dump() for run in runs], columns=list(RUN_COLUMNS))
     for column in ("started_at", "ended_at"):
         frame[column] = pandas.to_datetime(frame[column], utc=True)
     return frame.astype({"duration_s": "float64"})

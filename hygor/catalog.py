@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,15 +22,16 @@ from hygor.harvest import HarvestQuery, HarvestReport, UnitDone, harvest
 from hygor.ingest import Checker, IngestOptions, IngestReport, Progress, ingest
 from hygor.loader import LoaderProcess
 from hygor.migrations import (
+    CATALOGUE,
     PGSTAC_VERSION,
     MigrationReport,
-    applied_migrations,
+    MigrationStream,
     migrate,
-    migration_label,
     pgstac_version,
+    schema_state,
 )
 from hygor.settings import Settings
-from hygor.sql import migrations, query
+from hygor.sql import query
 from hygor.tiles import TileInfo, count_per_region, select_tiles, sync_grid
 
 if TYPE_CHECKING:
@@ -148,12 +149,13 @@ class Catalog:
 
     # -- schema and collections -----------------------------------------------------------------
 
-    def init(self) -> InitReport:
-        """Migrate pgSTAC and the project schema, then sync the collections; idempotent."""
+    def init(self, streams: Sequence[MigrationStream] = (CATALOGUE,)) -> InitReport:
+        """Migrate pgSTAC and the ``streams`` of the schema (the catalogue's alone by default; a production
+        database adds production's), then sync the collections; idempotent."""
         definitions = load_collections(self.settings.collections_dir)  # fail on a bad file before any change
         queryables = load_queryables(self.settings.collections_dir)
         database = self.database()
-        report: MigrationReport = migrate(database)
+        report: MigrationReport = migrate(database, streams)
         with database.connect() as conn:
             sync = sync_collections(conn, definitions, queryables)
             grid_tiles = sync_grid(conn)
@@ -206,12 +208,12 @@ class Catalog:
         with self.database().connect() as conn:
             return count_per_region(conn, regions.continents(), land_only)
 
-    def reset(self) -> InitReport:
-        """Drop every catalogue object (items included) and initialise again."""
+    def reset(self, streams: Sequence[MigrationStream] = (CATALOGUE,)) -> InitReport:
+        """Drop every object of the ``hesp`` and ``pgstac`` schemas (items included) and initialise again."""
         load_collections(self.settings.collections_dir)
         with self.database().connect() as conn:
             conn.execute(query("drop_catalogue"))
-        return self.init()
+        return self.init(streams)
 
     def sync_collections(self) -> SyncSummary:
         definitions = load_collections(self.settings.collections_dir)
@@ -225,22 +227,23 @@ class Catalog:
             self._require_pgstac(conn)
             return self._collections(conn)
 
-    def status(self) -> CatalogStatus:
-        """What runs where, at which versions, with which collections; never starts anything."""
+    def status(self, streams: Sequence[MigrationStream] = (CATALOGUE,)) -> CatalogStatus:
+        """What runs where, at which versions (the migrations of ``streams``), with which collections; never
+        starts anything."""
         database = self.database(start=False)
         server = self._server_info(database)
         if not server.running:
             return CatalogStatus(server=server)
         with database.connect() as conn:
             versions = fetch_one(conn, "server_versions")
-            applied = {row["name"] for row in applied_migrations(conn)}
+            schema = schema_state(conn, streams)
             has_pgstac = pgstac_version(conn)
             return CatalogStatus(
                 server=server,
                 postgres=versions["postgres"],
                 postgis=versions["postgis"],
                 pgstac=has_pgstac,
-                migrations=[MigrationInfo(name=migration_label(m), applied=m.name in applied) for m in migrations()],
+                migrations=[MigrationInfo(name=name, applied=name not in schema.pending) for name in schema.known],
                 collections=self._collections(conn) if has_pgstac else [],
             )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import psycopg
@@ -33,20 +32,6 @@ class Settings(BaseSettings):
     port: int = 54329
     # Folder of initdb/pg_ctl/postgres; found from pg_config or /usr/lib/postgresql when unset.
     pg_bindir: Path | None = None
-    # Where products and job logs are kept (<storage>/<collection>/<tile>/<year>/...): <home>/storage by default.
-    storage: Path | None = None
-    # Where jobs get their private work directories: <home>/work by default.
-    work_dir: Path | None = None
-    # Folders searched for the chains' commands before PATH (os.pathsep-separated).
-    chain_path: str = ""
-
-    @property
-    def storage_root(self) -> Path:
-        return (self.storage or self.home / "storage").absolute()
-
-    @property
-    def work_root(self) -> Path:
-        return (self.work_dir or self.home / "work").absolute()
 
     @field_validator("database_url")
     @classmethod
@@ -57,13 +42,3 @@ class Settings(BaseSettings):
             except psycopg.ProgrammingError as exc:
                 raise ValueError(f"not a PostgreSQL URL ({str(exc).splitlines()[0]})") from None
         return url
-
-
-def child_environment(extra: dict[str, str]) -> dict[str, str]:
-    """This process's environment with ``extra`` added: what a chain's command runs with."""
-    return {**os.environ, **extra}
-
-
-def command_search_path(first: str) -> str:
-    """The folders searched for a command: ``first`` (os.pathsep-separated), then PATH."""
-    return os.pathsep.join(p for p in (first, os.environ.get("PATH", "")) if p)

@@ -25,11 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hygor.settings import command_search_path
 from hymotep.chains import ChainDefinition, RunSpec
+from hymotep.errors import HymotepError
 from hymotep.job_inputs import InputItem, JobInputs
 from hymotep.queue import Job
-from hymotep.requests import HymotepError
+from hymotep.settings import command_search_path
 
 MAJA_MODES = {"init": "L2INIT", "backward": "L2BACKWARD", "nominal": "L2NOMINAL"}
 EARTH_EXPLORER_DATA = (".DBL.DIR", ".DBL")  # MAJA's auxiliary products: a .HDR header beside its data

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from hygor.validation import PROJECT_SCHEMAS, document_errors
-from hymotep.requests import HymotepError
+from hymotep.errors import HymotepError
 
 CHAIN_FILE = "chain.yaml"
 CHAIN_SCHEMA = PROJECT_SCHEMAS / "chain.schema.json"

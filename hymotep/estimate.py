@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from hymotep.chains import ChainDefinition, Period, source_collection
-from hymotep.requests import HymotepError
+from hymotep.errors import HymotepError
 
 AcquisitionSource = Literal["inventory", "revisit model"]
 EARTH_RADIUS_KM = 6378.0

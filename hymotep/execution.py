@@ -36,14 +36,14 @@ from hygor.ingest import Checker, IngestOptions, find_products
 from hygor.items import derived_from_link
 from hygor.loader import register_items
 from hygor.readers.base import Rejection
-from hygor.settings import child_environment
 from hymotep import storage
 from hymotep.adapters import Invocation, Workspace, expected_outputs, prepare
 from hymotep.chains import ChainDefinition, load_chains
+from hymotep.errors import HymotepError
 from hymotep.job_inputs import JobInputs, resolve_inputs
 from hymotep.queue import Job, JobQueue, JobScope, LeaseLost
-from hymotep.requests import HymotepError
 from hymotep.run_request import RunRequest
+from hymotep.settings import child_environment
 
 POLL_S = 0.2
 Outcome = Literal["succeeded", "retried", "failed", "lost"]

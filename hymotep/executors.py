@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, computed_field
 
+from hymotep.errors import HymotepError
 from hymotep.execution import Batch, JobResult, RunConfig, run_for
-from hymotep.requests import HymotepError
 from hymotep.run_request import ExecutorSpec, JobQueueSpec
 
 REPLAN_S = 2.0  # at most one re-planning every so often while jobs are still running

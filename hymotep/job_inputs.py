@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from hymotep.chains import ChainDefinition
+from hymotep.errors import HymotepError
 from hymotep.queue import Job
-from hymotep.requests import HymotepError
 from hymotep.sql import run_query
 from hymotep.work_units import Connection
 

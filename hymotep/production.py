@@ -11,14 +11,17 @@ from typing import Any
 from pydantic import BaseModel
 
 from hygor import Catalog
+from hygor.catalog import CatalogStatus, InitReport
 from hygor.tiles import select_tiles
 from hymotep import queue, store, work_units
 from hymotep.chains import ChainDefinition, ChainError, load_chains, source_collection
 from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDemand, estimate, plan_capacity
 from hymotep.execution import JobResult, RunConfig
 from hymotep.executors import RunReport, dask_client, run_jobs
+from hymotep.migrations import STREAMS
 from hymotep.requests import load_request_file, produced_chains
 from hymotep.run_request import RunRequest
+from hymotep.settings import ProductionSettings
 from hymotep.store import StoredRequest
 
 
@@ -30,8 +33,24 @@ class PlanReport(BaseModel):
 
 
 class Production:
+    """Production over ``catalog`` (from the environment by default), with its settings (``ProductionSettings``:
+    the catalogue's when they are production's, else read from the environment)."""
+
     def __init__(self, catalog: Catalog | None = None) -> None:
-        self.catalog = catalog or Catalog()
+        self.catalog = catalog or Catalog(ProductionSettings())
+        self.settings = ProductionSettings.of(self.catalog.settings)
+
+    def init(self) -> InitReport:
+        """The catalogue initialised with production's tables and functions (``Catalog.init``)."""
+        return self.catalog.init(STREAMS)
+
+    def reset(self) -> InitReport:
+        """The catalogue and production dropped, items, requests and jobs with them, then initialised again."""
+        return self.catalog.reset(STREAMS)
+
+    def database_status(self) -> CatalogStatus:
+        """The catalogue's status, production's migrations included (``Catalog.status``)."""
+        return self.catalog.status(STREAMS)
 
     def add_request(self, path: Path, *, replace: bool = False) -> StoredRequest:
         """Validate a request file, resolve its zone to tiles and store it; nothing is stored on any fault."""
@@ -93,14 +112,14 @@ class Production:
     def run_config(self, request: RunRequest, chain_path: str | None = None) -> RunConfig:
         """What workers need to run the jobs of ``request``, its collections made explicit (those that can run);
         ``chain_path``: where the chains' commands are, instead of the setting (HESP_CHAIN_PATH)."""
-        settings = self.catalog.settings
+        settings = self.settings
         scope = replace(request.scope, collections=self.runnable_collections(request.scope.collections))
         return RunConfig(
             database_url=self.catalog.database().url,
             collections_dir=settings.collections_dir.absolute(),
             storage_root=settings.storage_root,
             work_root=settings.work_root,
-            chain_path=settings.chain_path if chain_path is None else chain_path,
+            chain_path=settings.chain_search if chain_path is None else chain_path,
             request=replace(request, scope=scope),
         )
 
@@ -153,6 +172,11 @@ class Production:
     def requested_tiles(self) -> list[str]:
         with self.catalog.database().connect() as conn:
             return store.requested_tiles(conn)
+
+    def requested_footprints(self) -> str:
+        """Every requested tile's footprint, simplified for a map, as one GeoJSON FeatureCollection."""
+        with self.catalog.database().connect() as conn:
+            return store.requested_footprints(conn)
 
     def tile_footprints(self, tiles: list[str]) -> dict[str, dict[str, Any]]:
         """GeoJSON footprints of ``tiles``."""

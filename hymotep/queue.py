@@ -23,7 +23,7 @@ from psycopg.rows import class_row
 
 from hygor.db import translate_errors
 from hymotep.chains import ChainDefinition, downstream
-from hymotep.requests import HymotepError
+from hymotep.errors import HymotepError
 from hymotep.sql import queue_query
 from hymotep.work_units import Connect, Connection, GapFilter, State, gap_statements, gap_transaction
 

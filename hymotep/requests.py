@@ -20,10 +20,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from hygor.collections import load_collections
-from hygor.errors import HespError
 from hygor.grid import UnknownTile, tile
 from hygor.regions import InvalidZone, geojson_geometry
 from hygor.validation import PROJECT_SCHEMAS, document_errors
+from hymotep.errors import HymotepError
 
 REQUEST_SCHEMA = PROJECT_SCHEMAS / "request.schema.json"
 ZONE_KINDS = ("tiles", "bbox", "region", "geojson")
@@ -33,10 +33,6 @@ MAX_MESSAGE = 200  # characters of one schema problem (they may quote a whole Ge
 REQUIRED = re.compile(r'(.*): "(.*)" is a required property')
 ZoneKind = Literal["tiles", "bbox", "region", "geojson"]
 BBox = tuple[float, float, float, float]
-
-
-class HymotepError(HespError):
-    """Production failed."""
 
 
 class RequestError(HymotepError):

@@ -107,6 +107,15 @@ def requested_tiles(conn: Connection) -> list[str]:
         return [row["tile"] for row in conn.execute(query("requested_tiles"))]
 
 
+def requested_footprints(conn: Connection) -> str:
+    """The footprints of every requested tile, simplified for a map, as a GeoJSON FeatureCollection (``id``: the
+    tile)."""
+    with translate_errors():
+        row = conn.execute(query("requested_footprints")).fetchone()
+    assert row is not None
+    return str(row["document"])
+
+
 def observed_acquisitions(conn: Connection, collection: str, tiles: list[str]) -> dict[str, float]:
     """Acquisitions a year of ``collection`` per tile, measured in the inventory (tiles with enough history)."""
     codes = [f"MGRS-{tile}" for tile in tiles]

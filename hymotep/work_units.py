@@ -35,7 +35,7 @@ from psycopg.rows import dict_row
 
 from hygor.db import translate_errors
 from hymotep.chains import ChainDefinition, downstream, primary_path
-from hymotep.requests import HymotepError
+from hymotep.errors import HymotepError
 from hymotep.sql import gaps_query
 
 State = Literal["runnable", "blocked", "queued", "running", "failed", "outdated", "invalid", "done"]

@@ -24,6 +24,7 @@ from psycopg import sql
 
 from hygor import Catalog, Settings
 from hygor.cluster import EmbeddedCluster
+from hymotep.production import Production
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -63,7 +64,7 @@ def server_url(work_root: Path) -> str:
     url = catalog.url()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
-    Catalog(Settings(database_url=database_url(url, TEMPLATE))).init()
+    Production(Catalog(Settings(database_url=database_url(url, TEMPLATE)))).init()
     return url
 
 

@@ -21,10 +21,11 @@ import gap_scenario
 import psycopg
 from gap_scenario import at, every_5_days, item, l2a
 
-from hygor import Catalog, Settings
+from hygor import Catalog
 from hygor.db import Database
 from hygor.loader import ItemLoader
 from hymotep.production import Production
+from hymotep.settings import ProductionSettings
 
 REQUEST = """
 name: dashboard
@@ -60,7 +61,7 @@ def build(database_url: str, tmp_path: Path) -> Scenario:
     with ItemLoader(Database(database_url)) as loader:
         loader.load(items)
     storage = tmp_path / "storage"
-    catalog = Catalog(Settings(database_url=database_url, storage=storage))
+    catalog = Catalog(ProductionSettings(database_url=database_url, storage=storage))
     production = Production(catalog)
     request_file = tmp_path / "dashboard.yaml"
     request_file.write_text(REQUEST)

@@ -11,10 +11,11 @@ import fake_chain
 from gap_scenario import at, item
 from products import write_muscate_l2a
 
-from hygor import Catalog, Settings
+from hygor import Catalog
 from hygor.db import Database
 from hygor.loader import ItemLoader
 from hymotep.production import Production
+from hymotep.settings import ProductionSettings
 
 TILE = "31TCJ"
 L2A_DELAY = timedelta(minutes=2)
@@ -70,8 +71,10 @@ def build(database_url: str, tmp_path: Path, acquisitions: int = 4, tiles: tuple
         "HESP_CHAIN_PATH": str(fake_chain.install(tmp_path / "bin")),
         "FAKE_CHAIN_RECORD": str(tmp_path / "runs.txt"),
     }
-    settings = Settings(database_url=database_url, storage=tmp_path / "storage", work_dir=tmp_path / "work",
-                        chain_path=env["HESP_CHAIN_PATH"])  # fmt: skip
+    settings = ProductionSettings(
+        database_url=database_url, storage=tmp_path / "storage", work_dir=tmp_path / "work",
+        chain_path=env["HESP_CHAIN_PATH"],
+    )  # fmt: skip
     production = Production(Catalog(settings))
     report = production.catalog.ingest(folders)
     assert report.ok, report

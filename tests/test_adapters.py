@@ -25,13 +25,13 @@ from products import write_muscate_l2a
 from shapely.geometry import box
 
 from hygor.readers import reader
-from hygor.settings import child_environment
 from hymotep.adapters import AdapterError, Invocation, Workspace, expected_outputs, prepare
 from hymotep.chains import ChainDefinition, ChainError, load_chains
 from hymotep.job_inputs import SLOT_SECONDS, InputItem, JobInputs, Unit
 from hymotep.queue import Job
 from hymotep.reference import launchers
 from hymotep.reference.synthetic import SyntheticInputs, make_inputs
+from hymotep.settings import child_environment
 
 TILE = "31TCJ"
 CHAINS = load_chains(REPO / "collections")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,11 @@ def test_dependencies_point_one_way() -> None:
                 assert not {n for n in names if n.split(".")[0] in {"typer", "rich"}}, path
             if path.name != "settings.py":
                 assert "os.environ" not in path.read_text() and "getenv" not in path.read_text(), path
+
+
+def test_hydra_reads_production_through_hymotep() -> None:
+    """Production's tables are hymotep's: hydra reads them through hymotep's Python API, never by name."""
+    for path in (REPO / "hydra").rglob("*"):
+        if path.suffix in {".py", ".sql"}:
+            named = set(re.findall(r"hesp\.(?:jobs|requests|request_tiles)\b", path.read_text()))
+            assert not named, f"{path} names {', '.join(sorted(named))}"

@@ -17,6 +17,7 @@ from hydra.web import create_app
 from hygor import Catalog, Settings
 from hygor.api.server import BackgroundServer
 from hymotep.production import Production
+from hymotep.settings import ProductionSettings
 
 TCJ_L2A_STATES = {"done": 3, "invalid": 1, "outdated": 1, "queued": 1, "failed": 1, "blocked": 1, "runnable": 1}
 
@@ -34,7 +35,7 @@ def api(db_url: str, tmp_path: Path) -> Iterator[httpx.Client]:
             "INSERT INTO hesp.jobs (collection, chain_version, tile, slot, state, attempts, last_error, log_path)"
             " VALUES ('lis-snow', '1.7.0', '31TDJ', 1, 'failed', 3, 'lis exited with code 2: boom', '/etc/passwd')"
         )
-    catalog = Catalog(Settings(database_url=db_url, storage=storage))
+    catalog = Catalog(ProductionSettings(database_url=db_url, storage=storage))
     with BackgroundServer(create_app(catalog)) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield client
 

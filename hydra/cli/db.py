@@ -10,6 +10,7 @@ from hydra.cli.collections import render_collections, render_sync
 from hydra.cli.render import FormatOption, OutputFormat, console, show, table
 from hygor import Catalog
 from hygor.catalog import CatalogStatus, InitReport, ServerInfo
+from hymotep.production import Production
 
 app = typer.Typer(help="Start, stop, migrate and inspect the catalogue database.", no_args_is_help=True)
 
@@ -56,7 +57,7 @@ def url() -> None:
 @app.command()
 def init(output: FormatOption = OutputFormat.TABLE) -> None:
     """Migrate pgSTAC and the hesp schema, then sync the collections. Running it again changes nothing."""
-    show(Catalog().init(), output, render_init)
+    show(Production().init(), output, render_init)
 
 
 @app.command()
@@ -67,13 +68,13 @@ def reset(
     """Drop the whole catalogue (items included) and initialise it again."""
     if not yes:
         raise typer.BadParameter("this deletes every item of the catalogue: confirm with --yes")
-    show(Catalog().reset(), output, render_init)
+    show(Production().reset(), output, render_init)
 
 
 @app.command()
 def status(output: FormatOption = OutputFormat.TABLE) -> None:
     """Server, versions, migrations and collections with their item counts."""
-    report = Catalog().status()
+    report = Production().database_status()
     show(report, output, render_status)
 
 

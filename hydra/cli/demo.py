@@ -14,7 +14,6 @@ from hydra.cli.ingest import render_report as render_ingest
 from hydra.cli.render import console
 from hydra.cli.request import render_figures
 from hydra.cli.run import render_report, run_with_progress
-from hygor import Catalog
 from hygor.settings import PROJECT_ROOT
 from hymotep.production import Production
 from hymotep.run_request import ExecutorSpec, RunRequest
@@ -30,11 +29,11 @@ def demo(
     from hygor.api.server import BackgroundServer
     from hymotep.demo import CHAINS, demo_files  # the reference chains' rasterio and numpy for the demo only
 
-    catalog = Catalog()
+    production = Production()
+    catalog = production.catalog
     console.rule("1. the catalogue database (embedded unless HESP_DATABASE_URL is set)")
     catalog.up()
-    render_init(catalog.init())
-    production = Production(catalog)
+    render_init(production.init())
     console.rule("2. what to produce: the example requests of the call for projects, and their cost")
     for path in sorted((PROJECT_ROOT / "schemas" / "examples").glob("*.yaml")):
         stored = production.add_request(path, replace=True)
@@ -57,7 +56,7 @@ def demo(
     render_summary(after, GapsFormat.TABLE)
     left = sum(row["units"] for row in after if row["state"] in ("runnable", "failed", "queued", "running"))
     console.rule("7. the outputs: Cloud Optimized GeoTIFFs under the storage root")
-    storage = catalog.settings.storage_root
+    storage = production.settings.storage_root
     rasters, invalid = validate_cogs(storage)
     console.print(f"{rasters} GeoTIFFs under {storage}, {len(invalid)} not valid COGs (rio-cogeo)")
     for path in invalid[:5]:
@@ -67,7 +66,7 @@ def demo(
         show_api(api, url)
     console.rule("next")
     console.print("the status of the catalogue:")
-    render_status(catalog.status())
+    render_status(production.database_status())
     console.print("see the gaps: .venv/bin/hesp gaps --request demo   run what is missing: .venv/bin/hesp run")
     console.print("what production is doing: .venv/bin/hesp status   health checks: .venv/bin/hesp doctor")
     console.print(

@@ -1,6 +1,7 @@
 """What the dashboard shows, as JSON-ready dictionaries: completeness per tile, progress per request, job counts,
 recent failures with their log tails, the products of a tile. Everything is read from the production API
-(``hymotep.production.Production``) and the job queue; nothing here knows about HTTP."""
+(``hymotep.production.Production``, ``hymotep.queue_status``) and the catalogue; nothing here knows about
+HTTP."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from hydra.sql import dashboard_query
+from hydra.sql import catalogue_query
 from hydra.status import error_kind, production_status
+from hymotep import queue_status
 from hymotep.chains import load_chains
 from hymotep.production import Production
 from hymotep.work_units import STATES, GapFilter
@@ -82,17 +84,17 @@ def overview(production: Production) -> dict[str, Any]:
 
 def recent_failures(production: Production, limit: int = FAILURES_LISTED) -> list[dict[str, Any]]:
     """The newest failed attempts, with their error kind and the tail of their log."""
-    storage = production.catalog.settings.storage_root
+    storage = production.settings.storage_root
     with production.catalog.database().connect() as conn:
-        rows = conn.execute(dashboard_query("recent_failures"), {"limit": limit}).fetchall()
+        failures = queue_status.recent_failures(conn, limit)
     return [
         {
-            **row,
-            "at": row["at"].isoformat(),
-            "kind": error_kind(row["error"]),
-            "log_tail": log_tail(row["log_path"], storage),
+            **failure.model_dump(),
+            "at": failure.at.isoformat(),
+            "kind": error_kind(failure.error),
+            "log_tail": log_tail(failure.log_path, storage),
         }
-        for row in rows
+        for failure in failures
     ]
 
 
@@ -112,10 +114,7 @@ def log_tail(path: str | None, storage: Path) -> str | None:
 
 def requested_tiles(production: Production) -> bytes:
     """The footprints of every requested tile, as a GeoJSON FeatureCollection (``id``: the tile), encoded."""
-    with production.catalog.database().connect() as conn:
-        row = conn.execute(dashboard_query("requested_footprints")).fetchone()
-    assert row is not None
-    return str(row["document"]).encode()
+    return production.requested_footprints().encode()
 
 
 def completeness(production: Production, collection: str, request: str | None = None) -> dict[str, Any]:
@@ -140,7 +139,7 @@ def tile_products(production: Production, tile: str, collection: str) -> dict[st
     _require_collection(production, collection)
     with production.catalog.database().connect() as conn:
         rows = conn.execute(
-            dashboard_query("tile_products"), {"collection": collection, "tile": tile, "limit": PRODUCTS_LISTED}
+            catalogue_query("tile_products"), {"collection": collection, "tile": tile, "limit": PRODUCTS_LISTED}
         ).fetchall()
     gaps = production.gaps(GapFilter(collections=[collection], tiles=[tile], states=STATES))
     states: dict[str, int] = defaultdict(int)

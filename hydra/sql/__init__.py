@@ -1,20 +1,11 @@
-"""hydra's named queries: read-only views of the production tables, which come with hygor's migrations."""
+"""hydra's named queries (``catalogue.sql``): read-only views of the catalogue's tables. Production's state is
+read through hymotep's API, never its tables."""
 
 from __future__ import annotations
 
 from hygor.sql import named_queries
 
 
-def status_query(name: str) -> str:
-    """``status.sql``: the job queue as ``hesp status`` and ``/metrics`` report it."""
-    return named_queries(__package__, "status.sql")[name]
-
-
-def dashboard_query(name: str) -> str:
-    """``dashboard.sql``: what the dashboard shows beside the status (products of a tile, recent failures)."""
-    return named_queries(__package__, "dashboard.sql")[name]
-
-
-def runs_query(name: str) -> str:
-    """``runs.sql``: the jobs' runs and their durations, for capacity analyses."""
-    return named_queries(__package__, "runs.sql")[name]
+def catalogue_query(name: str) -> str:
+    """``catalogue.sql``: items per collection (``/metrics``) and the products of a tile (the dashboard)."""
+    return named_queries(__package__, "catalogue.sql")[name]

@@ -1,4 +1,5 @@
-"""The catalogue's SQL: named queries (``queries.sql``) and versioned migrations (``migrations/``).
+"""The catalogue's SQL: named queries (``queries.sql``) and versioned migrations (``migrations/``); the way
+every workshop keeps its own.
 
 A query block starts with ``-- name: <name>`` and uses ``%(param)s`` placeholders, never formatted values.
 """
@@ -31,7 +32,7 @@ def query(name: str) -> str:
 
 @dataclass(frozen=True)
 class Migration:
-    """One numbered file of ``migrations/``, e.g. ``0001_hesp_schema.sql``."""
+    """One numbered file of a workshop's ``migrations/``, e.g. ``0001_hesp_schema.sql``."""
 
     version: int
     name: str
@@ -39,8 +40,9 @@ class Migration:
 
 
 @cache
-def migrations() -> tuple[Migration, ...]:
-    folder = resources.files(__package__).joinpath("migrations")
+def migrations(package: str) -> tuple[Migration, ...]:
+    """The numbered files of ``<package>/migrations/``, in order."""
+    folder = resources.files(package).joinpath("migrations")
     found = []
     for entry in folder.iterdir():
         match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)

@@ -1,23 +1,48 @@
 -- Named queries of the catalogue. pgSTAC data is written only through pgSTAC's functions.
 
 -- name: bootstrap_migrations
+-- The record of applied migrations, one row per (stream, version): each workshop has its own numbered files.
+-- A record made before streams were kept (hesp 0.1: one sequence) is upgraded in place, its rows the catalogue's.
 CREATE SCHEMA IF NOT EXISTS hesp;
 CREATE TABLE IF NOT EXISTS hesp.schema_migrations (
-    version integer PRIMARY KEY,
+    stream text NOT NULL,
+    version integer NOT NULL,
     name text NOT NULL,
     checksum text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (stream, version)
 );
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM information_schema.columns
+                   WHERE table_schema = 'hesp' AND table_name = 'schema_migrations' AND column_name = 'stream') THEN
+        ALTER TABLE hesp.schema_migrations ADD COLUMN stream text NOT NULL DEFAULT 'hygor';
+        ALTER TABLE hesp.schema_migrations ALTER COLUMN stream DROP DEFAULT;
+        ALTER TABLE hesp.schema_migrations DROP CONSTRAINT schema_migrations_pkey, ADD PRIMARY KEY (stream, version);
+    END IF;
+END
+$$;
 
 -- name: lock_migrations
 -- One `hesp db init` at a time, whatever the number of callers.
 SELECT pg_advisory_xact_lock(hashtext('hesp.schema_migrations'));
 
 -- name: applied_migrations
-SELECT version, name, checksum, applied_at FROM hesp.schema_migrations ORDER BY version;
+-- Every column: a record not yet upgraded has no stream (see bootstrap_migrations).
+SELECT * FROM hesp.schema_migrations ORDER BY version;
 
 -- name: record_migration
-INSERT INTO hesp.schema_migrations (version, name, checksum) VALUES (%(version)s, %(name)s, %(checksum)s);
+INSERT INTO hesp.schema_migrations (stream, version, name, checksum)
+VALUES (%(stream)s, %(version)s, %(name)s, %(checksum)s);
+
+-- name: replace_checksum
+UPDATE hesp.schema_migrations SET checksum = %(checksum)s WHERE stream = %(stream)s AND version = %(version)s;
+
+-- name: move_migration
+-- A migration recorded in another stream before it moved to this one: its record follows it (applied_at kept).
+UPDATE hesp.schema_migrations SET stream = %(stream)s, version = %(version)s
+WHERE stream = %(from_stream)s AND version = %(from_version)s AND name = %(name)s
+  AND NOT EXISTS (SELECT FROM hesp.schema_migrations WHERE stream = %(stream)s AND version = %(version)s);
 
 -- name: relation_exists
 SELECT to_regclass(%(name)s) IS NOT NULL AS exists;

@@ -24,8 +24,8 @@ from hygor.errors import HygorError
 from hygor.grid import Tile
 from hygor.readers.outputs import MUSCATE_ID, parse_datetime, parse_xml, quality_index, xml_text
 from hygor.settings import PROJECT_ROOT
+from hymotep.errors import HymotepError
 from hymotep.reference.rasters import read_on_tile
-from hymotep.requests import HymotepError
 
 METADATA_SUFFIX = "_MTD_ALL.xml"
 ORGANISATION = "./Product_Organisation/Muscate_Product"

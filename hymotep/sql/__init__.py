@@ -1,5 +1,5 @@
-"""The production workshop's named queries (``queries.sql``, ``gaps.sql``, ``queue.sql``, ``run.sql``); its
-tables come with hygor's migrations."""
+"""The production workshop's named queries (``queries.sql``, ``gaps.sql``, ``queue.sql``, ``queue_status.sql``,
+``run.sql``) and its migrations (``migrations/``, see ``hymotep.migrations``)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ def gaps_query(name: str) -> str:
 
 def queue_query(name: str) -> str:
     return named_queries(__package__, "queue.sql")[name]
+
+
+def queue_status_query(name: str) -> str:
+    return named_queries(__package__, "queue_status.sql")[name]
 
 
 def run_query(name: str) -> str:

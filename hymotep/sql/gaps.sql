@@ -1,5 +1,5 @@
 -- Gaps: every unit of work the requests expect of a produced collection, with its state, as one set
--- operation on hesp.inventory (migrations 0005 and 0006). Each query returns the same columns:
+-- operation on hesp.inventory (hygor 0005, hymotep 0002). Each query returns the same columns:
 --   tile, slot, acquired, period_end, input, state, reason, mode, job, attempts, priority
 -- where slot is the unit's key (hesp.acquisition_slot of the acquisition, or of the start of a period).
 -- `{series}` in acquisition_units is replaced by independent_series or dependent_series (psycopg.sql

@@ -35,3 +35,16 @@ HAVING max(datetime) - min(datetime) >= interval '182 days';
 
 -- name: requested_tiles
 SELECT DISTINCT tile FROM hesp.request_tiles ORDER BY tile;
+
+-- name: requested_footprints
+-- The requested tiles as one GeoJSON FeatureCollection, built by the server: footprints simplified to about
+-- 500 m and 4 decimals (11 m), which the map cannot tell apart from the 135-point originals at 1/20 of the size.
+SELECT json_build_object(
+    'type', 'FeatureCollection',
+    'features', coalesce(json_agg(json_build_object(
+        'type', 'Feature', 'id', t.id, 'properties', json_build_object('tile', t.id),
+        'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(t.footprint, 0.005), 4)::json
+    ) ORDER BY t.id), '[]'::json)
+)::text AS document
+FROM hesp.tiles t
+WHERE t.id IN (SELECT tile FROM hesp.request_tiles);

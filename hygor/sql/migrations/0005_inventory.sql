@@ -36,13 +36,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     )::integer
 $$;
 
--- A chain version as comparable numbers: '4.10.0' -> {4,10,0}, so that 4.10 is newer than 4.9.
-CREATE FUNCTION hesp.version_key(version text) RETURNS integer[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT array_agg(part::integer ORDER BY n)
-    FROM regexp_matches(version, '[0-9]+', 'g') WITH ORDINALITY AS m(parts, n), unnest(parts) AS part
-$$;
-
 -- The inventory row of an item from its properties (extracted once by the caller: an item's content can be
 -- large, and every -> on it would read it again). A set-returning SQL function, so that PostgreSQL inlines it.
 CREATE FUNCTION hesp.inventory_entry(collection text, id text, datetime timestamptz, properties jsonb)
@@ -111,20 +104,3 @@ END
 $$;
 
 SELECT hesp.rebuild_inventory(id) FROM pgstac.collections;
-
--- The period of a per-period chain containing an instant (UTC): a calendar month or year, or a hydrological
--- year (1 September to 31 August).
-CREATE FUNCTION hesp.period_start(period text, at timestamptz) RETURNS date
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE period
-        WHEN 'month' THEN date_trunc('month', at AT TIME ZONE 'UTC')
-        WHEN 'year' THEN date_trunc('year', at AT TIME ZONE 'UTC')
-        WHEN 'hydrological-year' THEN date_trunc('year', (at AT TIME ZONE 'UTC') - interval '8 months')
-                                      + interval '8 months'
-    END::date
-$$;
-
-CREATE FUNCTION hesp.period_end(period text, start date) RETURNS date
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT (start + CASE period WHEN 'month' THEN interval '1 month' ELSE interval '1 year' END)::date
-$$;

@@ -1,5 +1,12 @@
--- What `hesp status` reads of the job queue (hesp.jobs, migration 0006), in one read-only snapshot.
--- `%(collections)s` is NULL for every collection.
+-- The job queue (hesp.jobs) as supervision reads it: `hesp status`, `/metrics`, the dashboard, `hesp doctor` and
+-- capacity analyses. Read-only. `%(collections)s` is NULL for every collection.
+
+-- name: snapshot
+-- What follows in the transaction sees one state of the queue.
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY
+
+-- name: now
+SELECT now() AS now
 
 -- name: counts
 -- Jobs per collection and state; `retrying` are the queued ones that failed before (they carry last_error);
@@ -18,9 +25,8 @@ GROUP BY collection
 ORDER BY collection
 
 -- name: running
--- Running jobs, stale leases first. The claim time is not stored: updated_at is the last claim or lease renewal
--- (the worker's last heartbeat).
-SELECT id, collection, tile, slot, worker, attempts, max_attempts, updated_at AS heartbeat, lease_until,
+-- Running jobs, stale leases first. The heartbeat is updated_at: the last claim or lease renewal.
+SELECT id, collection, tile, slot, worker, attempts AS attempt, max_attempts, updated_at AS heartbeat, lease_until,
        extract(epoch FROM now() - updated_at)::float AS heartbeat_age_s,
        extract(epoch FROM lease_until - now())::float AS lease_left_s,
        coalesce(lease_until < now(), false) AS stale
@@ -29,9 +35,9 @@ WHERE state = 'running'
   AND (%(collections)s::text[] IS NULL OR collection = ANY(%(collections)s::text[]))
 ORDER BY lease_until NULLS FIRST, id
 
--- name: errors
+-- name: failed
 -- Failed jobs, and queued ones waiting for a retry, per collection, state and exact error; the newest job of each
--- is the example. Python folds the errors into kinds (hydra.status.error_kind).
+-- is the example.
 SELECT collection, state, last_error AS error, count(*) AS jobs,
        (array_agg(id ORDER BY updated_at DESC, id DESC))[1] AS job,
        (array_agg(log_path ORDER BY updated_at DESC, id DESC))[1] AS log_path,
@@ -41,25 +47,40 @@ WHERE (state = 'failed' OR (state = 'queued' AND last_error IS NOT NULL))
   AND (%(collections)s::text[] IS NULL OR collection = ANY(%(collections)s::text[]))
 GROUP BY collection, state, last_error
 
--- name: now
-SELECT now() AS now
+-- name: recent_failures
+-- Jobs whose last attempt failed (failed for good, or queued again for a retry), newest first.
+SELECT id AS job, collection, tile, state, attempts, last_error AS error, log_path, updated_at AS at
+FROM hesp.jobs
+WHERE state = 'failed' OR (state = 'queued' AND last_error IS NOT NULL)
+ORDER BY updated_at DESC, id DESC
+LIMIT %(limit)s
 
 -- name: stale_leases
 -- Running jobs past their lease (their worker stopped renewing it): how many, the oldest, the first ids.
 SELECT count(*) AS stale, min(lease_until) AS oldest,
-       (array_agg(id ORDER BY lease_until))[1:%(listed)s] AS ids
+       coalesce((array_agg(id ORDER BY lease_until))[1:%(listed)s], '{}') AS ids
 FROM hesp.jobs WHERE state = 'running' AND lease_until < now()
 
 -- name: durations
--- How long the last run of each succeeded job took (claim to success; jobs that ran before migration 0007 have
--- no start), per collection, in the buckets of %(bounds)s: width_bucket gives the number of bounds at or below a
--- duration, so bucket i counts the runs in [bounds[i], bounds[i+1]).
+-- How long the last run of each succeeded job took (claim to success; jobs that ran before started_at was kept
+-- have no start), per collection, in the buckets of %(bounds)s: width_bucket gives the number of bounds at or
+-- below a duration, so bucket i counts the runs in [bounds[i], bounds[i+1]).
 SELECT collection, width_bucket(extract(epoch FROM updated_at - started_at)::float8, %(bounds)s::float8[]) AS bucket,
        count(*) AS runs, sum(extract(epoch FROM updated_at - started_at))::float8 AS seconds
 FROM hesp.jobs
 WHERE state = 'succeeded' AND started_at IS NOT NULL
 GROUP BY 1, 2
 
--- name: items
--- Items per collection in pgSTAC: what the STAC API serves.
-SELECT collection, count(*) AS items FROM pgstac.items GROUP BY collection ORDER BY collection
+-- name: runs
+-- One row per job whose current attempt ran: running (not over: no end, no duration), succeeded, failed for good,
+-- or queued again after a failure (attempts > 0; a job queued again by planning or `--retry-failed` has 0). A job
+-- keeps its current attempt only: started_at is when it was claimed and, once it is over, updated_at when it
+-- ended. Jobs that never ran, or ran before started_at was kept (0003_job_start), have no started_at: left out.
+SELECT id AS job, collection, tile, slot, state, attempts, worker, started_at,
+       CASE WHEN state <> 'running' THEN updated_at END AS ended_at,
+       CASE WHEN state <> 'running' THEN extract(epoch FROM updated_at - started_at)::float END AS duration_s
+FROM hesp.jobs
+WHERE started_at IS NOT NULL
+  AND (state IN ('running', 'succeeded', 'failed') OR (state = 'queued' AND attempts > 0))
+  AND (%(collections)s::text[] IS NULL OR collection = ANY(%(collections)s::text[]))
+ORDER BY started_at, id

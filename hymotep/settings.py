@@ -1,0 +1,53 @@
+"""Settings of production, read once from the environment (prefix ``HESP_``) or a ``.env`` file: the
+catalogue's (``hygor.Settings``: the database, ``HESP_HOME``, the collections) and where products, job folders
+and the chains' commands are."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hygor.settings import Settings
+
+
+class ProductionSettings(Settings):
+    """The catalogue's settings and production's own."""
+
+    # Where products and job logs are kept (<storage>/<collection>/<tile>/<year>/...): <home>/storage by default.
+    storage: Path | None = None
+    # Where jobs get their private work directories: <home>/work by default.
+    work_dir: Path | None = None
+    # Folders searched for the chains' commands before PATH (os.pathsep-separated).
+    chain_path: str = ""
+
+    @classmethod
+    def of(cls, settings: Settings) -> ProductionSettings:
+        """``settings`` as they are when they are production's; else the catalogue's with production's own read
+        from the environment."""
+        if isinstance(settings, ProductionSettings):
+            return settings
+        return cls(**settings.model_dump())
+
+    @property
+    def storage_root(self) -> Path:
+        return (self.storage or self.home / "storage").absolute()
+
+    @property
+    def work_root(self) -> Path:
+        return (self.work_dir or self.home / "work").absolute()
+
+    @property
+    def chain_search(self) -> str:
+        """The folders searched first for the chains' commands (os.pathsep-separated): the one place they are
+        looked up, for the runs and ``hesp doctor`` alike."""
+        return self.chain_path
+
+
+def child_environment(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment with ``extra`` added: what a chain's command runs with."""
+    return {**os.environ, **extra}
+
+
+def command_search_path(first: str) -> str:
+    """The folders searched for a command: ``first`` (os.pathsep-separated), then PATH."""
+    return os.pathsep.join(p for p in (first, os.environ.get("PATH", "")) if p)
