@@ -181,7 +181,7 @@ def _stale_leases(ctx: _Context) -> str:
 
 def _chain_commands(ctx: _Context) -> tuple[Outcome, str] | str:
     chains = load_chains(ctx.settings.collections_dir)
-    search = command_search_path(ctx.settings.chain_path)
+    search = command_search_path(ctx.settings.chain_search_path)
     found: list[str] = []
     missing: list[str] = []
     for collection, chain in chains.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 import psycopg
@@ -10,11 +11,13 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# In HESP_HOME: the chain path that `hesp demo` ran its reference chains with, used while HESP_CHAIN_PATH is unset.
+CHAIN_PATH_RECORD = "chain_path"
 
 
-def _default_collections_dir() -> Path:
-    return PROJECT_ROOT / "collections"
+def default_collections_dir() -> Path:
+    """The collections shipped with hygor (``hygor/data/collections``)."""
+    return Path(str(resources.files("hygor").joinpath("data", "collections")))
 
 
 class Settings(BaseSettings):
@@ -27,7 +30,7 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     home: Path = Path(".hesp")
-    collections_dir: Path = _default_collections_dir()
+    collections_dir: Path = default_collections_dir()
     api_token: SecretStr | None = None
     # The embedded cluster's preferred port; another free one is taken when it is busy.
     port: int = 54329
@@ -47,6 +50,14 @@ class Settings(BaseSettings):
     @property
     def work_root(self) -> Path:
         return (self.work_dir or self.home / "work").absolute()
+
+    @property
+    def chain_search_path(self) -> str:
+        """The folders of the chains' commands: HESP_CHAIN_PATH, else the chain path recorded in ``home``."""
+        record = self.home / CHAIN_PATH_RECORD
+        if self.chain_path or not record.is_file():
+            return self.chain_path
+        return record.read_text().strip()
 
     @field_validator("database_url")
     @classmethod

@@ -82,7 +82,7 @@ class Production:
             collections_dir=settings.collections_dir.absolute(),
             storage_root=settings.storage_root,
             work_root=settings.work_root,
-            chain_path=settings.chain_path,
+            chain_path=settings.chain_search_path,
             collections=collections,
             **options,
         )
