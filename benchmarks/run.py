@@ -56,6 +56,7 @@ from hygor.grid import all_tiles, land_tiles
 from hygor.ingest import Checker
 from hygor.items import file_asset, stac_datetime, tiled_item
 from hygor.loader import ItemLoader
+from hygor.settings import default_collections_dir
 from hymotep import execution, queue
 from hymotep.chains import load_chains
 from hymotep.execution import JobResult, RunConfig, claim_and_run
@@ -165,10 +166,10 @@ def fresh_database(url: str) -> None:
 def write_collections(work: Path, items_dir: Path) -> Path:
     """The project's collections and ``bench-noop``, whose chain copies the unit's item from ``items_dir``."""
     root = work / "collections"
-    shutil.copytree(REPO / "collections", root, dirs_exist_ok=True)
+    shutil.copytree(default_collections_dir(), root, dirs_exist_ok=True)
     folder = root / COLLECTION
     folder.mkdir(exist_ok=True)
-    content = json.loads((REPO / "collections" / "surfwater-water" / "collection.json").read_text())
+    content = json.loads((default_collections_dir() / "surfwater-water" / "collection.json").read_text())
     content.update(id=COLLECTION, title="No-op benchmark products", stac_extensions=[], summaries={},
                    item_assets={}, links=[], description="Products of benchmarks/run.py's no-op chain.")  # fmt: skip
     (folder / "collection.json").write_text(json.dumps(content, indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from hygor.errors import HespError, HygorError
@@ -10,7 +11,7 @@ from hygor.settings import Settings
 if TYPE_CHECKING:
     from hygor.catalog import Catalog
 
-__version__ = "0.1.0"
+__version__ = version("hesperides")  # the one in pyproject.toml
 __all__ = ["Catalog", "HespError", "HygorError", "Settings", "__version__"]
 
 

@@ -1,5 +1,6 @@
-"""The collections of ``collections/<id>/``: loaded, validated, synchronised into pgSTAC.
+"""The collections of ``<collections dir>/<id>/``: loaded, validated, synchronised into pgSTAC.
 
+The collections dir is HESP_COLLECTIONS_DIR, a site's own, else the one shipped in ``hygor/data/collections``.
 A folder holds ``collection.json`` (STAC 1.1) and optionally ``catalogue.yaml`` (how pgSTAC keeps it:
 partitioning). ``collections/queryables.json`` lists the properties portals filter on.
 """
@@ -18,10 +19,11 @@ from psycopg.types.json import Jsonb
 
 from hygor.db import execute, fetch_all, fetch_one
 from hygor.errors import CollectionError
-from hygor.validation import PROJECT_SCHEMAS, document_errors, stac_errors
+from hygor.validation import document_errors, stac_errors
 
 PartitionTrunc = Literal["year", "month"] | None
 QUERYABLES_FILE = "queryables.json"
+CATALOGUE_SCHEMA = "catalogue.schema.json"
 # Queryables worth a B-tree on every partition: the filters every portal sends.
 INDEXED_QUERYABLES = ("grid:code", "eo:cloud_cover")
 
@@ -181,7 +183,7 @@ def _read_catalogue_settings(path: Path) -> dict[str, Any]:
         settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise CollectionError(f"{path}: invalid YAML: {exc}") from exc
-    problems = document_errors(settings, PROJECT_SCHEMAS / "catalogue.schema.json")
+    problems = document_errors(settings, "hygor", CATALOGUE_SCHEMA)
     if problems:
         raise CollectionError(f"{path}: {problems[0]}")
     return dict(settings)

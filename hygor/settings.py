@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import psycopg
@@ -9,11 +10,10 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-
-def _default_collections_dir() -> Path:
-    return PROJECT_ROOT / "collections"
+def default_collections_dir() -> Path:
+    """The collections shipped with hygor (``hygor/data/collections``)."""
+    return Path(str(resources.files("hygor").joinpath("data", "collections")))
 
 
 class Settings(BaseSettings):
@@ -26,7 +26,7 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     home: Path = Path(".hesp")
-    collections_dir: Path = _default_collections_dir()
+    collections_dir: Path = default_collections_dir()
     api_token: SecretStr | None = None
     # The embedded cluster's preferred port; another free one is taken when it is busy.
     port: int = 54329

@@ -11,15 +11,11 @@ import json
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 
-from hygor.settings import PROJECT_ROOT
-
 SCHEMA_ROOT = resources.files("hygor").joinpath("stac_schemas")
-PROJECT_SCHEMAS = PROJECT_ROOT / "schemas"
 CORE_SCHEMA = "https://schemas.stacspec.org/v{version}/{kind}-spec/json-schema/{kind}.json"
 KINDS = {"Feature": "item", "Collection": "collection", "Catalog": "catalog"}
 
@@ -84,19 +80,20 @@ def item_errors(item: dict[str, Any]) -> list[str]:
     served = item
     if item.get("collection") and not any(link.get("rel") == "collection" for link in item.get("links", [])):
         served = {**item, "links": [*item.get("links", []), {"rel": "collection", "href": "../collection.json"}]}
-    hesp_errors = document_errors(item, PROJECT_SCHEMAS / "hesp-properties.schema.json")
+    hesp_errors = document_errors(item, "hygor", "hesp-properties.schema.json")
     return stac_errors(served, unknown_extensions=True) + hesp_errors
 
 
-def document_errors(document: Any, schema_file: Path) -> list[str]:
-    """Problems of a project document (chain, request, catalogue settings) against ``schemas/``."""
-    validator = _project_validator(schema_file)
+def document_errors(document: Any, package: str, schema: str) -> list[str]:
+    """Problems of a project document (chain, request, catalogue settings) against ``<package>/schemas/<schema>``."""
+    validator = _project_validator(package, schema)
     return [describe(error) for error in validator.iter_errors(document)]
 
 
 @cache
-def _project_validator(schema_file: Path) -> jsonschema_rs.Validator:
-    return jsonschema_rs.validator_for(json.loads(schema_file.read_text()), retriever=_retrieve)
+def _project_validator(package: str, schema: str) -> jsonschema_rs.Validator:
+    document = json.loads(resources.files(package).joinpath("schemas", schema).read_text())
+    return jsonschema_rs.validator_for(document, retriever=_retrieve)
 
 
 def describe(error: jsonschema_rs.ValidationError) -> str:

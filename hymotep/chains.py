@@ -1,6 +1,6 @@
 """The processing chains behind the produced collections, read from ``collections/<id>/chain.yaml``.
 
-Each file is validated against ``schemas/chain.schema.json``, then checked for what the schema cannot say:
+Each file is validated against ``hymotep/schemas/chain.schema.json``, then checked for what the schema cannot say:
 exactly one primary input, a primary input that matches the unit of work, input collections that exist, and
 primary inputs that lead down to a collection the centre does not produce. Any fault raises one ``ChainError``
 line naming the file.
@@ -16,11 +16,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from hygor.validation import PROJECT_SCHEMAS, document_errors
+from hygor.validation import document_errors
 from hymotep.errors import HymotepError
 
 CHAIN_FILE = "chain.yaml"
-CHAIN_SCHEMA = PROJECT_SCHEMAS / "chain.schema.json"
+CHAIN_SCHEMA = "chain.schema.json"
 UnitKind = Literal["per-acquisition", "per-period"]
 Period = Literal["month", "year", "hydrological-year"]
 InputRole = Literal["primary", "auxiliary", "previous"]
@@ -221,7 +221,7 @@ def _load_chain(path: Path) -> ChainDefinition:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ChainError(f"{path}: malformed YAML: {getattr(exc, 'problem', None) or exc}{where}") from None
-    problems = document_errors(document, CHAIN_SCHEMA)
+    problems = document_errors(document, "hymotep", CHAIN_SCHEMA)
     if problems:
         raise ChainError(f"{path}: {problems[0]}")
     try:

@@ -1,6 +1,6 @@
 """Production requests: a zone x chains x period x priority x requester, read from YAML request files.
 
-A request file (e.g. ``schemas/examples/pyrenees-snow.yaml``, format ``schemas/request.schema.json``) is parsed,
+A request file (e.g. ``hymotep/examples/pyrenees-snow.yaml``, format ``hymotep/schemas/request.schema.json``) is parsed,
 validated against the schema, then checked against the centre: the chains must be produced collections, the
 period must not end before it starts, the zone must not be empty and its tiles must be in the Sentinel-2 grid.
 Any fault raises one ``RequestError`` line naming the file and the fault; nothing is stored here. Named regions
@@ -22,10 +22,10 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from hygor.collections import load_collections
 from hygor.grid import UnknownTile, tile
 from hygor.regions import InvalidZone, geojson_geometry
-from hygor.validation import PROJECT_SCHEMAS, document_errors
+from hygor.validation import document_errors
 from hymotep.errors import HymotepError
 
-REQUEST_SCHEMA = PROJECT_SCHEMAS / "request.schema.json"
+REQUEST_SCHEMA = "request.schema.json"
 ZONE_KINDS = ("tiles", "bbox", "region", "geojson")
 DEFAULT_PRIORITY = 3
 MAX_REPORTED = 3  # schema problems joined into the one-line message
@@ -184,7 +184,7 @@ def _yaml_fault(exc: yaml.MarkedYAMLError) -> str:
 
 
 def _schema_problems(document: dict[str, Any]) -> list[str]:
-    problems = document_errors(document, REQUEST_SCHEMA)
+    problems = document_errors(document, "hymotep", REQUEST_SCHEMA)
     zone = document.get("zone")
     if isinstance(zone, dict) and len(zone) != 1:
         given = ", ".join(map(str, zone)) or "nothing"
@@ -254,7 +254,7 @@ def _read_geojson(value: str, base_dir: Path | None) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise _ZoneProblem(f"GeoJSON file {path} does not hold a GeoJSON object")
     # The file's content is checked by the request schema, as if it were written inline.
-    problems = document_errors({**_GEOJSON_HOLDER, "zone": {"geojson": content}}, REQUEST_SCHEMA)
+    problems = document_errors({**_GEOJSON_HOLDER, "zone": {"geojson": content}}, "hymotep", REQUEST_SCHEMA)
     for problem in problems:
         where, _, message = problem.partition(": ")
         if where.startswith("zone/geojson"):

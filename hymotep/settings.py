@@ -9,6 +9,9 @@ from pathlib import Path
 
 from hygor.settings import Settings
 
+# In HESP_HOME: the chain path that `hesp demo` ran its reference chains with, used while HESP_CHAIN_PATH is unset.
+CHAIN_PATH_RECORD = "chain_path"
+
 
 class ProductionSettings(Settings):
     """The catalogue's settings and production's own."""
@@ -38,9 +41,13 @@ class ProductionSettings(Settings):
 
     @property
     def chain_search(self) -> str:
-        """The folders searched first for the chains' commands (os.pathsep-separated): the one place they are
-        looked up, for the runs and ``hesp doctor`` alike."""
-        return self.chain_path
+        """The folders searched first for the chains' commands (os.pathsep-separated): HESP_CHAIN_PATH, else the
+        chain path recorded in ``home`` by ``hesp demo``. The one place they are looked up, for the runs and
+        ``hesp doctor`` alike."""
+        record = self.home / CHAIN_PATH_RECORD
+        if self.chain_path or not record.is_file():
+            return self.chain_path
+        return record.read_text().strip()
 
 
 def child_environment(extra: dict[str, str]) -> dict[str, str]:

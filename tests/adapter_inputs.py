@@ -13,15 +13,15 @@ from typing import Any
 
 import numpy as np
 import rasterio
-from conftest import REPO
 from rasterio.control import GroundControlPoint
 from shapely.geometry import Polygon, mapping
 
 from hygor import grid
 from hygor.items import VALID, declared_extensions, stac_datetime
 from hygor.readers.outputs import asset
-from hymotep.reference.synthetic_aux import write_dem
-from hymotep.reference.synthetic_scene import landscape
+from hygor.settings import default_collections_dir
+from reference_chains.synthetic_aux import write_dem
+from reference_chains.synthetic_scene import landscape
 
 SLICE_SECONDS = 25
 ORBIT_OFFSET_S1A = 73  # relative orbit = (absolute - 73) % 175 + 1 for Sentinel-1A
@@ -121,7 +121,7 @@ def write_tile_dem(root: Path, tile_id: str, pixel_size: float = 600.0) -> dict[
 def collections_with(tmp_path: Path, collection: str, old: str, new: str) -> Path:
     """A copy of the collections folder in which ``collection``'s chain.yaml says ``new`` instead of ``old``."""
     collections = tmp_path / "collections"
-    shutil.copytree(REPO / "collections", collections)
+    shutil.copytree(default_collections_dir(), collections)
     chain_file = collections / collection / "chain.yaml"
     text = chain_file.read_text()
     assert old in text, f"{chain_file} has no {old!r}"

@@ -20,8 +20,8 @@ from pyproj import Transformer
 
 from hygor import grid
 from hygor.grid import Tile
-from hymotep.reference import rasters as reference_rasters
-from hymotep.reference.rasters import write_cog
+from reference_chains import rasters as reference_rasters
+from reference_chains.rasters import write_cog
 
 MUSCATE_FIXTURE = SHARED / "fixtures/real/theia/SENTINEL2A_20170203-071245-541_L2A_T38KPD_C_V1-0_MTD_ALL.xml"
 FIXTURE_STAMP = "SENTINEL2A_20170203-071245-541"

@@ -20,21 +20,21 @@ from typing import Any
 
 import pytest
 from adapter_inputs import collections_with, write_grd
-from conftest import REPO
 from products import write_muscate_l2a
 from shapely.geometry import box
 
 from hygor.readers import reader
+from hygor.settings import default_collections_dir
 from hymotep.adapters import AdapterError, Invocation, Workspace, expected_outputs, prepare
 from hymotep.chains import ChainDefinition, ChainError, load_chains
 from hymotep.job_inputs import SLOT_SECONDS, InputItem, JobInputs, Unit
 from hymotep.queue import Job
-from hymotep.reference import launchers
-from hymotep.reference.synthetic import SyntheticInputs, make_inputs
 from hymotep.settings import child_environment
+from reference_chains import launchers
+from reference_chains.synthetic import SyntheticInputs, make_inputs
 
 TILE = "31TCJ"
-CHAINS = load_chains(REPO / "collections")
+CHAINS = load_chains(default_collections_dir())
 
 
 @pytest.fixture(scope="module")

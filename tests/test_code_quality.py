@@ -10,12 +10,11 @@ from pathlib import Path
 from conftest import REPO
 
 BIN = Path(sys.executable).parent
+PACKAGES = ("hygor", "hymotep", "hydra", "reference_chains")
 
 
 def test_ruff() -> None:
-    result = subprocess.run(
-        [str(BIN / "ruff"), "check", "hygor", "hydra", "hymotep", "tests"], cwd=REPO, capture_output=True, text=True
-    )
+    result = subprocess.run([str(BIN / "ruff"), "check", *PACKAGES, "tests"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
@@ -41,12 +40,20 @@ def imported_modules(package: str) -> dict[Path, set[str]]:
 
 
 def test_dependencies_point_one_way() -> None:
-    """hydra -> hymotep -> hygor; Typer and Rich only in the CLI; only settings modules read the environment."""
-    forbidden = {"hygor": ("hymotep", "hydra"), "hymotep": ("hydra",)}
+    """hydra -> hymotep -> hygor, and reference_chains -> hymotep -> hygor: of hydra, only the demo's command
+    imports the reference chains; Typer and Rich only in the CLI; only settings modules read the environment."""
+    forbidden = {
+        "hygor": ("hymotep", "hydra", "reference_chains"),
+        "hymotep": ("hydra", "reference_chains"),
+        "reference_chains": ("hydra",),
+    }
     for package, above in forbidden.items():
         for path, names in imported_modules(package).items():
             assert not {n for n in names if n.split(".")[0] in above}, path
-    for package in ("hygor", "hymotep", "hydra"):
+    for path, names in imported_modules("hydra").items():
+        if path != REPO / "hydra" / "cli" / "demo.py":
+            assert not {n for n in names if n.split(".")[0] == "reference_chains"}, path
+    for package in PACKAGES:
         for path, names in imported_modules(package).items():
             if "cli" not in path.relative_to(REPO).parts:
                 assert not {n for n in names if n.split(".")[0] in {"typer", "rich"}}, path

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import PORTAL_FILTERS, REPO
+from conftest import PORTAL_FILTERS
 
 from hygor import Catalog, Settings
 from hygor.collections import load_collection, load_collections
 from hygor.errors import CollectionError
+from hygor.settings import default_collections_dir
 
 EXPECTED = {
     "sentinel-2-l1c",
@@ -27,7 +28,7 @@ EXPECTED = {
     "maja-l3a-monthly",
     "lis-snow-yearly",  # periodic outputs
 }
-DEFINITIONS = load_collections(REPO / "collections")
+DEFINITIONS = load_collections(default_collections_dir())
 
 
 def test_every_expected_collection_is_defined() -> None:
@@ -49,14 +50,14 @@ def test_collection_is_complete(definition) -> None:  # type: ignore[no-untyped-
 
 def test_a_collection_id_must_match_its_folder(tmp_path: Path) -> None:
     folder = tmp_path / "renamed"
-    shutil.copytree(REPO / "collections" / "lis-snow", folder)
+    shutil.copytree(default_collections_dir() / "lis-snow", folder)
     with pytest.raises(CollectionError, match="differs from its folder name 'renamed'"):
         load_collection(folder)
 
 
 def test_an_unknown_extension_schema_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "lis-snow"
-    shutil.copytree(REPO / "collections" / "lis-snow", folder)
+    shutil.copytree(default_collections_dir() / "lis-snow", folder)
     document = json.loads((folder / "collection.json").read_text())
     document["stac_extensions"].append("https://example.com/unknown/v1.0.0/schema.json")
     (folder / "collection.json").write_text(json.dumps(document))
@@ -87,7 +88,7 @@ def test_sync_creates_then_leaves_unchanged(empty_db_url: str) -> None:
 
 def test_a_changed_collection_is_updated_and_repartitioned(tmp_path: Path, db_url: str) -> None:
     collections = tmp_path / "collections"
-    shutil.copytree(REPO / "collections", collections)
+    shutil.copytree(default_collections_dir(), collections)
     path = collections / "dem-tiles" / "collection.json"
     document = json.loads(path.read_text())
     document["title"] = "Renamed DEM"

@@ -6,7 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import REPO, free_port, hesp
+from conftest import free_port, hesp
+
+from hygor.settings import default_collections_dir
 
 
 def assert_one_line_error(result: object, *fragments: str) -> None:
@@ -32,7 +34,7 @@ def test_malformed_database_url() -> None:
 
 def test_malformed_collection_json_is_named_and_nothing_is_written(tmp_path: Path, db_url: str) -> None:
     collections = tmp_path / "collections"
-    shutil.copytree(REPO / "collections", collections)
+    shutil.copytree(default_collections_dir(), collections)
     broken = collections / "lis-snow" / "collection.json"
     broken.write_text(broken.read_text()[:-40])
     env = {"HESP_DATABASE_URL": db_url, "HESP_COLLECTIONS_DIR": str(collections)}
@@ -45,7 +47,7 @@ def test_malformed_collection_json_is_named_and_nothing_is_written(tmp_path: Pat
 
 def test_a_collection_that_breaks_the_stac_schema_is_named(tmp_path: Path, db_url: str) -> None:
     collections = tmp_path / "collections"
-    shutil.copytree(REPO / "collections", collections)
+    shutil.copytree(default_collections_dir(), collections)
     path = collections / "maja-l2a" / "collection.json"
     document = json.loads(path.read_text())
     del document["extent"]
@@ -56,7 +58,7 @@ def test_a_collection_that_breaks_the_stac_schema_is_named(tmp_path: Path, db_ur
 
 def test_a_bad_catalogue_setting_is_named(tmp_path: Path, db_url: str) -> None:
     collections = tmp_path / "collections"
-    shutil.copytree(REPO / "collections", collections)
+    shutil.copytree(default_collections_dir(), collections)
     (collections / "lis-snow" / "catalogue.yaml").write_text("partition_trunc: week\n")
     env = {"HESP_DATABASE_URL": db_url, "HESP_COLLECTIONS_DIR": str(collections)}
     assert_one_line_error(hesp("collections", "sync", env=env), "catalogue.yaml", "partition_trunc", "week")

@@ -1,15 +1,35 @@
-"""The README's main job, as a newcomer runs it: `hesp demo` on a fresh embedded database."""
+"""The README's main job, as a newcomer runs it: `hesp demo` on a fresh embedded database, then the commands it
+suggests, in its HESP_HOME."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from conftest import hesp
 
+from hygor.cluster import EmbeddedCluster
 
-def test_demo_produces_every_product_and_serves_them_with_lineage(fresh_home: Path) -> None:
-    result = hesp("demo", env={"HESP_HOME": str(fresh_home)}, timeout=600)
+
+@pytest.fixture(scope="module")
+def demo(work_root: Path) -> Iterator[tuple[dict[str, str], subprocess.CompletedProcess[str]]]:
+    """The demo's environment (no HESP_CHAIN_PATH) and its run."""
+    home = work_root / "demo"
+    home.mkdir()
+    home.chmod(0o755)
+    env = {"HESP_HOME": str(home)}
+    yield env, hesp("demo", env=env, timeout=600)
+    EmbeddedCluster(home, 0).down()
+
+
+def test_demo_produces_every_product_and_serves_them_with_lineage(
+    demo: tuple[dict[str, str], subprocess.CompletedProcess[str]],
+) -> None:
+    result = demo[1]
     problems = [line for line in result.stdout.splitlines() if line.startswith("job ") or "not valid" in line]
     production = result.stdout.partition("5. running the missing work")[2].partition("7. the outputs")[0]
     assert result.returncode == 0, "\n".join([*problems, production, result.stdout[-1000:], result.stderr])
@@ -21,3 +41,23 @@ def test_demo_produces_every_product_and_serves_them_with_lineage(fresh_home: Pa
     assert re.findall(r"│\s+(\d+)\s*$", after, re.MULTILINE) == ["0"] * 4  # the gaps column: none left
     assert re.search(r"[1-9]\d+ GeoTIFFs under .*, 0 not valid COGs", out)
     assert re.search(r"snow item LIS_S2-SNOW-FSC_T\S+: made from SENTINEL2[AB]_\S+_L2A_", out)
+
+
+def test_the_commands_the_demo_suggests_agree_with_it(
+    demo: tuple[dict[str, str], subprocess.CompletedProcess[str]],
+) -> None:
+    """In the demo's HESP_HOME, without HESP_CHAIN_PATH: doctor finds the chains the demo ran (their path is
+    recorded in HESP_HOME), status counts the demo's jobs, gaps has none left and run finds nothing to do."""
+    env, result = demo
+    assert result.returncode == 0, result.stdout[-1000:]
+    doctor = hesp("doctor", "--min-free-gb", "0", env=env, timeout=60)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert re.search(r"^PASS\s+chain commands", doctor.stdout, re.MULTILINE), doctor.stdout
+    status = json.loads(hesp("status", "--format", "json", env=env, timeout=60).stdout)
+    succeeded = {c["collection"]: c.get("succeeded", 0) for c in status["collections"]}
+    assert set(succeeded) == {"maja-l2a", "lis-snow", "surfwater-water", "maja-l3a-monthly"}, status
+    assert all(succeeded.values()) and status["failures"] == [], status
+    gaps = json.loads(hesp("gaps", "--request", "demo", "--format", "json", env=env, timeout=60).stdout)
+    assert {row["collection"]: row["gaps"] for row in gaps} == dict.fromkeys(succeeded, 0), gaps
+    run = hesp("run", "--request", "demo", "--workers", "1", env=env, timeout=300)
+    assert run.returncode == 0 and "nothing to run" in run.stdout, run.stdout + run.stderr

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from conftest import free_port, hesp
 
-from hymotep.reference import launchers
+from reference_chains import launchers
 
 
 @pytest.fixture

@@ -10,9 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import HESP, REPO, free_port, hesp
+from conftest import HESP, free_port, hesp
 
-COLLECTION_IDS = sorted(p.name for p in (REPO / "collections").iterdir() if (p / "collection.json").is_file())
+from hygor.settings import default_collections_dir
+
+COLLECTION_IDS = sorted(p.name for p in default_collections_dir().iterdir() if (p / "collection.json").is_file())
 
 
 def test_up_init_status_down_on_a_fresh_home(fresh_home: Path) -> None:

@@ -10,9 +10,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from hygor.collections import load_collections
+from hygor.settings import default_collections_dir
 from hymotep.chains import ChainError, load_chains, source_collection
 from hymotep.estimate import (
     EstimateError,
@@ -23,7 +23,7 @@ from hymotep.estimate import (
     plan_capacity,
 )
 
-CHAINS = load_chains(REPO / "collections")
+CHAINS = load_chains(default_collections_dir())
 S2_OVERLAP = 290 / (2 * math.pi * 6378 / 143)  # swath over orbit spacing at the equator
 S1_OVERLAP = 250 / (2 * math.pi * 6378 / 175)
 MAJA, LIS, WATER = (CHAINS[c].resources for c in ("maja-l2a", "lis-snow", "surfwater-water"))
@@ -64,7 +64,7 @@ def test_revisit_model_refuses_what_it_does_not_know(mission: str, latitude: flo
 
 
 def test_every_produced_collection_has_a_valid_chain() -> None:
-    produced = {d.id for d in load_collections(REPO / "collections") if d.produced}
+    produced = {d.id for d in load_collections(default_collections_dir()) if d.produced}
     assert set(CHAINS) == produced and len(CHAINS) == 6
     maja = CHAINS["maja-l2a"]
     assert (maja.name, maja.version, maja.primary_input.collection) == ("maja", "4.10.0", "sentinel-2-l1c")

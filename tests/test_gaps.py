@@ -13,13 +13,14 @@ from typing import Any
 import geopandas
 import psycopg
 import pytest
-from conftest import REPO, hesp
+from conftest import hesp
 from gap_scenario import at, build, item, l2a
 
 import hymotep
 from hygor import Catalog, Settings
 from hygor.db import Database
 from hygor.loader import ItemLoader
+from hygor.settings import default_collections_dir
 from hymotep.chains import load_chains
 from hymotep.production import Production
 from hymotep.work_units import STATES, GapError, GapFilter, plan_queries
@@ -260,7 +261,7 @@ def test_bad_filters_are_one_clear_line(db_url: str, args: list[str], message: s
 
 def test_only_produced_collections_have_gaps() -> None:
     with pytest.raises(GapError, match="not a produced collection: sentinel-2-l1c"):
-        plan_queries(load_chains(REPO / "collections"), GapFilter(collections=["sentinel-2-l1c"]))
+        plan_queries(load_chains(default_collections_dir()), GapFilter(collections=["sentinel-2-l1c"]))
 
 
 def test_every_produced_collection_has_its_gaps(scenario: Production, tmp_path: Path) -> None:

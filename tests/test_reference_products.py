@@ -18,7 +18,7 @@ from rio_cogeo.cogeo import cog_validate
 
 from hygor import grid
 from hygor.readers import reader
-from hymotep.reference import lis, s1tiling, surfwater
+from reference_chains import lis, s1tiling, surfwater
 
 TILE = grid.tile("31TCJ")
 NO_DATA = -10000
@@ -115,7 +115,7 @@ def test_lis_runs_as_a_program_from_its_launch_file(l2a: Path, dem: Path, tmp_pa
     keys = {"input_dir": str(l2a), "output_dir": str(tmp_path / "lis"), "dem": str(dem), "tcd": str(tcd)}
     launch.write_text(json.dumps(keys | {"water_mask": None, "config_file": None, "log_level": "INFO"}))
     result = subprocess.run(
-        [sys.executable, "-m", "hymotep.reference.lis", "-j", str(launch)],
+        [sys.executable, "-m", "reference_chains.lis", "-j", str(launch)],
         capture_output=True,
         text=True,
         env=os.environ | {"HESP_CHAIN_VERSION": "1.8.1"},

@@ -16,9 +16,9 @@ from rio_cogeo.cogeo import cog_validate
 
 from hygor.readers import reader
 from hygor.validation import item_errors
-from hymotep.reference import maja, wasp
-from hymotep.reference.rasters import read_band
-from hymotep.reference.synthetic import Acquired, SyntheticInputs, make_inputs
+from reference_chains import maja, wasp
+from reference_chains.rasters import read_band
+from reference_chains.synthetic import Acquired, SyntheticInputs, make_inputs
 
 TILE = "31TCJ"
 START, END = date(2023, 1, 1), date(2023, 2, 9)
@@ -145,13 +145,13 @@ def test_maja_backward_processes_the_oldest(inputs: SyntheticInputs, tmp_path: P
 
 def test_maja_as_a_subprocess(inputs: SyntheticInputs, tmp_path: Path) -> None:
     folder = input_folder(tmp_path, inputs, clear(inputs)[:1])
-    command = [sys.executable, "-m", "hymotep.reference.maja", "-w", str(tmp_path / "w"), "--input", str(folder)]
+    command = [sys.executable, "-m", "reference_chains.maja", "-w", str(tmp_path / "w"), "--input", str(folder)]
     command += ["--output", str(tmp_path / "out"), "--mode", "L2INIT", "-ucs", str(tmp_path), "--TileId", TILE]
     result = subprocess.run(command, capture_output=True, text=True, env={"HESP_CHAIN_VERSION": "4.11.0"})
     assert result.returncode == 0, result.stderr
     assert "product written" in result.stdout
     assert l2a_item(tmp_path / "out")["properties"]["processing:version"] == "4.11.0"
-    usage = subprocess.run([sys.executable, "-m", "hymotep.reference.maja", "--mode", "L2INIT"], capture_output=True)
+    usage = subprocess.run([sys.executable, "-m", "reference_chains.maja", "--mode", "L2INIT"], capture_output=True)
     assert usage.returncode == 2
 
 

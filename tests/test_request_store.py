@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from conftest import REPO, hesp
 
-EXAMPLES = REPO / "schemas" / "examples"
+EXAMPLES = REPO / "hymotep" / "examples"
 
 
 def stored(url: str) -> tuple[int, int]:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from conftest import REPO
 
+from hygor.settings import default_collections_dir
 from hymotep.requests import (
     ProductionRequest,
     RequestError,
@@ -51,12 +52,12 @@ def refused(text: str, base_dir: Path | None = None) -> str:
 
 
 def test_the_collections_give_the_known_chains() -> None:
-    assert produced_chains(REPO / "collections") == KNOWN
+    assert produced_chains(default_collections_dir()) == KNOWN
 
 
 def test_the_example_requests_parse_and_overlap() -> None:
-    snow = load_request_file(REPO / "schemas" / "examples" / "pyrenees-snow.yaml", KNOWN)
-    water = load_request_file(REPO / "schemas" / "examples" / "occitanie-water.yaml", KNOWN)
+    snow = load_request_file(REPO / "hymotep" / "examples" / "pyrenees-snow.yaml", KNOWN)
+    water = load_request_file(REPO / "hymotep" / "examples" / "occitanie-water.yaml", KNOWN)
     assert snow.name == "pyrenees-snow" and snow.chains == ("maja-l2a", "lis-snow")
     assert snow.zone.kind == "tiles" and "31TCJ" in snow.zone.value
     assert snow.start == date(2017, 9, 1) and snow.open_ended and snow.priority == 1

@@ -19,7 +19,7 @@ from shapely.geometry import box
 
 from hygor.db import Database
 from hygor.loader import ItemLoader
-from hymotep.reference import launchers
+from reference_chains import launchers
 
 TILE = "31TCJ"
 DESCENDING = datetime(2023, 1, 10, 5, 50, 0, tzinfo=UTC)

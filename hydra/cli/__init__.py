@@ -14,10 +14,11 @@ from hydra.cli.doctor import doctor
 from hydra.cli.gaps import gaps
 from hydra.cli.harvest import harvest
 from hydra.cli.ingest import ingest
-from hydra.cli.render import errors
+from hydra.cli.render import console, errors
 from hydra.cli.run import run
 from hydra.cli.serve import serve
 from hydra.cli.status import status
+from hygor import __version__
 from hygor.errors import HespError
 
 app = typer.Typer(
@@ -43,8 +44,19 @@ app.command()(demo)
 _debug = False
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        console.print(f"hesp {__version__}", markup=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False) -> None:
+def root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
     global _debug
     _debug = debug
 

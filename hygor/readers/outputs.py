@@ -30,7 +30,7 @@ from shapely.geometry.base import BaseGeometry
 from hygor.grid import Tile
 from hygor.items import MediaType, file_asset
 from hygor.readers.base import ReaderError
-from hygor.settings import PROJECT_ROOT
+from hygor.settings import Settings
 
 # A THEIA/MUSCATE product id: SENTINEL2A_20230615-105856-463_L2A_T31TCJ_C_V3-1 (X: several satellites).
 MUSCATE_ID = re.compile(
@@ -109,7 +109,7 @@ def sentinel_platform(code: str) -> str | None:
 
 @cache
 def _item_assets(collection: str) -> dict[str, Any]:
-    document = json.loads((PROJECT_ROOT / "collections" / collection / "collection.json").read_text())
+    document = json.loads((Settings().collections_dir / collection / "collection.json").read_text())
     assets: dict[str, Any] = document.get("item_assets", {})
     return assets
 

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from hygor.grid import Tile
 from hygor.readers.esa_safe import SPECTRAL
-from hymotep.reference.maja import atmosphere, illumination, slope_aspect
+from reference_chains.maja import atmosphere, illumination, slope_aspect
 
 Array = NDArray[Any]
 # Surface reflectance spectra, in the band order of SPECTRAL (B01 ... B12; B10 is seen through the atmosphere).

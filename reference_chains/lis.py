@@ -41,8 +41,8 @@ import numpy as np
 from numpy.typing import NDArray
 from rasterio.errors import RasterioError
 
-from hymotep.reference.l2a import L2A, InputError, chain_version, read_l2a, run
-from hymotep.reference.rasters import coloured, palette, read_on_tile, write_cog, write_picture
+from reference_chains.l2a import L2A, InputError, chain_version, read_l2a, run
+from reference_chains.rasters import coloured, palette, read_on_tile, write_cog, write_picture
 
 COLLECTION = "lis-snow"
 NO_DATA, CLOUD = 255, 205

@@ -23,8 +23,8 @@ from rasterio.transform import from_bounds
 
 from hygor.items import VALID, declared_extensions, stac_datetime, tiled_item
 from hygor.readers.outputs import asset
-from hymotep.reference.rasters import write_cog
-from hymotep.reference.synthetic_scene import Landscape
+from reference_chains.rasters import write_cog
+from reference_chains.synthetic_scene import Landscape
 
 DEM_DATE = datetime(2000, 2, 11, tzinfo=UTC)  # the SRTM flight
 CAMS_STEP = 2.0  # degrees

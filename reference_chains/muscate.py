@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from pyproj import Transformer
 
 from hygor.grid import Tile
-from hymotep.reference.rasters import write_cog, write_picture
+from reference_chains.rasters import write_cog, write_picture
 
 BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
 R1_BANDS = ("B2", "B3", "B4", "B8")

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 COMMANDS = {
-    "maja": "hymotep.reference.maja",
-    "let_it_snow_fsc.py": "hymotep.reference.lis",
-    "S1Processor": "hymotep.reference.s1tiling",
-    "surfwater": "hymotep.reference.surfwater",
-    "wasp": "hymotep.reference.wasp",
+    "maja": "reference_chains.maja",
+    "let_it_snow_fsc.py": "reference_chains.lis",
+    "S1Processor": "reference_chains.s1tiling",
+    "surfwater": "reference_chains.surfwater",
+    "wasp": "reference_chains.wasp",
 }
 
 

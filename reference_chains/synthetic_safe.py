@@ -23,8 +23,8 @@ from rasterio.transform import from_bounds
 
 from hygor.grid import Tile
 from hygor.readers.esa_safe import SPECTRAL
-from hymotep.reference.muscate import subelement, utc_time
-from hymotep.reference.synthetic_scene import Scene
+from reference_chains.muscate import subelement, utc_time
+from reference_chains.synthetic_scene import Scene
 
 BASELINE = "05.09"
 QUANTIFICATION = 10_000

@@ -20,9 +20,9 @@ from numpy.typing import NDArray
 
 from hygor import grid
 from hygor.errors import HygorError
-from hymotep.reference.l2a import L2A, InputError, chain_version, read_l2a, run
-from hymotep.reference.maja import dilate
-from hymotep.reference.muscate import (
+from reference_chains.l2a import L2A, InputError, chain_version, read_l2a, run
+from reference_chains.maja import dilate
+from reference_chains.muscate import (
     BANDS,
     NODATA,
     Description,

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hymotep.reference.l2a import L2A, InputError, chain_version, read_l2a, run
-from hymotep.reference.rasters import coloured, palette, write_cog, write_picture
+from reference_chains.l2a import L2A, InputError, chain_version, read_l2a, run
+from reference_chains.rasters import coloured, palette, write_cog, write_picture
 
 COLLECTION = "surfwater-water"
 NOT_WATER, WATER, CLOUD, NO_DATA = 0, 1, 2, 255

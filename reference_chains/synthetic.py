@@ -14,9 +14,9 @@ from pathlib import Path
 
 from hygor import grid
 from hygor.grid import Tile
-from hymotep.reference.synthetic_aux import aod550, write_cams, write_dem
-from hymotep.reference.synthetic_safe import Acquisition, write_l1c
-from hymotep.reference.synthetic_scene import cloud_target, landscape, scene, stable_hash
+from reference_chains.synthetic_aux import aod550, write_cams, write_dem
+from reference_chains.synthetic_safe import Acquisition, write_l1c
+from reference_chains.synthetic_scene import cloud_target, landscape, scene, stable_hash
 
 EPOCH = date(2017, 1, 1)
 REVISIT_DAYS = 5

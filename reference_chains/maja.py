@@ -32,8 +32,8 @@ from hygor.errors import HygorError
 from hygor.grid import Tile
 from hygor.readers.esa_safe import EsaSafeL1C
 from hygor.readers.outputs import MUSCATE_ID
-from hymotep.reference.l2a import L2A, InputError, chain_version, read_l2a, run
-from hymotep.reference.muscate import (
+from reference_chains.l2a import L2A, InputError, chain_version, read_l2a, run
+from reference_chains.muscate import (
     Description,
     Listing,
     mask_listing,
@@ -45,7 +45,7 @@ from hymotep.reference.muscate import (
     write_quicklook,
     write_reflectances,
 )
-from hymotep.reference.rasters import read_band, read_on_tile, write_cog
+from reference_chains.rasters import read_band, read_on_tile, write_cog
 
 Array = NDArray[Any]
 MODES = ("L2INIT", "L2BACKWARD", "L2NOMINAL")

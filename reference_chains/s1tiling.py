@@ -48,8 +48,8 @@ from shapely.geometry.base import BaseGeometry
 
 from hygor import grid
 from hygor.grid import Tile, UnknownTile
-from hymotep.reference.l2a import chain_version, run
-from hymotep.reference.rasters import read_on_tile, write_cog
+from reference_chains.l2a import chain_version, run
+from reference_chains.rasters import read_on_tile, write_cog
 
 COLLECTION = "s1tiling-backscatter"
 TASK_FAILED = 66

@@ -23,9 +23,9 @@ from hygor import grid
 from hygor.errors import HygorError
 from hygor.grid import Tile
 from hygor.readers.outputs import MUSCATE_ID, parse_datetime, parse_xml, quality_index, xml_text
-from hygor.settings import PROJECT_ROOT
+from hygor.settings import default_collections_dir
 from hymotep.errors import HymotepError
-from hymotep.reference.rasters import read_on_tile
+from reference_chains.rasters import read_on_tile
 
 METADATA_SUFFIX = "_MTD_ALL.xml"
 ORGANISATION = "./Product_Organisation/Muscate_Product"
@@ -37,12 +37,12 @@ class InputError(HymotepError):
 
 
 class RunSettings(BaseSettings):
-    """What the runner tells a chain through the environment: ``HESP_CHAIN_VERSION``."""
+    """What the runner tells a chain through the environment: ``HESP_CHAIN_VERSION``, ``HESP_COLLECTIONS_DIR``."""
 
     model_config = SettingsConfigDict(env_prefix="HESP_", extra="ignore")
 
     chain_version: str | None = None
-    collections_dir: Path = PROJECT_ROOT / "collections"
+    collections_dir: Path = default_collections_dir()
 
 
 def chain_version(collection: str) -> str:
