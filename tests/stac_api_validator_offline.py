@@ -41,10 +41,9 @@ class Offline(requests.exceptions.RequestException, urllib.error.URLError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.reason = message
 
     def __str__(self) -> str:
-        return self.reason
+        return str(self.reason)
 
 
 def refuse(message: str, found: set[str]) -> NoReturn:
@@ -85,7 +84,7 @@ def requests_send(self: requests.adapters.HTTPAdapter, request: requests.Prepare
     response.status_code, response.url, response.request = 200, str(request.url), request
     response.headers["Content-Type"] = "application/json"
     response.raw, response.encoding = io.BytesIO(body), "utf-8"
-    response._content, response._content_consumed = body, True  # type: ignore[attr-defined]
+    response._content, response._content_consumed = body, True
     return response
 
 
@@ -123,9 +122,9 @@ def getaddrinfo(host: bytes | str | None, *args: Any, **kw: Any) -> Any:
 def install(root_url: str | None) -> None:
     if root_url:
         allowed_hosts.add((urlsplit(root_url).hostname or "").lower())
-    requests.adapters.HTTPAdapter.send = requests_send  # type: ignore[method-assign]
+    requests.adapters.HTTPAdapter.send = requests_send  # type: ignore[method-assign,assignment]
     urllib.request.OpenerDirector.open = urllib_open  # type: ignore[method-assign,assignment]
-    urllib3.PoolManager.urlopen = urllib3_open  # type: ignore[method-assign,assignment]
+    urllib3.PoolManager.urlopen = urllib3_open  # type: ignore[method-assign]
     socket.getaddrinfo = getaddrinfo
 
 
