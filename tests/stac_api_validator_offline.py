@@ -39,9 +39,6 @@ missing: set[str] = set()
 class Offline(requests.exceptions.RequestException, urllib.error.URLError):
     """Raised instead of a network access: a requests and a urllib error, so the callers' own handling applies."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-
     def __str__(self) -> str:
         return str(self.reason)
 
