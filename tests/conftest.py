@@ -27,7 +27,7 @@ from hygor.cluster import EmbeddedCluster
 from hymotep.production import Production
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+FIXTURES = REPO / "tests" / "fixtures"
 HESP = str(Path(sys.executable).with_name("hesp"))
 TEMPLATE = "hesp_template"
 # What the portals filter on (tile, cloud cover, platform, relative orbit, chain version, validity).

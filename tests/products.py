@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from conftest import SHARED
+from conftest import FIXTURES
 from numpy.typing import NDArray
 from pyproj import Transformer
 
@@ -23,7 +23,7 @@ from hygor.grid import Tile
 from reference_chains import rasters as reference_rasters
 from reference_chains.rasters import write_cog
 
-MUSCATE_FIXTURE = SHARED / "fixtures/real/theia/SENTINEL2A_20170203-071245-541_L2A_T38KPD_C_V1-0_MTD_ALL.xml"
+MUSCATE_FIXTURE = FIXTURES / "real/theia/SENTINEL2A_20170203-071245-541_L2A_T38KPD_C_V1-0_MTD_ALL.xml"
 FIXTURE_STAMP = "SENTINEL2A_20170203-071245-541"
 PIXELS = 64  # a side, for 10 m rasters; 20 m rasters have half
 R2_BANDS = {"B5", "B6", "B7", "B8A", "B11", "B12"}

@@ -11,7 +11,7 @@ import numpy as np
 import psycopg
 import pytest
 import rasterio
-from conftest import SHARED, hesp
+from conftest import FIXTURES, hesp
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
@@ -20,11 +20,11 @@ from stac_items import l2a_item
 from hygor.grid import tile
 from hygor.items import MediaType, file_asset, stac_datetime, tiled_item
 
-ESA = SHARED / "fixtures" / "real" / "esa"
+ESA = FIXTURES / "real" / "esa"
 L1C = ESA / "S2A_MSIL1C_20210908T042701_N0301_R133_T46RER_20210908T070248.SAFE"
 L2A = ESA / "esa_S2B_MSIL2A_20210122T133229_N0214_R081_T22HBD_20210122T155500.SAFE"
 TILEINFO = ESA / "S2A_OPER_MSI_L2A_TL_2APS_20240108T121951_A044635_T34VEL"
-EARTH_SEARCH_ITEM = SHARED / "fixtures" / "real" / "stac-items" / "S2A_28QCH_20200714_0_L2A.json"
+EARTH_SEARCH_ITEM = FIXTURES / "real" / "stac-items" / "S2A_28QCH_20200714_0_L2A.json"
 
 
 def snapshot(url: str) -> list[tuple[Any, ...]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from conftest import SHARED
+from conftest import FIXTURES
 from shapely.geometry import shape
 
 import hygor.readers.esa_safe
@@ -23,7 +23,7 @@ from hygor.grid import tile
 from hygor.readers.base import ReaderError, detect, reader
 from hygor.validation import item_errors
 
-ESA = SHARED / "fixtures" / "real" / "esa"
+ESA = FIXTURES / "real" / "esa"
 L1C = ESA / "S2A_MSIL1C_20210908T042701_N0301_R133_T46RER_20210908T070248.SAFE"
 L2A = ESA / "esa_S2B_MSIL2A_20210122T133229_N0214_R081_T22HBD_20210122T155500.SAFE"
 TILE_INFO = ESA / "S2A_OPER_MSI_L2A_TL_2APS_20240108T121951_A044635_T34VEL"

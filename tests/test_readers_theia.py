@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SHARED
+from conftest import FIXTURES
 from products import (
     write_jpi,
     write_lis,
@@ -34,7 +34,7 @@ from hygor.readers.s1tiling import S1Tiling
 from hygor.readers.surfwater import Surfwater
 from hygor.validation import item_errors
 
-REAL_MTD = SHARED / "fixtures/real/theia/SENTINEL2A_20170203-071245-541_L2A_T38KPD_C_V1-0_MTD_ALL.xml"
+REAL_MTD = FIXTURES / "real/theia/SENTINEL2A_20170203-071245-541_L2A_T38KPD_C_V1-0_MTD_ALL.xml"
 READERS: list[Reader] = [TheiaMuscate(), TheiaLis(), Surfwater(), S1Tiling()]
 NOT_IN_GRID = "31TZV"  # a well-formed tile id that the grid does not have
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from conftest import PORTAL_FILTERS, SHARED
+from conftest import PORTAL_FILTERS
+from stac_api_validator_offline import Offline, served
 from stac_items import footprint, write_l2a_items
 
-VALIDATOR = SHARED / "tools" / "stac-api-validate-offline"
+VALIDATOR = Path(__file__).with_name("stac_api_validator_offline.py")
 PER_TILE = 12
 
 
@@ -67,6 +68,19 @@ def test_the_api_passes_the_stac_api_validator(filled_db: str, serve) -> None:  
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Errors: none" in result.stdout, result.stdout[-3000:]
+
+
+def test_the_offline_validator_serves_shipped_schemas_and_refuses_the_rest() -> None:
+    item_schema = "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"
+    assert json.loads(served(item_schema) or b"")["$id"] == item_schema
+    assert served("http://127.0.0.1:8080/collections") is None and served("file:///tmp/x.json") is None
+    for url in (
+        "https://schemas.stacspec.org/v9.9.9/item-spec/json-schema/item.json",
+        "https://schemas.stacspec.org/v1.1.0/../../etc/passwd",
+        "https://example.org/licence",
+    ):
+        with pytest.raises(Offline, match=url.split("/")[2]):
+            served(url)
 
 
 def test_identity_queryables_and_search(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]
