@@ -11,7 +11,7 @@ from typing import IO, Annotated, Any, cast
 import orjson
 import typer
 
-from hydra.cli.options import comma_list, one_of
+from hydra.cli.options import comma_list
 from hydra.cli.render import console, table
 from hymotep.production import Production
 from hymotep.work_units import COLUMNS, GAP_STATES, STATES, GapFilter, State
@@ -69,9 +69,8 @@ def gaps(
         typer.Option(
             "--state",
             "-s",
-            parser=one_of(STATES),
             callback=comma_list,
-            help=f"{', '.join(STATES)} (repeat; default: the gaps, not done or invalid).",
+            help=f"{', '.join(STATES)} (comma-separated or repeated; default: the gaps, not done or invalid).",
         ),
     ] = None,
     chain_version: Annotated[
