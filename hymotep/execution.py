@@ -169,12 +169,13 @@ def _produce(
     acquired = inputs.unit.acquired
     name = items[0]["id"] if len(items) == 1 else f"{job.tile}_{job.slot}"
     destination = storage.product_folder(config.storage_root, job.collection, job.tile, acquired, name)
-    stored = storage.store(workspace.output_dir, destination, items)
-    checker = _checker(config.collections_dir)
-    problems = [(i["id"], checker.problem(i)) for i in stored.items]
+    storage.check_links(workspace.output_dir)
+    checker = _checker(config.collections_dir)  # checked where the chain wrote them: a refused product is not kept
+    problems = [(i["id"], checker.problem(i)) for i in items]
     bad = next(((item_id, p) for item_id, p in problems if p), None)
     if bad:
         raise ChainFailed(f"output {bad[0]} is not a valid product: {bad[1]}")
+    stored = storage.store(workspace.output_dir, destination, items)
     return [_with_lineage(item, inputs, job, kept_log) for item in stored.items]
 
 

@@ -7,16 +7,27 @@ Layout::
 
 A product moves from the job's output folder into place by renames on one filesystem (a copy otherwise), under
 its deterministic name: a job run twice puts the same product at the same place, replacing the first.
+
+Names come from the chains' outputs (a MUSCATE product's id is read from its XML): each must be one plain path
+component, and the folder it makes must lie under the root, or nothing is stored. Outputs may not link out of
+their folder either: a symlink to another file would publish that file as the product's.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from hymotep.errors import HymotepError
+
+
+class UnsafeOutput(HymotepError):
+    """A chain's output would be stored, or would read, outside its place."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +37,31 @@ class StoredProduct:
 
 
 def product_folder(root: Path, collection: str, tile: str, acquired: datetime, name: str) -> Path:
-    return root / collection / tile / f"{acquired.year:04d}" / name
+    """``<root>/<collection>/<tile>/<year>/<name>``; ``UnsafeOutput`` unless each part is one plain component."""
+    parts = [collection, tile, f"{acquired.year:04d}", name]
+    for part in parts:
+        if not part or part.startswith(".") or any(c in part for c in "/\\\0") or part != part.strip():
+            raise UnsafeOutput(f"{part!r} cannot name a folder of the storage root")
+    folder = root.joinpath(*parts)
+    if not folder.resolve().is_relative_to(root.resolve()):
+        raise UnsafeOutput(f"{folder} is not under the storage root {root}")
+    return folder
+
+
+def check_links(output_dir: Path) -> None:
+    """``UnsafeOutput`` if anything in ``output_dir`` is a symbolic link leading out of it (or nowhere)."""
+    inside = output_dir.resolve()
+    for folder, dirs, files in os.walk(output_dir):
+        for name in [*dirs, *files]:
+            path = Path(folder) / name
+            if not path.is_symlink():
+                continue
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):  # dangling, or a loop
+                raise UnsafeOutput(f"{path.relative_to(output_dir)} is a link that leads nowhere") from None
+            if not target.is_relative_to(inside):
+                raise UnsafeOutput(f"{path.relative_to(output_dir)} links out of the product, to {path.readlink()}")
 
 
 def log_path(root: Path, collection: str, tile: str, job_id: int, attempt: int) -> Path:
@@ -35,7 +70,8 @@ def log_path(root: Path, collection: str, tile: str, job_id: int, attempt: int) 
 
 def store(output_dir: Path, destination: Path, items: list[dict[str, Any]]) -> StoredProduct:
     """Move what ``output_dir`` holds to ``destination`` (a lone folder of that name moves itself, other
-    content moves inside), replacing a previous copy, and point the items' asset hrefs at the new place."""
+    content moves inside), replacing a previous copy, and point the items' asset hrefs at the new place. The
+    caller has checked the links (``check_links``) before anything read the outputs."""
     entries = [e for e in output_dir.iterdir() if not e.name.startswith(".")]
     lone_folder = len(entries) == 1 and entries[0].is_dir() and entries[0].name == destination.name
     source = entries[0] if lone_folder else output_dir

@@ -3,7 +3,8 @@ a real Surfwater product for the L2A it is given, and does what the test asks th
 
 - FAKE_CHAIN_RECORD: a file to which each run appends the name of its input (to count runs per unit);
 - FAKE_CHAIN_SLEEP: seconds to sleep first (to be killed mid-job);
-- FAKE_CHAIN_FAIL: exit with this code after writing "fake failure" on stderr.
+- FAKE_CHAIN_FAIL: exit with this code after writing "fake failure" on stderr;
+- FAKE_CHAIN_LINK_OUT: a file that the product's quicklook links to instead of being one (a hostile output).
 """
 
 from __future__ import annotations
@@ -41,8 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     when = datetime.strptime(name["stamp"], "%Y%m%d-%H%M%S-%f").replace(tzinfo=UTC)
     print(f"water of {args.input.name}")
-    write_surfwater(args.output, tile=name["tile"], when=when, platform="S2A",
-                    version=args.chain_version.replace(".", "-"), source=args.input.name)  # fmt: skip
+    product = write_surfwater(args.output, tile=name["tile"], when=when, platform="S2A",
+                              version=args.chain_version.replace(".", "-"), source=args.input.name)  # fmt: skip
+    if target := os.environ.get("FAKE_CHAIN_LINK_OUT"):
+        quicklook = product / f"{product.name}_QKL.png"
+        quicklook.unlink()
+        quicklook.symlink_to(target)
     return 0
 
 

@@ -122,6 +122,16 @@ def test_a_failing_chain_is_retried_then_failed_with_its_error_and_log(scenario:
     assert len(scenario.products()) == 4
 
 
+def test_an_output_linking_out_of_its_product_is_refused_and_not_kept(scenario: RunScenario, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"not the chain's")
+    env = {**scenario.env, "FAKE_CHAIN_LINK_OUT": str(secret)}
+    result = hesp("run", "--collection", "surfwater-water", "--backoff", "0", env=env)
+    assert result.returncode == 1
+    assert "_QKL.png links out of the product" in result.stdout, result.stdout
+    assert not scenario.products() and secret.read_bytes() == b"not the chain's"
+
+
 def test_the_database_restarted_during_a_run_loses_and_duplicates_nothing(
     scenario: RunScenario, server_url: str, work_root: Path
 ) -> None:
