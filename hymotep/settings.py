@@ -50,9 +50,13 @@ class ProductionSettings(Settings):
         return record.read_text().strip()
 
 
+# The centre's own secrets: a chain needs neither, and its log (shown by the dashboard) could print them.
+WITHHELD_FROM_CHAINS = frozenset({"HESP_API_TOKEN", "HESP_DATABASE_URL", "PGPASSWORD"})
+
+
 def child_environment(extra: dict[str, str]) -> dict[str, str]:
-    """This process's environment with ``extra`` added: what a chain's command runs with."""
-    return {**os.environ, **extra}
+    """What a chain's command runs with: this process's environment less the centre's secrets, ``extra`` added."""
+    return {**{k: v for k, v in os.environ.items() if k not in WITHHELD_FROM_CHAINS}, **extra}
 
 
 def command_search_path(first: str) -> str:

@@ -132,6 +132,19 @@ def test_an_output_linking_out_of_its_product_is_refused_and_not_kept(scenario: 
     assert not scenario.products() and secret.read_bytes() == b"not the chain's"
 
 
+def test_chains_run_without_the_centres_secrets(scenario: RunScenario) -> None:
+    env = {**scenario.env, "HESP_API_TOKEN": "tok-never-in-a-log", "FAKE_CHAIN_PRINT_ENV": "1"}
+    assert hesp("run", "--collection", "surfwater-water", "--max-jobs", "1", env=env).returncode == 0
+    password = str(conninfo_to_dict(scenario.env["HESP_DATABASE_URL"])["password"])
+    with scenario.production.catalog.database().connect() as conn:
+        logs = [
+            Path(r["log_path"]).read_text()
+            for r in conn.execute("SELECT log_path FROM hesp.jobs WHERE log_path IS NOT NULL")
+        ]
+    assert logs and all("FAKE_CHAIN_PRINT_ENV=1" in log for log in logs)
+    assert not any("tok-never-in-a-log" in log or password in log for log in logs)
+
+
 def test_the_database_restarted_during_a_run_loses_and_duplicates_nothing(
     scenario: RunScenario, server_url: str, work_root: Path
 ) -> None:
