@@ -1,4 +1,4 @@
--- The job queue (hesp.jobs, migration 0006): planning from gaps, claims with leases, outcomes.
+-- The job queue (hesp.jobs, hymotep migration 0002_production): planning from gaps, claims with leases, outcomes.
 -- `{gaps}` in enqueue is a gap query of hymotep/sql/gaps.sql, `{in_scope}` in claim and next_retry is
 -- in_scope below (psycopg.sql composition of this package's own text, never of user input).
 
