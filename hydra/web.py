@@ -9,12 +9,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from hydra.dashboard.routes import mount_dashboard
 from hydra.metrics import ProductionCollector, RequestLatency
+from hydra.settings import DashboardAccess, SupervisionSettings
 from hygor import Catalog
 from hymotep.production import Production
 
 
-def create_app(catalog: Catalog | None = None) -> FastAPI:
-    """The STAC API of ``catalog`` (from the settings by default), its metrics and dashboard."""
+def create_app(catalog: Catalog | None = None, dashboard: DashboardAccess | None = None) -> FastAPI:
+    """The STAC API of ``catalog`` (from the settings by default), its metrics and, as ``dashboard`` (from
+    ``HESP_DASHBOARD`` by default) allows, its dashboard."""
     production = Production(catalog)
     app = production.catalog.api()
     registry = CollectorRegistry()  # the application's own: two apps in a process do not share counts
@@ -25,5 +27,5 @@ def create_app(catalog: Catalog | None = None) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    mount_dashboard(app, production)
+    mount_dashboard(app, production, dashboard or SupervisionSettings().dashboard)
     return app

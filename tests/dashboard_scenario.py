@@ -37,6 +37,7 @@ priority: 3
 """
 L1C_DAYS = every_5_days("01-02", "01-27")
 L2A_DAYS = {"31TCH": L1C_DAYS, "31TEH": L1C_DAYS[:4], "31TDH": []}
+API_TOKEN = "scenario-token"
 LOG_TAIL = "ERROR: no GIPP for 31TCJ (maja exited with code 66)"
 
 # The colour of each tile for maja-l2a, all requests (as dashboard.js defines them).
@@ -61,7 +62,7 @@ def build(database_url: str, tmp_path: Path) -> Scenario:
     with ItemLoader(Database(database_url)) as loader:
         loader.load(items)
     storage = tmp_path / "storage"
-    catalog = Catalog(ProductionSettings(database_url=database_url, storage=storage))
+    catalog = Catalog(ProductionSettings(database_url=database_url, storage=storage, api_token=API_TOKEN))
     production = Production(catalog)
     request_file = tmp_path / "dashboard.yaml"
     request_file.write_text(REQUEST)

@@ -22,8 +22,12 @@ from hymotep.settings import ProductionSettings
 TCJ_L2A_STATES = {"done": 3, "invalid": 1, "outdated": 1, "queued": 1, "failed": 1, "blocked": 1, "runnable": 1}
 
 
+TOKEN = "operator-token"
+
+
 @pytest.fixture
-def api(db_url: str, tmp_path: Path) -> Iterator[httpx.Client]:
+def catalog(db_url: str, tmp_path: Path) -> Catalog:
+    """The gap scenario with failed jobs and a log, its catalogue writable with ``TOKEN``."""
     build(db_url, tmp_path)
     storage = tmp_path / "storage"
     log = storage / "logs" / "maja-l2a" / "job.log"
@@ -35,9 +39,31 @@ def api(db_url: str, tmp_path: Path) -> Iterator[httpx.Client]:
             "INSERT INTO hesp.jobs (collection, chain_version, tile, slot, state, attempts, last_error, log_path)"
             " VALUES ('lis-snow', '1.7.0', '31TDJ', 1, 'failed', 3, 'lis exited with code 2: boom', '/etc/passwd')"
         )
-    catalog = Catalog(ProductionSettings(database_url=db_url, storage=storage))
-    with BackgroundServer(create_app(catalog)) as url, httpx.Client(base_url=url, timeout=60) as client:
+    return Catalog(ProductionSettings(database_url=db_url, storage=storage, api_token=TOKEN))
+
+
+@pytest.fixture
+def api(catalog: Catalog) -> Iterator[httpx.Client]:
+    with (
+        BackgroundServer(create_app(catalog, dashboard="public")) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
         yield client
+
+
+def test_log_tails_need_the_token_by_default_and_off_means_no_dashboard(catalog: Catalog) -> None:
+    with BackgroundServer(create_app(catalog)) as url:  # HESP_DASHBOARD unset: token
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            failures = httpx.get(f"{url}/dashboard/api/overview", headers=headers, timeout=60).json()["failures"]
+            assert failures and all(f["log_hidden"] and f["log_tail"] is None and "log_path" not in f for f in failures)
+        failures = httpx.get(
+            f"{url}/dashboard/api/overview", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+        ).json()["failures"]
+        assert any(f["log_tail"] for f in failures) and all(not f["log_hidden"] for f in failures)
+    with BackgroundServer(create_app(catalog, dashboard="off")) as url:
+        for path in ("/dashboard", "/dashboard/api/overview"):
+            assert httpx.get(url + path, timeout=60).status_code == 404
+        assert httpx.get(f"{url}/metrics", timeout=60).status_code == 200
 
 
 def get(client: httpx.Client, path: str, **params: str) -> Any:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from dashboard_scenario import COLOURS, LOG_TAIL, NO_UNIT, Scenario, build
+from dashboard_scenario import API_TOKEN, COLOURS, LOG_TAIL, NO_UNIT, Scenario, build
 from PIL import Image
 from playwright.sync_api import (
     Browser,
@@ -230,6 +230,10 @@ def test_the_map_shows_completeness_and_the_panel_the_products(
     failure = page.locator(f'#failures [data-job="{scenario.failed_job}"]')
     expect(failure).to_contain_text("exit code 66")
     expect(failure).to_contain_text(f"maja-l2a · 31TCJ · job {scenario.failed_job} · failed")
+    expect(failure).to_contain_text("log tail hidden")  # log tails need the API token (HESP_DASHBOARD=token)
+    page.once("dialog", lambda dialog: dialog.accept(API_TOKEN))
+    failure.locator("button.token").click()
+    failure = page.locator(f'#failures [data-job="{scenario.failed_job}"]')
     failure.locator("summary").click()
     expect(failure.locator("pre")).to_be_visible()
     expect(failure.locator("pre")).to_contain_text(LOG_TAIL)

@@ -16,14 +16,21 @@ def serve(
 ) -> None:
     """Serve the STAC API (writes only with HESP_API_TOKEN, as `Authorization: Bearer <token>`), the dashboard and
     the Prometheus metrics."""
+    from hydra.settings import SupervisionSettings
     from hydra.web import create_app  # the web stack only for commands that serve
     from hygor.api.server import require_free, serve_forever
 
     require_free(host, port)  # before saying where it serves
     catalog = Catalog()
-    app = create_app(catalog)
+    access = SupervisionSettings().dashboard
+    app = create_app(catalog, access)
     writes = "writes need the bearer token" if catalog.settings.api_token else "read-only (HESP_API_TOKEN unset)"
     base = f"http://{host}:{port}"
-    console.print(f"STAC API at {base}/ ({writes}), dashboard at {base}/dashboard, metrics at {base}/metrics")
+    dashboard = {
+        "public": f"dashboard at {base}/dashboard (log tails public)",
+        "token": f"dashboard at {base}/dashboard (log tails need the token)",
+        "off": "no dashboard (HESP_DASHBOARD=off)",
+    }[access]
+    console.print(f"STAC API at {base}/ ({writes}), {dashboard}, metrics at {base}/metrics")
     console.print("Ctrl-C to stop")
     serve_forever(app, host, port)

@@ -44,9 +44,9 @@ def counts(states: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def overview(production: Production) -> dict[str, Any]:
+def overview(production: Production, with_logs: bool) -> dict[str, Any]:
     """The page's header and side panel: produced collections, progress per request and collection, job counts
-    per collection, recent failures."""
+    per collection, recent failures (their log paths and tails only ``with_logs``)."""
     connect = production.catalog.database().connect
     status = production_status(connect)
     requests = production.requests()
@@ -78,21 +78,22 @@ def overview(production: Production) -> dict[str, Any]:
             c.model_dump(include={"collection", "queued", "retrying", "running", "succeeded", "failed"})
             for c in status.collections
         ],  # fmt: skip
-        "failures": recent_failures(production),
+        "failures": recent_failures(production, with_logs),
     }
 
 
-def recent_failures(production: Production, limit: int = FAILURES_LISTED) -> list[dict[str, Any]]:
-    """The newest failed attempts, with their error kind and the tail of their log."""
+def recent_failures(production: Production, with_logs: bool, limit: int = FAILURES_LISTED) -> list[dict[str, Any]]:
+    """The newest failed attempts, with their error kind and, ``with_logs``, their log's path and tail."""
     storage = production.settings.storage_root
     with production.catalog.database().connect() as conn:
         failures = queue_status.recent_failures(conn, limit)
     return [
         {
-            **failure.model_dump(),
+            **failure.model_dump(exclude=set() if with_logs else {"log_path"}),
             "at": failure.at.isoformat(),
             "kind": error_kind(failure.error),
-            "log_tail": log_tail(failure.log_path, storage),
+            "log_tail": log_tail(failure.log_path, storage) if with_logs else None,
+            "log_hidden": not with_logs,
         }
         for failure in failures
     ]

@@ -9,33 +9,43 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from hydra.dashboard import data
+from hydra.settings import DashboardAccess
+from hygor.api.auth import bearer_matches
 from hymotep.production import Production
 
 PREFIX = "/dashboard"
 STATIC = Path(str(resources.files("hydra.dashboard").joinpath("static")))
 
 
-def mount_dashboard(app: FastAPI, production: Production) -> None:
-    """Serve the dashboard of ``production`` at ``/dashboard`` on ``app``."""
-    app.include_router(router(production))
+def mount_dashboard(app: FastAPI, production: Production, access: DashboardAccess) -> None:
+    """Serve the dashboard of ``production`` at ``/dashboard`` on ``app``, unless ``access`` is ``off``."""
+    if access == "off":
+        return
+    app.include_router(router(production, access))
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="dashboard-static")
 
 
-def router(production: Production) -> APIRouter:
+def router(production: Production, access: DashboardAccess) -> APIRouter:
     routes = APIRouter(prefix=PREFIX, tags=["Dashboard"])
+    secret = production.catalog.settings.api_token
+    token = secret.get_secret_value() if secret else None
+
+    def shows_logs(request: Request) -> bool:
+        """Logs may hold what a chain printed: public only when the site says so, else for the token's holder."""
+        return access == "public" or bearer_matches(request.headers.getlist("authorization"), token)
 
     @routes.get("", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     @routes.get("/api/overview", summary="Progress per request, job counts, recent failures")
-    def overview() -> dict[str, Any]:
-        return data.overview(production)
+    def overview(request: Request) -> dict[str, Any]:
+        return data.overview(production, with_logs=shows_logs(request))
 
     @routes.get("/api/tiles", summary="Footprints of the requested tiles (GeoJSON)")
     def tiles() -> Response:

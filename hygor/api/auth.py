@@ -17,6 +17,13 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_ONLY_POSTS = frozenset({"/search"})
 
 
+def bearer_matches(authorizations: list[str], token: str | None) -> bool:
+    """Whether exactly one ``Authorization`` value was given and it is ``Bearer <token>`` (never without a token)."""
+    if token is None or len(authorizations) != 1:
+        return False
+    return secrets.compare_digest(authorizations[0].encode(), f"Bearer {token}".encode())
+
+
 class BearerTokenWrites:
     """ASGI middleware: 401 without a bearer token on a write, 403 with a wrong one."""
 

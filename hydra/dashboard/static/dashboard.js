@@ -87,7 +87,7 @@
     const url = API + path + (search ? "?" + search : "");
     let response;
     try {
-      response = await fetch(url, { headers: { Accept: "application/json" } });
+      response = await fetch(url, { headers: authorised({ Accept: "application/json" }) });
     } catch (error) {
       throw new ApiError(`cannot reach the server (${url}): ${error.message}`);
     }
@@ -102,6 +102,23 @@
       throw new ApiError(`${url}: HTTP ${response.status} ${detail}`);
     }
     return response.json();
+  }
+
+  // Log tails need the API token unless the site made them public (HESP_DASHBOARD): the operator gives it once
+  // per browser tab; it is sent as a bearer token, never put in the URL.
+  const TOKEN_KEY = "hesp-api-token";
+
+  function authorised(headers) {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    return token ? { ...headers, Authorization: `Bearer ${token}` } : headers;
+  }
+
+  async function askToken() {
+    const token = window.prompt("API token (HESP_API_TOKEN) to show the log tails");
+    if (!token) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    state.overview = await fetchJson("overview");
+    renderOverview();
   }
 
   function showMessage(text) {
@@ -415,9 +432,14 @@
 
   function failureItem(failure, now) {
     const retry = failure.state === "failed" ? "failed" : `will retry (${failure.state})`;
-    const log = failure.log_tail
-      ? el("details", {}, el("summary", {}, "log tail"), el("pre", {}, failure.log_tail))
-      : el("div", { class: "muted" }, "no log");
+    let log = el("div", { class: "muted" }, "no log");
+    if (failure.log_tail) {
+      log = el("details", {}, el("summary", {}, "log tail"), el("pre", {}, failure.log_tail));
+    } else if (failure.log_hidden) {
+      const button = el("button", { type: "button", class: "token" }, "show log tails (API token)");
+      button.addEventListener("click", () => askToken().catch((error) => showMessage(error.message)));
+      log = el("div", { class: "muted" }, "log tail hidden: ", button);
+    }
     return el(
       "div",
       { class: "failure", "data-job": failure.job },
