@@ -15,6 +15,8 @@ from typing import Any
 
 import jsonschema_rs
 
+from hygor.item_rules import item_rule_problems
+
 SCHEMA_ROOT = resources.files("hygor").joinpath("stac_schemas")
 CORE_SCHEMA = "https://schemas.stacspec.org/v{version}/{kind}-spec/json-schema/{kind}.json"
 KINDS = {"Feature": "item", "Collection": "collection", "Catalog": "catalog"}
@@ -76,7 +78,11 @@ def stac_errors(document: dict[str, Any], *, unknown_extensions: bool = False) -
 
 
 def item_errors(item: dict[str, Any]) -> list[str]:
-    """Problems of an item as the STAC API will serve it (with its ``collection`` link) and of its hesp fields."""
+    """Problems of an item as the STAC API will serve it (with its ``collection`` link), of its hesp fields, and
+    against the rules the schemas cannot express (``item_rules``: ids, geometries, dates, NUL, grid codes)."""
+    rules = item_rule_problems(item)
+    if rules:
+        return rules
     served = item
     if item.get("collection") and not any(link.get("rel") == "collection" for link in item.get("links", [])):
         served = {**item, "links": [*item.get("links", []), {"rel": "collection", "href": "../collection.json"}]}

@@ -22,7 +22,8 @@ from rasterio.errors import RasterioError
 from hygor import grid
 from hygor.errors import HygorError
 from hygor.grid import Tile
-from hygor.readers.outputs import MUSCATE_ID, parse_datetime, parse_xml, quality_index, xml_text
+from hygor.readers.base import parse_xml
+from hygor.readers.outputs import MUSCATE_ID, parse_datetime, quality_index, xml_text
 from hygor.settings import default_collections_dir
 from hymotep.errors import HymotepError
 from reference_chains.rasters import read_on_tile

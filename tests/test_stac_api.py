@@ -289,3 +289,45 @@ def test_malformed_requests_answer_4xx_in_the_stac_error_format(filled_db: str, 
             assert "Traceback" not in error["description"] and "/hygor/" not in error["description"]
         assert api.get("/search", params={"limit": 1}).status_code == 200
     assert server.process.poll() is None
+
+
+def test_written_items_pass_the_checks_of_ingest(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]
+    """The API's writes refuse what ``hesp ingest`` refuses, one 400 saying why, and store nothing of it."""
+    server = serve({"HESP_DATABASE_URL": filled_db, "HESP_API_TOKEN": "t"})
+    good = httpx.get(server.url + "/collections/maja-l2a/items", params={"limit": 1}).json()["features"][0]
+    good = {**good, "links": []}
+    ring = [[1, 43], [2, 43], [2, 44], [1, 44], [1, 43]]
+    hostile = {
+        "a\nb": {},
+        "bow-tie": {"geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}},
+        "lat-95": {"geometry": {"type": "Polygon", "coordinates": [[[0, 90], [1, 95], [1, 90], [0, 90]]]}},
+        "wraps": {"geometry": {"type": "Polygon", "coordinates": [[[-179, 43], [179, 43], [179, 44], [-179, 43]]]}},
+        "feb-30": {"properties": {**good["properties"], "datetime": "2024-02-30T10:00:00Z"}},
+        "no-tile": {"properties": {**good["properties"], "grid:code": "MGRS-ABCDE"}},
+        "nul": {"properties": {**good["properties"], "platform": "x\u0000y"}},
+        "not-stac": {"properties": {**good["properties"], "eo:cloud_cover": "cloudy"}},
+    }
+    before = snapshot(filled_db)
+    with httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": "Bearer t"}) as api:
+        for item_id, change in hostile.items():
+            item = {**good, "id": item_id, "geometry": {"type": "Polygon", "coordinates": [ring]}, **change}
+            answer = api.post("/collections/maja-l2a/items", json=item)
+            assert answer.status_code == 400, (item_id, answer.text)
+            assert answer.json()["code"] == "BadRequest" and answer.json()["description"], answer.text
+        batch = {"type": "FeatureCollection", "features": [{**good, "id": "fine"}, {**good, "id": "a\nb"}]}
+        assert api.post("/collections/maja-l2a/items", json=batch).status_code == 400
+        assert snapshot(filled_db) == before
+        assert api.post("/collections/maja-l2a/items", json={**good, "id": "fine"}).status_code in (200, 201)
+
+
+def test_deleting_a_collection_empties_its_inventory(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve({"HESP_DATABASE_URL": filled_db, "HESP_API_TOKEN": "t"})
+
+    def inventoried() -> int:
+        with psycopg.connect(filled_db) as conn:
+            return int(conn.execute("SELECT count(*) FROM hesp.inventory WHERE collection = 'maja-l2a'").fetchone()[0])
+
+    assert inventoried() > 0
+    answer = httpx.delete(server.url + "/collections/maja-l2a", headers={"Authorization": "Bearer t"}, timeout=30)
+    assert answer.status_code in (200, 204), answer.text
+    assert inventoried() == 0

@@ -12,8 +12,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import attr
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 from psycopg.conninfo import conninfo_to_dict
+from stac_fastapi.extensions import BulkTransactionExtension, TransactionExtension
 from stac_fastapi.extensions.sort.sort import (
     ItemCollectionSortExtension,
     SearchSortExtension,
@@ -25,6 +27,7 @@ from stac_fastapi.pgstac.config import Settings as StacSettings
 from stac_fastapi.pgstac.core import CoreCrudClient
 from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
 from stac_fastapi.pgstac.models.extensions import Extensions
+from stac_fastapi.pgstac.transactions import BulkTransactionsClient, TransactionsClient
 from stac_fastapi.types.stac import Collection, Collections
 
 from hygor import __version__
@@ -32,6 +35,7 @@ from hygor.api.auth import BearerTokenWrites
 from hygor.api.errors import install_error_handlers
 from hygor.api.limits import RequestLimits
 from hygor.db import Database
+from hygor.validation import item_errors
 
 TITLE = "Hespérides"
 LANDING_ID = "hesperides"
@@ -74,6 +78,42 @@ class HespCoreClient(CoreCrudClient):  # type: ignore[misc]
         for collection in collections.get("collections", []):
             title_links(collection)
         return collections
+
+
+class CheckedItems:
+    """Items written through the API pass the checks ``hesp ingest`` makes (STAC schemas, ids, geometries,
+    dates, grid codes: ``hygor.validation.item_errors``), so that no write path stores what ingest refuses."""
+
+    def _validate_item(
+        self, request: Request, item: Any, collection_id: str, expected_item_id: str | None = None
+    ) -> None:
+        super()._validate_item(request, item, collection_id, expected_item_id)  # type: ignore[misc]
+        errors = item_errors({**item, "collection": collection_id})
+        if errors:
+            raise HTTPException(status_code=400, detail=f"invalid item {item.get('id')!r}: {errors[0]}")
+
+
+@attr.s
+class HespTransactions(CheckedItems, TransactionsClient):  # type: ignore[misc]
+    pass
+
+
+@attr.s
+class HespBulkTransactions(CheckedItems, BulkTransactionsClient):  # type: ignore[misc]
+    pass
+
+
+class HespExtensions(Extensions):  # type: ignore[misc]
+    """stac-fastapi-pgstac's extensions, with transactions that check items as ingest does."""
+
+    @property
+    def transaction(self) -> list[Any]:
+        if not self.settings.enable_transactions_extensions:
+            return []
+        return [
+            TransactionExtension(client=HespTransactions(), settings=self.settings, response_class=JSONResponse),
+            BulkTransactionExtension(client=HespBulkTransactions()),
+        ]
 
 
 def title_links(collection: Collection) -> Collection:
@@ -122,7 +162,7 @@ def create_app(database: Database, api_token: str | None = None) -> FastAPI:
         yield
         await close_db_connection(app)
 
-    extensions = Extensions(
+    extensions = HespExtensions(
         settings=settings,
         search_map={"sort": SearchSortExtension(conformance_classes=SEARCH_SORT)},
         item_collection_map={"sort": ItemCollectionSortExtension(conformance_classes=FEATURES_SORT)},

@@ -6,6 +6,7 @@ each into one or more STAC items from its metadata alone; rasters may not be the
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError
+from defusedxml.ElementTree import parse as parse_safely
 
 from hygor.errors import HygorError
 from hygor.grid import Tile, UnknownTile
@@ -59,6 +63,10 @@ class Reader(ABC):
         except ReaderError as exc:
             yield Rejection(str(path), str(exc))
             return
+        except Exception as exc:  # noqa: BLE001 - metadata is outside input: one product that breaks a reader
+            # in a way it did not foresee is rejected alone, never the run and the good products with it
+            yield Rejection(str(path), f"{self.name} could not read it: {type(exc).__name__}: {exc}")
+            return
         yield from items
 
 
@@ -73,6 +81,20 @@ def read_json_object(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ReaderError(f"{path}: not a JSON object")
     return document
+
+
+def parse_xml(path: Path) -> ET.Element:
+    """The root of an XML metadata file; ``ReaderError`` naming the file when it is malformed, unreadable or
+    declares entities (an external entity would read another file, an expanding one exhaust memory)."""
+    try:
+        root: ET.Element = parse_safely(path, forbid_dtd=False).getroot()
+    except ParseError as exc:
+        raise ReaderError(f"{path}: malformed XML ({exc})") from None
+    except DefusedXmlException as exc:
+        raise ReaderError(f"{path}: refused XML ({exc})") from None
+    except OSError as exc:
+        raise ReaderError(f"{path}: cannot be read ({exc.strerror})") from None
+    return root
 
 
 def product_tile(value: str, path: Path) -> Tile:

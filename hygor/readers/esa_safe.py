@@ -23,7 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from hygor.grid import Tile, fix_antimeridian
 from hygor.items import MediaType, file_asset, stac_datetime, tiled_item
-from hygor.readers.base import Reader, ReaderError, product_tile, register
+from hygor.readers.base import Reader, ReaderError, parse_xml, product_tile, register
 
 COLLECTIONS = {"L1C": "sentinel-2-l1c", "L2A": "sentinel-2-l2a-esa"}
 SOFTWARE = {"L1C": "esa-ipf", "L2A": "sen2cor"}
@@ -88,12 +88,7 @@ class Document:
     """An XML metadata document whose elements are looked up by local name, whatever their namespace."""
 
     def __init__(self, path: Path) -> None:
-        try:
-            self.root = ET.parse(path).getroot()
-        except ET.ParseError as exc:
-            raise ReaderError(f"{path}: malformed XML: {exc}") from exc
-        except OSError as exc:
-            raise ReaderError(f"{path}: cannot be read: {exc.strerror}") from exc
+        self.root = parse_xml(path)
         self.path = path
         self._index: dict[str, list[ET.Element]] = {}
         for element in self.root.iter():
@@ -133,7 +128,7 @@ class Document:
 
     def to_number(self, text: str, what: str) -> float:
         try:
-            return float(text)
+            return float(text)  # NaN included: ESA's angle grids mark cells without a value so
         except ValueError:
             raise ReaderError(f"{self.path}: {what} {text!r} is not a number") from None
 

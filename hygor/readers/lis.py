@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hygor.items import VALID, stac_datetime, tiled_item
-from hygor.readers.base import Reader, ReaderError, product_tile, register
+from hygor.readers.base import Reader, ReaderError, parse_xml, product_tile, register
 from hygor.readers.outputs import (
     MUSCATE_ID,
     asset,
     parse_percentage,
-    parse_xml,
     quality_index,
     read_raster,
     sentinel_platform,

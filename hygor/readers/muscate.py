@@ -28,7 +28,7 @@ from shapely.geometry.base import BaseGeometry
 
 from hygor.grid import Tile, fix_antimeridian
 from hygor.items import VALID, stac_datetime, tiled_item
-from hygor.readers.base import Reader, ReaderError, product_tile, register
+from hygor.readers.base import Reader, ReaderError, parse_xml, product_tile, register
 from hygor.readers.outputs import (
     MUSCATE_ID,
     Valid,
@@ -36,7 +36,6 @@ from hygor.readers.outputs import (
     parse_datetime,
     parse_number,
     parse_percentage,
-    parse_xml,
     quality_index,
     read_raster,
     required_text,

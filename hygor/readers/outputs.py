@@ -47,15 +47,6 @@ FOOTPRINT_PIXELS = 256
 Valid = Callable[[NDArray[Any]], NDArray[np.bool_]]
 
 
-def parse_xml(path: Path) -> ET.Element:
-    try:
-        return ET.parse(path).getroot()
-    except ET.ParseError as exc:
-        raise ReaderError(f"{path}: malformed XML ({exc})") from None
-    except OSError as exc:
-        raise ReaderError(f"{path}: cannot be read ({exc.strerror})") from None
-
-
 def xml_text(root: ET.Element, xpath: str) -> str | None:
     """The stripped text of the first element at ``xpath``, None when absent or empty."""
     found = root.find(xpath)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from hygor.item_rules import id_problem
 from hygor.readers.base import Reader, ReaderError, Rejection, register
 
 ITEM_SUFFIXES = (".json", ".geojson")
@@ -52,7 +53,14 @@ class StacJson(Reader):
         except (OSError, orjson.JSONDecodeError) as exc:
             yield Rejection(str(path), f"{path}: invalid JSON: {exc}")
             return
+        if not isinstance(document, dict):
+            kind = type(document).__name__
+            yield Rejection(str(path), f"{path}: a JSON {kind}, not a STAC item or FeatureCollection")
+            return
         records = document.get("features", []) if document.get("type") == "FeatureCollection" else [document]
+        if not isinstance(records, list):
+            yield Rejection(str(path), f"{path}: features must be a list, not {type(records).__name__}")
+            return
         for index, record in enumerate(records):
             yield _checked(record, path, f"feature {index}")
 
@@ -72,5 +80,8 @@ class StacJson(Reader):
 def _checked(record: Any, path: Path, where: str) -> dict[str, Any] | Rejection:
     if not isinstance(record, dict) or record.get("type") != "Feature" or "id" not in record:
         return Rejection(str(path), f"{path}: {where}: not a STAC item")
+    problem = id_problem(record["id"])
+    if problem:
+        return Rejection(str(path), f"{path}: {where}: {problem}")
     item: dict[str, Any] = record
     return item
