@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,22 +64,35 @@ Progress = Callable[[IngestReport], None]
 
 
 def find_products(paths: Iterable[Path], recursive: bool) -> Iterator[tuple[Path, Any] | Rejection]:
-    """(product path, reader) for each product under ``paths``; a rejection for what is not one."""
+    """(product path, reader) for each product under ``paths``; a rejection for what is not one.
+
+    A link inside the inputs is followed only when it leads back inside them: a link to ``/etc`` or a loop of
+    links is named and left alone, so that ingest reads nothing but its inputs."""
+    paths = list(paths)
+    inside = input_folders(paths)
     for path in paths:
         if not path.exists():
             yield Rejection(str(path), "no such file or folder")
             continue
-        yield from _walk(path, recursive, top=True)
+        yield from _walk(path, recursive, inside, top=True)
 
 
-def _walk(path: Path, recursive: bool, top: bool) -> Iterator[tuple[Path, Any] | Rejection]:
+def _walk(path: Path, recursive: bool, inside: Sequence[Path], top: bool) -> Iterator[tuple[Path, Any] | Rejection]:
+    if not top and path.is_symlink():
+        target = Path(os.path.realpath(path))
+        if not any(target.is_relative_to(folder) for folder in inside):
+            yield Rejection(str(path), f"a link to {target}, outside the ingested folders: not followed")
+            return
+        if path.is_dir() and any(target == Path(os.path.realpath(parent)) for parent in path.parents):
+            yield Rejection(str(path), "a link to a folder that holds it (a loop): not followed")
+            return
     found = detect(path)
     if found is not None:
         yield (path, found)
     elif path.is_dir() and (top or recursive):
         for child in sorted(path.iterdir()):
             if not child.name.startswith("."):
-                yield from _walk(child, recursive, top=False)
+                yield from _walk(child, recursive, inside, top=False)
     elif path.is_dir():
         yield Rejection(str(path), "not a product: use --recursive to search inside folders")
     else:
@@ -94,7 +107,10 @@ class Checker:
         self.known = known
         self.options = options
 
-    def problem(self, item: dict[str, Any]) -> str | None:
+    def problem(self, item: dict[str, Any], inside: Sequence[Path] = ()) -> str | None:
+        """Why ``item`` may not be loaded, or None. With asset checks, its local files must exist and, when
+        ``inside`` names folders, lie in one of them once links are followed (an item names any path it likes:
+        ``file:///etc/shadow`` is not an input)."""
         collection = item.get("collection")
         if collection not in self.known:
             return f"unknown collection {collection!r}"
@@ -104,18 +120,30 @@ class Checker:
         definition = self.definitions.get(str(collection))
         produced = definition is not None and definition.produced
         if self.options.check_assets or produced:
-            missing = next((key for key, asset in item["assets"].items() if not _local_exists(asset["href"])), None)
-            if missing is not None:
-                return f"asset {missing} is missing: {item['assets'][missing]['href']}"
+            problem = next(
+                filter(None, (_asset_problem(k, a["href"], inside) for k, a in item["assets"].items())), None
+            )
+            if problem is not None:
+                return problem
         if self.options.check_cog or produced:
             return _cog_problem(item)
         return None
 
 
-def _local_exists(href: str) -> bool:
+def _asset_problem(key: str, href: str, inside: Sequence[Path]) -> str | None:
     if "://" in href and not href.startswith("file://"):
-        return True  # remote assets are not this check's business
-    return os.path.exists(href.removeprefix("file://"))
+        return None  # remote assets are not this check's business
+    path = os.path.realpath(href.removeprefix("file://"))
+    if inside and not any(Path(path).is_relative_to(folder) for folder in inside):
+        return f"asset {key} lies outside the ingested folders: {href}"
+    if not os.path.exists(path):
+        return f"asset {key} is missing: {href}"
+    return None
+
+
+def input_folders(paths: Iterable[Path]) -> list[Path]:
+    """The folders an ingest of ``paths`` may read (a file's own folder), links followed."""
+    return [Path(os.path.realpath(path if path.is_dir() else path.parent)) for path in paths]
 
 
 def _cog_problem(item: dict[str, Any]) -> str | None:
@@ -167,6 +195,8 @@ def ingest(
 
 def checked_batches(paths: Iterable[Path], checker: Checker, report: IngestReport) -> Iterator[list[dict[str, Any]]]:
     """Batches of items that passed every check (distinct ids); what did not goes to ``report.rejected``."""
+    paths = list(paths)
+    inside = input_folders(paths)
     batch: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
     for found in find_products(paths, checker.options.recursive):
         if isinstance(found, Rejection):
@@ -178,7 +208,7 @@ def checked_batches(paths: Iterable[Path], checker: Checker, report: IngestRepor
                 report.rejected.append(RejectedItem(path=outcome.path, reason=outcome.reason, item_id=outcome.item_id))
                 continue
             item = adopt(outcome, checker.options.collection or outcome.get("collection") or reader.collection)
-            problem = checker.problem(item)
+            problem = checker.problem(item, inside)
             key = (str(item.get("collection")), str(item.get("id")))
             if problem is None and key in batch:
                 problem = f"same id as an item of {batch[key][0]} in this run"

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from hygor.collections import load_collections
 from hygor.db import ConnectionPool
 from hygor.errors import DatabaseUnreachable, HespError
-from hygor.ingest import Checker, IngestOptions, find_products
+from hygor.ingest import Checker, IngestOptions, find_products, input_folders
 from hygor.items import derived_from_link
 from hygor.loader import register_items
 from hygor.readers.base import Rejection
@@ -171,7 +171,7 @@ def _produce(
     destination = storage.product_folder(config.storage_root, job.collection, job.tile, acquired, name)
     storage.check_links(workspace.output_dir)
     checker = _checker(config.collections_dir)  # checked where the chain wrote them: a refused product is not kept
-    problems = [(i["id"], checker.problem(i)) for i in items]
+    problems = [(i["id"], checker.problem(i, input_folders([workspace.output_dir]))) for i in items]
     bad = next(((item_id, p) for item_id, p in problems if p), None)
     if bad:
         raise ChainFailed(f"output {bad[0]} is not a valid product: {bad[1]}")

@@ -21,6 +21,7 @@ import httpx
 import psycopg
 import pytest
 from psycopg import sql
+from stac_items import write_l2a_items
 
 from hygor import Catalog, Settings
 from hygor.cluster import EmbeddedCluster
@@ -130,18 +131,19 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         clean = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")}
+        # The server's output goes to a file, not a pipe that nobody reads while it runs (a full pipe blocks it).
+        self.log = tempfile.NamedTemporaryFile(prefix="hesp-serve-", suffix=".log")  # noqa: SIM115
         self.process = subprocess.Popen(
             [HESP, "serve", "--port", str(self.port)],
             env={**clean, **env},
             cwd=REPO,
-            stdout=subprocess.PIPE,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
-            text=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"hesp serve exited: {self.process.stdout.read() if self.process.stdout else ''}")
+                raise RuntimeError(f"hesp serve exited: {self.output()}")
             try:
                 if httpx.get(self.url + "/_mgmt/ping", timeout=1).status_code == 200:
                     return
@@ -156,8 +158,11 @@ class Server:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        if self.process.stdout:
-            self.process.stdout.close()
+        self.log.close()
+
+    def output(self) -> str:
+        """What the server printed so far."""
+        return Path(self.log.name).read_text(errors="replace")
 
 
 @pytest.fixture
@@ -172,3 +177,27 @@ def serve() -> Iterator[type[Server]]:
     yield Tracked
     for server in started:
         server.stop()
+
+
+L2A_PER_TILE = 12  # items per tile in filled_db
+
+
+@pytest.fixture
+def filled_db(db_url: str, tmp_path: Path) -> str:
+    """The catalogue with L2A items loaded through `pypgstac load` against the database URL."""
+    items = tmp_path / "items.ndjson"
+    write_l2a_items(items, L2A_PER_TILE)
+    pypgstac = str(Path(sys.executable).with_name("pypgstac"))
+    loaded = subprocess.run(
+        [pypgstac, "load", "items", str(items), "--dsn", db_url, "--method", "upsert"], capture_output=True, text=True
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    return db_url
+
+
+def snapshot(url: str) -> tuple[object, ...]:
+    with psycopg.connect(url) as conn:
+        return (
+            conn.execute("SELECT content FROM pgstac.collections ORDER BY id").fetchall(),
+            conn.execute("SELECT id, content FROM pgstac.items ORDER BY id").fetchall(),
+        )

@@ -10,33 +10,12 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from conftest import PORTAL_FILTERS
+from conftest import L2A_PER_TILE as PER_TILE
+from conftest import PORTAL_FILTERS, snapshot
 from stac_api_validator_offline import Offline, served
-from stac_items import footprint, write_l2a_items
+from stac_items import footprint
 
 VALIDATOR = Path(__file__).with_name("stac_api_validator_offline.py")
-PER_TILE = 12
-
-
-@pytest.fixture
-def filled_db(db_url: str, tmp_path: Path) -> str:
-    """The catalogue with L2A items loaded through `pypgstac load` against the database URL."""
-    items = tmp_path / "items.ndjson"
-    write_l2a_items(items, PER_TILE)
-    pypgstac = str(Path(sys.executable).with_name("pypgstac"))
-    loaded = subprocess.run(
-        [pypgstac, "load", "items", str(items), "--dsn", db_url, "--method", "upsert"], capture_output=True, text=True
-    )
-    assert loaded.returncode == 0, loaded.stderr
-    return db_url
-
-
-def snapshot(url: str) -> tuple[object, ...]:
-    with psycopg.connect(url) as conn:
-        return (
-            conn.execute("SELECT content FROM pgstac.collections ORDER BY id").fetchall(),
-            conn.execute("SELECT id, content FROM pgstac.items ORDER BY id").fetchall(),
-        )
 
 
 def test_the_api_passes_the_stac_api_validator(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]

@@ -170,10 +170,11 @@ class RequestLimits:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         search = _json(body, "the search body") if body.strip() else {}
-        if isinstance(search, dict):
-            check_ids(search.get("ids"))
-            check_geometry(search.get("intersects"))
-        if isinstance(search, dict) and search.get("filter") is not None:
+        if not isinstance(search, dict):
+            raise RequestRefused(400, f"the search body must be a JSON object, not a JSON {type(search).__name__}")
+        check_ids(search.get("ids"))
+        check_geometry(search.get("intersects"))
+        if search.get("filter") is not None:
             lang = search.get("filter-lang") or search.get("filter_lang")
             if isinstance(search["filter"], str) and lang in (None, "cql2-text"):
                 search["filter"] = checked_filter(search["filter"], "cql2-text")

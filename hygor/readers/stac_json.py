@@ -6,6 +6,7 @@ their own ``collection`` unless ingest re-homes them into one of ours (``hesp in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -83,5 +84,11 @@ def _checked(record: Any, path: Path, where: str) -> dict[str, Any] | Rejection:
     problem = id_problem(record["id"])
     if problem:
         return Rejection(str(path), f"{path}: {where}: {problem}")
+    assets = record.get("assets")
+    if isinstance(assets, dict):  # a relative href means a file beside the item's file, wherever ingest runs
+        for asset in assets.values():
+            href = asset.get("href") if isinstance(asset, dict) else None
+            if isinstance(href, str) and href and "://" not in href and not os.path.isabs(href):
+                asset["href"] = os.path.normpath(path.parent.absolute() / href)
     item: dict[str, Any] = record
     return item
