@@ -202,7 +202,9 @@ class EmbeddedCluster:
         self.conf_file.write_text("".join(f"{key} = {value}\n" for key, value in settings.items()))
 
     def _free_port(self) -> int:
-        for port in (self.preferred_port, 0):
+        """The port this cluster listened on last time when it is free (clients that hold its URL, the workers of
+        a run among them, reconnect after ``hesp db down; hesp db up``), else the preferred one, else any."""
+        for port in (*self._last_port(), self.preferred_port, 0):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
                 # As PostgreSQL binds: a port whose last connections are in TIME_WAIT is free to take again.
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -212,6 +214,14 @@ class EmbeddedCluster:
                     continue
                 return int(probe.getsockname()[1])
         raise ClusterError("no free TCP port on 127.0.0.1")
+
+    def _last_port(self) -> tuple[int, ...]:
+        try:
+            lines = self.conf_file.read_text().splitlines()
+        except (FileNotFoundError, PermissionError):
+            return ()
+        ports = [line.partition("=")[2].strip() for line in lines if line.partition("=")[0].strip() == "port"]
+        return tuple(int(port) for port in ports[-1:] if port.isdigit())
 
     def _postmaster(self) -> tuple[int | None, int | None]:
         """(pid, port) of the running server, from postmaster.pid, or (None, None)."""

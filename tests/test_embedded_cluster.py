@@ -66,6 +66,9 @@ def test_a_busy_port_gets_another_and_down_stops_only_its_own_cluster(work_root:
         assert hesp("db", "up", env=env).returncode == 0
     mine = json.loads(hesp("db", "status", "--format", "json", env=env).stdout)["server"]
     assert mine["running"] and mine["port"] != port
+    # Restarted while the preferred port is free again, it keeps its port: workers holding its URL reconnect.
+    assert hesp("db", "down", env=env).returncode == 0 and hesp("db", "up", env=env).returncode == 0
+    assert json.loads(hesp("db", "status", "--format", "json", env=env).stdout)["server"]["port"] == mine["port"]
 
     other_home = work_root / "other-home"
     other_home.mkdir(mode=0o755)
