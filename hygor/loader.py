@@ -9,10 +9,14 @@ pgSTAC's own SQL functions (a job's one product: a few milliseconds).
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import hashlib
 import logging
 import multiprocessing
+import os
+import signal
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -37,6 +41,7 @@ from hygor.sql import query
 DIGEST = "hesp:digest"
 INGEST_ROLE = "pgstac_ingest"
 WGS84 = 4326
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 COPY_FROM = 100  # items of a collection from which a batch is written by COPY rather than pgSTAC's functions
 RACE_TRIES = 5
 RACE_PAUSE_S = 0.05  # doubled at each try
@@ -218,7 +223,9 @@ class LoaderProcess:
 
     def __init__(self, database: Database) -> None:
         context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited connections
-        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_open_loader, initargs=(database.url,))
+        self._pool = ProcessPoolExecutor(
+            1, mp_context=context, initializer=_open_loader, initargs=(database.url, os.getpid())
+        )
 
     def submit(self, items: list[dict[str, Any]]) -> Future[LoadCounts]:
         """Load ``items`` in the loader process; their digests are computed here, where there is time."""
@@ -235,10 +242,20 @@ class LoaderProcess:
 _PROCESS_LOADER: ItemLoader | None = None
 
 
-def _open_loader(url: str) -> None:
+def _open_loader(url: str, parent: int) -> None:
     global _PROCESS_LOADER
+    _die_with(parent)
     gc.disable()  # batches are acyclic: reference counting frees them; see _load_in_loader_process
     _PROCESS_LOADER = ItemLoader(Database(url))
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when ``parent`` dies (Linux ``PR_SET_PDEATHSIG``): a ``hesp ingest`` killed
+    with SIGKILL leaves no loader behind, holding a connection and still loading."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
 
 
 def _load_in_loader_process(payload: bytes) -> LoadCounts:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +15,7 @@ import numpy as np
 import psycopg
 import pytest
 import rasterio
-from conftest import FIXTURES, hesp
+from conftest import FIXTURES, HESP, hesp
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
@@ -206,3 +210,37 @@ def test_chain_outputs_are_always_checked_for_files_and_cogs(tmp_path: Path, db_
 
     code, again = run(db_url, str(folder), "--recursive")
     assert again["ingested"] == again["updated"] == 0 and again["unchanged"] == report["ingested"]
+
+
+def test_killing_ingest_leaves_no_loader_behind(db_url: str, tmp_path: Path) -> None:
+    """The loader runs in a process of its own: killed with its ``hesp ingest`` while it waits on the database,
+    it stops too (no orphan holding a connection, loading once the database answers)."""
+    items = tmp_path / "items.ndjson"
+    good = json.loads((FIXTURES.parent / "hostile" / "ingest" / "good" / "good-beside.json").read_text())
+    lines = (json.dumps({**good, "id": f"item-{n}", "assets": {}}) for n in range(2_000))
+    items.write_text("\n".join(lines) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")} | {"HESP_DATABASE_URL": db_url}
+    with psycopg.connect(db_url) as blocker:
+        blocker.execute("LOCK TABLE pgstac.items IN ACCESS EXCLUSIVE MODE")  # the loader's first write waits
+        ingest = subprocess.Popen([HESP, "ingest", str(items)], env=env, stdout=subprocess.DEVNULL)
+        with psycopg.connect(db_url, autocommit=True) as watcher:
+            wait_for(lambda: watcher.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchall()[0][0])
+        children = child_processes(ingest.pid)  # the loader, waiting, and multiprocessing's resource tracker
+        ingest.kill()
+        ingest.wait()
+        assert not wait_for(lambda: [pid for pid in children if Path(f"/proc/{pid}").exists()], until_empty=True)
+        blocker.rollback()
+
+
+def child_processes(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def wait_for(probe: Callable[[], Any], until_empty: bool = False, seconds: float = 60) -> Any:
+    """What ``probe`` gives once it is truthy (or falsy, ``until_empty``), or at the deadline."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = probe()
+        if bool(value) != until_empty or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
