@@ -15,6 +15,7 @@ their folder either: a symlink to another file would publish that file as the pr
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import uuid
@@ -65,7 +66,13 @@ def check_links(output_dir: Path) -> None:
 
 
 def log_path(root: Path, collection: str, tile: str, job_id: int, attempt: int) -> Path:
-    return root / "logs" / collection / tile / f"job-{job_id}-{attempt}.log"
+    """Where the log of this attempt is kept: ``job-<id>-<attempt>.log``, or ``job-<id>-<attempt>.<n>.log`` when
+    an earlier series of attempts (before ``--retry-failed`` or a reprocessing) kept one under that name."""
+    folder = root / "logs" / collection / tile
+    names = itertools.chain(
+        [f"job-{job_id}-{attempt}.log"], (f"job-{job_id}-{attempt}.{n}.log" for n in itertools.count(2))
+    )
+    return next(folder / name for name in names if not (folder / name).exists())
 
 
 def store(output_dir: Path, destination: Path, items: list[dict[str, Any]]) -> StoredProduct:

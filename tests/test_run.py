@@ -120,6 +120,11 @@ def test_a_failing_chain_is_retried_then_failed_with_its_error_and_log(scenario:
     assert retried.stdout.startswith("failed jobs queued again: 4\n"), retried.stdout + retried.stderr
     assert hesp("run", "--collection", "surfwater-water", env=scenario.env).returncode == 0
     assert len(scenario.products()) == 4
+    # The failed series' logs are still there, beside the new attempts' (never overwritten).
+    assert all(Path(log).read_text().endswith(last_lines) for log in logs)
+    with scenario.production.catalog.database().connect() as conn:
+        new_logs = [r["log_path"] for r in conn.execute("SELECT log_path FROM hesp.jobs")]
+    assert all(Path(log).name.endswith(".2.log") for log in new_logs) and not set(new_logs) & set(logs)
 
 
 def test_an_output_linking_out_of_its_product_is_refused_and_not_kept(scenario: RunScenario, tmp_path: Path) -> None:
