@@ -2,6 +2,7 @@
 
 # Each import registers its readers; detection tries them in this order.
 from hygor.readers import esa_safe, esa_tileinfo, lis, muscate, s1tiling, stac_json, surfwater  # noqa: F401
+from hygor.readers import cams_netcdf, dem_geotiff, maja_aux  # noqa: F401
 from hygor.readers.base import Reader, ReaderError, Rejection, detect, reader, readers
 
 __all__ = ["Reader", "ReaderError", "Rejection", "detect", "reader", "readers"]
