@@ -60,10 +60,20 @@ daily AS (  -- same-day auxiliary inputs present per date (CAMS)
     FROM hesp.inventory WHERE collection = ANY(%(daily)s::text[])
     GROUP BY 1
 ),
-static AS (  -- static auxiliary inputs present per tile (the DEM)
-    SELECT i.tile, array_agg(DISTINCT i.collection) AS present
-    FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
-    GROUP BY i.tile
+static AS (  -- static auxiliary inputs present per tile: items on the tile (the DEM made for it), or untiled
+             -- items whose footprint meets it (source DEM tiles of one degree; see static_inputs in run.sql)
+    SELECT tile, array_agg(DISTINCT collection) AS present
+    FROM (
+        SELECT i.tile, i.collection
+        FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
+        UNION ALL
+        SELECT s.tile, p.collection
+        FROM scope s
+        JOIN hesp.tiles t ON t.id = s.tile
+        JOIN pgstac.items p ON p.collection = ANY(%(static)s::text[]) AND ST_Intersects(p.geometry, t.footprint)
+        JOIN hesp.inventory i ON i.collection = p.collection AND i.id = p.id AND i.tile IS NULL
+    ) AS found
+    GROUP BY tile
 )
 SELECT u.tile, u.slot, u.acquired, NULL::date AS period_end,
        (SELECT min(i.id) FROM hesp.inventory i  -- looked up for the rows asked for only
@@ -141,10 +151,20 @@ made AS (
     JOIN hesp.inventory o ON o.collection = %(collection)s AND o.tile = s.tile
     GROUP BY 1, 2
 ),
-static AS (
-    SELECT i.tile, array_agg(DISTINCT i.collection) AS present
-    FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
-    GROUP BY i.tile
+static AS (  -- static auxiliary inputs present per tile: items on the tile (the DEM made for it), or untiled
+             -- items whose footprint meets it (source DEM tiles of one degree; see static_inputs in run.sql)
+    SELECT tile, array_agg(DISTINCT collection) AS present
+    FROM (
+        SELECT i.tile, i.collection
+        FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
+        UNION ALL
+        SELECT s.tile, p.collection
+        FROM scope s
+        JOIN hesp.tiles t ON t.id = s.tile
+        JOIN pgstac.items p ON p.collection = ANY(%(static)s::text[]) AND ST_Intersects(p.geometry, t.footprint)
+        JOIN hesp.inventory i ON i.collection = p.collection AND i.id = p.id AND i.tile IS NULL
+    ) AS found
+    GROUP BY tile
 )
 SELECT u.tile, w.slot, u.start::timestamp AT TIME ZONE 'UTC' AS acquired, u.period_end, NULL::text AS input,
        v.verdict[1] AS state, v.verdict[2] AS reason, NULL::text AS mode, j.id AS job, j.attempts, u.priority
