@@ -28,7 +28,9 @@ from hygor.readers.base import Reader, ReaderError, register
 
 COLLECTION = "dem-tiles"
 SRTM = re.compile(r"^(?P<lat>[NS]\d{2})(?P<lon>[EW]\d{3})(?:\.SRTMGL[13])?\.(?P<suffix>hgt|tif|tiff)$", re.I)
-COPERNICUS = re.compile(r"^Copernicus_DSM_(?P<cog>COG_)?(?:10|30)_(?P<lat>[NS]\d{2})_00_(?P<lon>[EW]\d{3})_00_DEM\.tif$")
+COPERNICUS = re.compile(
+    r"^Copernicus_DSM_(?P<cog>COG_)?(?:10|30)_(?P<lat>[NS]\d{2})_00_(?P<lon>[EW]\d{3})_00_DEM\.tif$"
+)
 # The time of the source elevation data: the SRTM flight, the TanDEM-X acquisitions of the Copernicus DEM.
 PERIODS = {
     "srtm": (datetime(2000, 2, 11, tzinfo=UTC), datetime(2000, 2, 22, tzinfo=UTC)),
@@ -48,7 +50,9 @@ class DemGeoTiff(Reader):
     def read(self, path: Path) -> list[dict[str, Any]]:
         named = _name(path)
         if named is None:
-            raise ReaderError(f"{path}: not a named DEM tile (N43E001.hgt, Copernicus_DSM_COG_10_N43_00_E001_00_DEM.tif)")
+            raise ReaderError(
+                f"{path}: not a named DEM tile (N43E001.hgt, Copernicus_DSM_COG_10_N43_00_E001_00_DEM.tif)"
+            )
         source, match = named
         try:
             with rasterio.open(path) as dataset:
@@ -65,7 +69,9 @@ class DemGeoTiff(Reader):
         west, south = _corner(match["lon"]), _corner(match["lat"])
         centre = ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
         if not (west <= centre[0] < west + 1 and south <= centre[1] < south + 1):
-            raise ReaderError(f"{path}: the raster's bounds {bounds} are not those of its cell {match['lat']}{match['lon']}")
+            raise ReaderError(
+                f"{path}: the raster's bounds {bounds} are not those of its cell {match['lat']}{match['lon']}"
+            )
         if path.suffix.lower() == ".hgt":
             media_type = SRTM_MEDIA_TYPE
         else:
@@ -106,4 +112,3 @@ def _corner(code: str) -> int:
     """N43 -> 43, W001 -> -1: the south or west edge of the named cell."""
     value = int(code[1:])
     return -value if code[0].upper() in "SW" else value
-
