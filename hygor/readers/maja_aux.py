@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from abc import abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -122,8 +123,9 @@ class EarthExplorerReader(Reader):
             return []  # read through its header
         return [self.item(read_header(path, self.file_type))]
 
+    @abstractmethod
     def item(self, header: Header) -> dict[str, Any]:
-        raise NotImplementedError
+        """The item of the product whose header is ``header``."""
 
 
 def _header_of(path: Path) -> Path | None:
@@ -161,7 +163,7 @@ class MajaDem(EarthExplorerReader):
         lines, columns = int(number("./Size/Lines")), int(number("./Size/Columns"))
         corners = shapely.box(left, top + lines * step_y, left + columns * step_x, top)
         footprint = tile.to_wgs84(corners)
-        r1 = {"proj:shape": [lines, columns], "proj:transform": [step_x, 0.0, left, 0.0, step_y, top]}
+        r1: dict[str, Any] = {"proj:shape": [lines, columns], "proj:transform": [step_x, 0.0, left, 0.0, step_y, top]}
 
         assets = {"HDR": asset(DEM_COLLECTION, "HDR", path, roles=("metadata",))}
         for file in header.files:
