@@ -95,20 +95,9 @@ def tiled_item(
         **properties,
     }
     links = [derived_from_link(source_collection, source_id) for source_collection, source_id in derived_from]
-    item = {
-        "type": "Feature",
-        "stac_version": STAC_VERSION,
-        "stac_extensions": [],
-        "id": item_id,
-        "collection": collection,
-        "geometry": mapping(geometry),
-        "bbox": list(antimeridian.bbox(mapping(geometry))),
-        "properties": props,
-        "links": links,
-        "assets": dict(assets),
-    }
-    item["stac_extensions"] = declared_extensions(item)
-    return item
+    return untiled_item(
+        item_id=item_id, collection=collection, footprint=geometry, properties=props, assets=assets, links=links
+    )
 
 
 def derived_from_link(collection: str, item_id: str) -> dict[str, Any]:
@@ -169,9 +158,10 @@ def lonlat_box(west: float, south: float, east: float, north: float) -> BaseGeom
 
 def untiled_item(
     *, item_id: str, collection: str, footprint: BaseGeometry, properties: Mapping[str, Any],
-    assets: Mapping[str, dict[str, Any]],
+    assets: Mapping[str, dict[str, Any]], links: Iterable[dict[str, Any]] = (),
 ) -> dict[str, Any]:  # fmt: skip
-    """An item off the Sentinel-2 grid (a global field, a 1-degree DEM tile), with its WGS84 footprint."""
+    """An item with its WGS84 footprint as it is: off the Sentinel-2 grid (a global field, a 1-degree DEM tile),
+    or on it once ``tiled_item`` has placed it."""
     geometry = mapping(footprint)
     item = {
         "type": "Feature",
@@ -182,7 +172,7 @@ def untiled_item(
         "geometry": geometry,
         "bbox": list(antimeridian.bbox(geometry)),
         "properties": dict(properties),
-        "links": [],
+        "links": list(links),
         "assets": dict(assets),
     }
     item["stac_extensions"] = declared_extensions(item)

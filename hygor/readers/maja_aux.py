@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +54,14 @@ class Header:
     created: datetime | None
     specific: ET.Element
     files: tuple[Path, ...]
+
+    def packaged(self, key_of: Callable[[str], str | None], expected: str) -> list[tuple[str, Path]]:
+        """(asset key, file) of each packaged file, keyed by ``key_of`` its name; it must know them all."""
+        keyed = [(key_of(file.name), file) for file in self.files]
+        unknown = next((file.name for key, file in keyed if key is None), None)
+        if unknown is not None:
+            raise ReaderError(f"{self.path}: packaged file {unknown} is not {expected}")
+        return [(key, file) for key, file in keyed if key is not None]
 
     def processing(self) -> dict[str, Any]:
         fields: dict[str, Any] = {"processing:level": "L4"}
@@ -128,6 +137,16 @@ class EarthExplorerReader(Reader):
         """The item of the product whose header is ``header``."""
 
 
+def _dem_key(name: str) -> str | None:
+    match = DEM_FILE.search(name)
+    return match["key"].upper() if match else None
+
+
+def _cams_key(name: str) -> str | None:
+    match = CAMS_FILE.match(name)
+    return match["key"] if match else "grib" if name.lower().endswith(GRIB) else None
+
+
 def _header_of(path: Path) -> Path | None:
     """The header of a product: ``path`` itself, or the one beside its data folder."""
     if path.name.endswith(HEADER):
@@ -165,13 +184,9 @@ class MajaDem(EarthExplorerReader):
         footprint = tile.to_wgs84(corners)
         r1: dict[str, Any] = {"proj:shape": [lines, columns], "proj:transform": [step_x, 0.0, left, 0.0, step_y, top]}
 
+        files = header.packaged(_dem_key, "a REFDE2 raster (_ALT_R1.TIF, _MSK.TIF…)")
         assets = {"HDR": asset(DEM_COLLECTION, "HDR", path, roles=("metadata",))}
-        for file in header.files:
-            match = DEM_FILE.search(file.name)
-            if match is None:
-                raise ReaderError(f"{path}: packaged file {file.name} is not a REFDE2 raster (_ALT_R1.TIF, _MSK.TIF…)")
-            key = match["key"].upper()
-            assets[key] = asset(DEM_COLLECTION, key, file, **(r1 if key.endswith("_R1") else {}))
+        assets |= {key: asset(DEM_COLLECTION, key, file, **(r1 if key.endswith("_R1") else {})) for key, file in files}
         properties = {
             "datetime": stac_datetime(header.validity[0]),
             "start_datetime": stac_datetime(header.validity[0]),
@@ -199,13 +214,9 @@ class MajaCams(EarthExplorerReader):
         path = header.path
         acquired = xml_text(header.specific, "./Instance_Id/Acquisition_Date_Time")
         when = _utc(acquired, path, "Acquisition_Date_Time") if acquired else header.validity[0]
+        files = header.packaged(_cams_key, "a CAMS field (CAMS_AOT_…nc, …)")
         assets = {"HDR": asset(CAMS_COLLECTION, "HDR", path, roles=("metadata",))}
-        for file in header.files:
-            match = CAMS_FILE.match(file.name)
-            key = match["key"] if match else "grib" if file.suffix.lower() in GRIB else None
-            if key is None:
-                raise ReaderError(f"{path}: packaged file {file.name} is not a CAMS field (CAMS_AOT_…nc, …)")
-            assets[key] = asset(CAMS_COLLECTION, key, file)
+        assets |= {key: asset(CAMS_COLLECTION, key, file) for key, file in files}
         properties = {"datetime": stac_datetime(when), **header.processing(), VALID: True}
         return untiled_item(
             item_id=header.name,
