@@ -6,6 +6,7 @@ Readers gather facts from product metadata; these helpers turn them into items t
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -94,20 +95,9 @@ def tiled_item(
         **properties,
     }
     links = [derived_from_link(source_collection, source_id) for source_collection, source_id in derived_from]
-    item = {
-        "type": "Feature",
-        "stac_version": STAC_VERSION,
-        "stac_extensions": [],
-        "id": item_id,
-        "collection": collection,
-        "geometry": mapping(geometry),
-        "bbox": list(antimeridian.bbox(mapping(geometry))),
-        "properties": props,
-        "links": links,
-        "assets": dict(assets),
-    }
-    item["stac_extensions"] = declared_extensions(item)
-    return item
+    return untiled_item(
+        item_id=item_id, collection=collection, footprint=geometry, properties=props, assets=assets, links=links
+    )
 
 
 def derived_from_link(collection: str, item_id: str) -> dict[str, Any]:
@@ -151,3 +141,39 @@ def _clip_to_tile(footprint: BaseGeometry, tile: Tile) -> BaseGeometry:
     if not polygons:
         return tile.footprint()
     return polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons)
+
+
+def lonlat_box(west: float, south: float, east: float, north: float) -> BaseGeometry:
+    """A longitude/latitude box as a WGS84 footprint: latitudes clamped to the poles, longitudes (-180..180 or
+    0..360, as gridded fields come) brought into -180..180 and split at the antimeridian, never wrapping."""
+    south, north = max(south, -90.0), min(north, 90.0)
+    if east - west >= 360:
+        return shapely.box(-180, south, 180, north)
+    shift = 360 * math.floor((west + 180) / 360)  # so that -180 <= west < 180
+    west, east = west - shift, east - shift
+    if east <= 180:
+        return shapely.box(west, south, east, north)
+    return shapely.MultiPolygon([shapely.box(west, south, 180, north), shapely.box(-180, south, east - 360, north)])
+
+
+def untiled_item(
+    *, item_id: str, collection: str, footprint: BaseGeometry, properties: Mapping[str, Any],
+    assets: Mapping[str, dict[str, Any]], links: Iterable[dict[str, Any]] = (),
+) -> dict[str, Any]:  # fmt: skip
+    """An item with its WGS84 footprint as it is: off the Sentinel-2 grid (a global field, a 1-degree DEM tile),
+    or on it once ``tiled_item`` has placed it."""
+    geometry = mapping(footprint)
+    item = {
+        "type": "Feature",
+        "stac_version": STAC_VERSION,
+        "stac_extensions": [],
+        "id": item_id,
+        "collection": collection,
+        "geometry": geometry,
+        "bbox": list(antimeridian.bbox(geometry)),
+        "properties": dict(properties),
+        "links": list(links),
+        "assets": dict(assets),
+    }
+    item["stac_extensions"] = declared_extensions(item)
+    return item

@@ -50,8 +50,8 @@ class InputItem:
 
     def product_path(self) -> Path:
         """The product on disk: the folder holding all its asset files (a MUSCATE folder), the ``.SAFE`` or
-        ``.DBL.DIR`` folder they lie in, or its one file."""
-        files = self.files()
+        ``.DBL.DIR`` folder they lie in (its ``.HDR`` header beside it counts as in it), or its one file."""
+        files = [_data_of(file) for file in self.files()]
         if not files:
             raise MissingInput(f"input {self.collection}/{self.id} has no local asset to read")
         path = Path(os.path.commonpath(files)) if len(files) > 1 else files[0]
@@ -59,6 +59,11 @@ class InputItem:
         if not path.exists():
             raise MissingInput(f"input {self.collection}/{self.id} is not on disk: {path} is missing")
         return path
+
+
+def _data_of(file: Path) -> Path:
+    """An Earth Explorer header stands for its data folder: several products' headers share a folder."""
+    return file.with_name(file.name.removesuffix(".HDR") + ".DBL.DIR") if file.name.endswith(".HDR") else file
 
 
 @dataclass(frozen=True)

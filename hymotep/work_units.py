@@ -122,9 +122,11 @@ def _collection_query(chains: dict[str, ChainDefinition], collection: str, wante
         "daily": chain.auxiliary("same-day"),
         "history_days": 0,
     }
+    static = sql.SQL(gaps_query("static_present"))  # composition of this package's own query text
     if chain.unit == "per-period":
         params |= {"period": chain.period, "min_valid": chain.min_valid_inputs, "now": wanted.now}
-        return CollectionQuery(collection, sql.SQL(gaps_query("period_gaps")), params, partitionable=False)
+        statement = sql.SQL(gaps_query("period_gaps")).format(static=static)
+        return CollectionQuery(collection, statement, params, partitionable=False)
     series = "independent_series"
     params["backward"] = None
     if dependencies is not None:
@@ -138,7 +140,7 @@ def _collection_query(chains: dict[str, ChainDefinition], collection: str, wante
             "history_days": max(dependencies.previous_valid_within_days, earlier.days if earlier else 0),
         }
     # Composition of this package's own query text, never of user input.
-    statement = sql.SQL(gaps_query("acquisition_gaps")).format(series=sql.SQL(gaps_query(series)))
+    statement = sql.SQL(gaps_query("acquisition_gaps")).format(series=sql.SQL(gaps_query(series)), static=static)
     return CollectionQuery(collection, statement, params)
 
 

@@ -152,13 +152,11 @@ def test_maja_init_command_line_and_input_folder(synthetic: SyntheticInputs, cha
     done = prepared(tmp_path, CHAINS["maja-l2a"], inputs, chain_bin, mode="init")
     workspace = done.workspace
     assert done.invocation.argv == maja_argv(str(chain_bin / "maja"), workspace, "L2INIT")
-    safe, cams_data, dem_folder = (path_of(i.item) for i in inputs.all())
-    cams_header = cams_data.with_name(cams_data.name.removesuffix(".DBL.DIR") + ".HDR")
-    linked = {safe.name: safe, cams_data.name: cams_data, cams_header.name: cams_header, dem_folder.name: dem_folder}
-    assert done.linked() == linked  # CAMS as MAJA reads it: its Earth Explorer header and data folder
+    safe, cams_data, dem_data = (path_of(i.item) for i in inputs.all())
+    headers = [data.with_name(data.name.removesuffix(".DBL.DIR") + ".HDR") for data in (cams_data, dem_data)]
+    assert done.linked() == {path.name: path for path in (safe, cams_data, dem_data, *headers)}  # as MAJA reads them
     assert safe.name.endswith("_T31TCJ_20230101T133718.SAFE") and cams_data.name.endswith(".DBL.DIR")
-    dem_id = "S2__TEST_AUX_REFDE2_T31TCJ_0001"
-    assert {p.name for p in dem_folder.iterdir()} == {f"{dem_id}.HDR", f"{dem_id}.DBL.DIR"}
+    assert dem_data.name == "S2__TEST_AUX_REFDE2_T31TCJ_0001.DBL.DIR"
     assert (workspace.root / "userconf").is_dir() and not any((workspace.root / "userconf").iterdir())
     expected_env = {"OMP_NUM_THREADS": "4", "HESP_CHAIN_VERSION": "4.10.0", "HESP_TILE": TILE, "HESP_JOB_ID": "7",
                     "TMPDIR": str(workspace.tmp_dir)}  # fmt: skip
@@ -230,7 +228,7 @@ def test_maja_gipp_files_of_the_chain_settings_are_linked(
     gipp_files = {path.name: path for path in gipp.iterdir()}
     linked = done.linked()
     assert {name: linked[name] for name in gipp_files} == gipp_files
-    assert len(linked) == 4 + len(gipp_files)  # the L1C, CAMS (header and data), the DEM, and the GIPP
+    assert len(linked) == 5 + len(gipp_files)  # the L1C, CAMS and the DEM (header and data each), and the GIPP
 
     gone = tmp_path / "no-gipp"
     missing = collections_with(tmp_path / "other", "maja-l2a", "  environment:\n",
@@ -345,12 +343,14 @@ def test_s1tiling_configuration(synthetic: SyntheticInputs, chain_bin: Path, tmp
     workspace = done.workspace
     assert done.invocation.argv == [str(chain_bin / "S1Processor"), str(workspace.root / "config.cfg")]
     assert done.invocation.env["OTB_MAX_RAM_HINT"] == "4000"
-    assert done.linked() == {path_of(s).name: path_of(s) for s in slices} | {"T31TCJ": path_of(dem(synthetic))}
+    dem_data = path_of(dem(synthetic))
+    dem_header = dem_data.with_name(dem_data.name.removesuffix(".DBL.DIR") + ".HDR")
+    assert done.linked() == {path.name: path for path in (*map(path_of, slices), dem_data, dem_header)}
     config = s1tiling_config(done)
     assert dict(config["Paths"]) == {
         "output": str(workspace.output_dir),
         "tmp": str(workspace.tmp_dir),
-        "dem_dir": str(synthetic.root / "dem-tiles" / "T31TCJ"),
+        "dem_dir": str(dem_data),
         "s1_images": str(workspace.input_dir),
     }
     assert dict(config["DataSource"]) == {

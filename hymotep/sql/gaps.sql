@@ -2,8 +2,8 @@
 -- operation on hesp.inventory (hygor 0005, hymotep 0002). Each query returns the same columns:
 --   tile, slot, acquired, period_end, input, state, reason, mode, job, attempts, priority
 -- where slot is the unit's key (hesp.acquisition_slot of the acquisition, or of the start of a period).
--- `{series}` in acquisition_units is replaced by independent_series or dependent_series (psycopg.sql
--- composition of this file's text, never of user input).
+-- `{series}` in acquisition_units is replaced by independent_series or dependent_series, `{static}` in both
+-- gap queries by static_present (psycopg.sql composition of this file's text, never of user input).
 
 -- name: streaming
 -- Set in each gap query's transaction. The inventory's index pages are read in order and mostly cached: the
@@ -60,11 +60,7 @@ daily AS (  -- same-day auxiliary inputs present per date (CAMS)
     FROM hesp.inventory WHERE collection = ANY(%(daily)s::text[])
     GROUP BY 1
 ),
-static AS (  -- static auxiliary inputs present per tile (the DEM)
-    SELECT i.tile, array_agg(DISTINCT i.collection) AS present
-    FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
-    GROUP BY i.tile
-)
+static AS ({static})
 SELECT u.tile, u.slot, u.acquired, NULL::date AS period_end,
        (SELECT min(i.id) FROM hesp.inventory i  -- looked up for the rows asked for only
         WHERE i.collection = %(source)s AND i.tile = u.tile AND i.slot = u.slot) AS input,
@@ -141,11 +137,7 @@ made AS (
     JOIN hesp.inventory o ON o.collection = %(collection)s AND o.tile = s.tile
     GROUP BY 1, 2
 ),
-static AS (
-    SELECT i.tile, array_agg(DISTINCT i.collection) AS present
-    FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
-    GROUP BY i.tile
-)
+static AS ({static})
 SELECT u.tile, w.slot, u.start::timestamp AT TIME ZONE 'UTC' AS acquired, u.period_end, NULL::text AS input,
        v.verdict[1] AS state, v.verdict[2] AS reason, NULL::text AS mode, j.id AS job, j.attempts, u.priority
 FROM units u
@@ -166,6 +158,22 @@ CROSS JOIN LATERAL (SELECT coalesce(
     hesp.outdated_verdict(m.rank, m.version, %(version)s),
     ARRAY['runnable', NULL]
 ) AS verdict) AS v
+
+-- name: static_present
+-- Static auxiliary inputs present per tile of the scope: items on the tile (the DEM made for it), or untiled
+-- items whose footprint meets it (source DEM tiles of one degree; see static_inputs in run.sql).
+SELECT tile, array_agg(DISTINCT collection) AS present
+FROM (
+    SELECT i.tile, i.collection
+    FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
+    UNION ALL
+    SELECT s.tile, p.collection
+    FROM scope s
+    JOIN hesp.tiles t ON t.id = s.tile
+    JOIN pgstac.items p ON p.collection = ANY(%(static)s::text[]) AND ST_Intersects(p.geometry, t.footprint)
+    JOIN hesp.inventory i ON i.collection = p.collection AND i.id = p.id AND i.tile IS NULL
+) AS found
+GROUP BY tile
 
 -- name: independent_series
 -- A chain without temporal dependencies: no series to follow.

@@ -26,10 +26,21 @@ WHERE collection = ANY(%(collections)s::text[]) AND (tile = %(tile)s OR tile IS 
 ORDER BY collection, acquired DESC, id
 
 -- name: static_inputs
--- The latest item of each static auxiliary collection on the tile (the DEM).
-SELECT DISTINCT ON (collection) collection, id, acquired FROM hesp.inventory
-WHERE collection = ANY(%(collections)s::text[]) AND tile = %(tile)s AND valid
-ORDER BY collection, acquired DESC, id
+-- The static auxiliary items of the tile (the DEM), per collection: its latest item on the tile (MAJA's REFDE2
+-- made for it), else all its untiled items whose footprint meets the tile (source DEM tiles of one degree).
+WITH own AS (
+    SELECT DISTINCT ON (collection) collection, id, acquired FROM hesp.inventory
+    WHERE collection = ANY(%(collections)s::text[]) AND tile = %(tile)s AND valid
+    ORDER BY collection, acquired DESC, id
+)
+SELECT collection, id, acquired FROM own
+UNION ALL
+SELECT i.collection, i.id, i.acquired
+FROM hesp.tiles t
+JOIN pgstac.items p ON p.collection = ANY(%(collections)s::text[]) AND ST_Intersects(p.geometry, t.footprint)
+JOIN hesp.inventory i ON i.collection = p.collection AND i.id = p.id AND i.tile IS NULL AND i.valid
+WHERE t.id = %(tile)s AND p.collection NOT IN (SELECT collection FROM own)
+ORDER BY collection, id
 
 -- name: previous_product
 -- A multi-temporal chain's last valid product of the tile before the unit (MAJA's NOMINAL mode).
