@@ -29,8 +29,8 @@ from typing import Any, ClassVar
 import shapely
 
 from hygor.items import VALID, lonlat_box, stac_datetime, tiled_item, untiled_item
-from hygor.readers.base import Reader, ReaderError, product_tile, register
-from hygor.readers.outputs import asset, parse_datetime, parse_number, parse_xml, required_text, xml_text
+from hygor.readers.base import Reader, ReaderError, parse_xml, product_tile, register
+from hygor.readers.outputs import asset, parse_datetime, parse_number, required_text, xml_text
 
 HEADER = ".HDR"
 DATA = (".DBL.DIR", ".DBL")
