@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pydantic import BaseModel, computed_field
+from pydantic import BaseModel, PrivateAttr, computed_field
 
 from hymotep.errors import HymotepError
 from hymotep.execution import Batch, JobResult, RunConfig, run_for
@@ -41,6 +41,7 @@ class RunReport(BaseModel):
     lost: int = 0
     seconds: float = 0.0
     errors: list[JobResult] = []
+    _succeeded_jobs: set[int] = PrivateAttr(default_factory=set)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -49,8 +50,18 @@ class RunReport(BaseModel):
 
     def count(self, result: JobResult) -> None:
         setattr(self, result.outcome, getattr(self, result.outcome) + 1)
-        if result.outcome != "succeeded":
+        if result.outcome == "succeeded":
+            self._succeeded_jobs.add(result.job)
+        else:
             self.errors.append(result)
+
+    @property
+    def finished_well(self) -> bool:
+        """No job failed for good, and every job that lost an attempt (its worker cut off) succeeded later in
+        the run: a run that recovered from a lost worker did its work."""
+        if self.failed:
+            return False
+        return all(r.job in self._succeeded_jobs for r in self.errors if r.outcome == "lost")
 
 
 class _Outage:

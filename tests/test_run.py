@@ -17,6 +17,8 @@ from psycopg.conninfo import conninfo_to_dict
 from run_scenario import RunScenario, build
 
 from hygor.cluster import EmbeddedCluster
+from hymotep.execution import JobResult, Outcome
+from hymotep.executors import RunReport
 from hymotep.work_units import GapFilter
 
 
@@ -167,3 +169,23 @@ def test_the_database_restarted_during_a_run_loses_and_duplicates_nothing(
     assert again.returncode == 0, again.stdout + again.stderr
     assert scenario.states() == {"succeeded": 4}
     assert len(scenario.products()) == 4 == len(set(scenario.products()))
+
+
+def test_a_run_whose_lost_attempts_succeeded_later_finished_well() -> None:
+    """A worker cut off loses its attempt; when the same run takes the job again and it succeeds, the run did its
+    work (`hesp run` exits 0); a lost attempt never taken again, or a job failed for good, is a failed run."""
+
+    def result(job: int, outcome: Outcome) -> JobResult:
+        return JobResult(job=job, collection="maja-l2a", tile="31TCJ", outcome=outcome, seconds=1.0)
+
+    recovered = RunReport()
+    for outcome in ("lost", "succeeded"):
+        recovered.count(result(7, outcome))
+    assert recovered.finished_well and recovered.lost == 1
+    left = RunReport()
+    for job, outcome in ((7, "lost"), (8, "succeeded")):
+        left.count(result(job, outcome))
+    assert not left.finished_well
+    failed = RunReport()
+    failed.count(result(9, "failed"))
+    assert not failed.finished_well

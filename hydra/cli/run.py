@@ -77,7 +77,7 @@ def run(
     )
     report = run_with_progress(Production(), run_request, quiet=output is OutputFormat.JSON)
     show(report, output, render_report)
-    if report.failed or report.lost:
+    if not report.finished_well:
         raise typer.Exit(1)
 
 
