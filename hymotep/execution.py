@@ -179,6 +179,12 @@ def _produce(
     return [_with_lineage(item, inputs, job, kept_log) for item in stored.items]
 
 
+# The chain runs in a session of its own (its process group is what a lost lease kills), so a signal to the run's
+# group never reaches it: the kernel kills it when the worker that started it dies (Linux PR_SET_PDEATHSIG, set
+# by util-linux's setpriv before it executes the chain), lest a killed `hesp run` leave chains running.
+DIE_WITH_WORKER = ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
+
+
 def _execute(
     invocation: Invocation, workspace: Workspace, timeout_s: float | None, lease_lost: threading.Event
 ) -> None:
@@ -187,7 +193,7 @@ def _execute(
         log.write(f"$ {' '.join(invocation.argv)}\n".encode())
         log.flush()
         process = subprocess.Popen(
-            invocation.argv, cwd=workspace.root, env=child_environment(invocation.env), stdout=log,
+            [*DIE_WITH_WORKER, *invocation.argv], cwd=workspace.root, env=child_environment(invocation.env), stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         stopped = _wait(process, timeout_s, lease_lost)

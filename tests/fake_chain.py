@@ -5,7 +5,8 @@ a real Surfwater product for the L2A it is given, and does what the test asks th
 - FAKE_CHAIN_SLEEP: seconds to sleep first (to be killed mid-job);
 - FAKE_CHAIN_FAIL: exit with this code after writing "fake failure" on stderr;
 - FAKE_CHAIN_LINK_OUT: a file that the product's quicklook links to instead of being one (a hostile output);
-- FAKE_CHAIN_PRINT_ENV: print the whole environment (as a careless chain does).
+- FAKE_CHAIN_PRINT_ENV: print the whole environment (as a careless chain does);
+- FAKE_CHAIN_PIDS: a file to which each run appends its process id (to see whether it outlives its worker).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     if record := os.environ.get("FAKE_CHAIN_RECORD"):
         with open(record, "a") as out:
             out.write(f"{args.input.name}\n")
+    if pids := os.environ.get("FAKE_CHAIN_PIDS"):
+        with open(pids, "a") as out:
+            out.write(f"{os.getpid()}\n")
     if os.environ.get("FAKE_CHAIN_PRINT_ENV"):
         print("\n".join(f"{key}={value}" for key, value in os.environ.items()))
     time.sleep(float(os.environ.get("FAKE_CHAIN_SLEEP", "0")))

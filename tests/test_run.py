@@ -189,3 +189,21 @@ def test_a_run_whose_lost_attempts_succeeded_later_finished_well() -> None:
     failed = RunReport()
     failed.count(result(9, "failed"))
     assert not failed.finished_well
+
+
+def test_a_killed_run_leaves_no_chain_running(scenario: RunScenario, tmp_path: Path) -> None:
+    """Only `hesp run` is killed (not its group): its workers go, and the chains they started go with them."""
+    pids = tmp_path / "pids"
+    killed = start_run(scenario, "--workers", "1", FAKE_CHAIN_SLEEP="300", FAKE_CHAIN_PIDS=str(pids))
+    wait_for(lambda: pids.exists() and bool(pids.read_text().split()), what="the first chain to start")
+    chain = int(pids.read_text().split()[0])
+    killed.kill()
+    killed.communicate()
+    wait_for(lambda: not alive(chain), timeout=120, what="the chain to die with its worker")
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
