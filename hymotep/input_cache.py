@@ -73,6 +73,10 @@ class Entry:
     def lock_path(self) -> Path:
         return self.folder.with_name(self.folder.name + ".lock")
 
+    def holds(self, assets: list[_Asset]) -> bool:
+        """Whether it is whole with the files of ``assets`` (an item that gained assets since is filled again)."""
+        return self.record.exists() and all((self.folder / a.relative).exists() for a in assets)
+
     def size(self) -> int:
         """Its bytes as its record says; 0 when it is not whole."""
         try:
@@ -129,13 +133,13 @@ class InputCache:
         held.callback(os.close, fd)  # closing it releases the lock
         while True:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            if entry.record.exists():
+            if entry.holds(assets):
                 break
             fcntl.flock(fd, fcntl.LOCK_EX)  # not atomic: whoever got it first may have filled it meanwhile
-            if not entry.record.exists():
+            if not entry.holds(assets):
                 self._fill(entry, assets, log)
             fcntl.flock(fd, fcntl.LOCK_SH)  # not atomic either: an eviction may come between, so look again
-            if entry.record.exists():
+            if entry.holds(assets):
                 break
         os.utime(entry.record)  # its last use
         hrefs = {a.key: str(entry.folder / a.relative) for a in assets}

@@ -57,16 +57,16 @@ units AS (  -- slots with an input on a requested date, and the chain's products
     WHERE v.unit OR u.made_at >= lower(s.dates) - %(history_days)s * interval '1 day'
 ),
 series AS ({series}),
-daily AS (  -- same-day auxiliary inputs present per date (CAMS): fetchable, and catalogued only
+daily AS (  -- same-day auxiliary inputs present (fetchable) per date (CAMS), and whether some are not fetchable
     SELECT (acquired AT TIME ZONE 'UTC')::date AS day,
            array_agg(DISTINCT collection) FILTER (WHERE fetchable) AS present,
-           min(collection || ' ' || id) FILTER (WHERE NOT fetchable) AS unfetchable
+           bool_or(NOT fetchable) AS unfetchable
     FROM hesp.inventory WHERE collection = ANY(%(daily)s::text[])
     GROUP BY 1
 ),
 static AS (  -- static auxiliary inputs present per tile (the DEM)
     SELECT i.tile, array_agg(DISTINCT i.collection) FILTER (WHERE i.fetchable) AS present,
-           min(i.collection || ' ' || i.id) FILTER (WHERE NOT i.fetchable) AS unfetchable
+           bool_or(NOT i.fetchable) AS unfetchable
     FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
     GROUP BY i.tile
 )
@@ -102,10 +102,14 @@ CROSS JOIN LATERAL (SELECT coalesce(
         WHERE i.collection = coalesce(%(upstream)s::text, %(source)s) AND i.tile = u.tile AND i.slot = u.slot
           AND NOT i.fetchable) || ' is catalogued but not fetchable yet'] END,
     CASE WHEN hesp.lacks(%(daily)s::text[], d.present) THEN coalesce(
-        CASE WHEN d.unfetchable IS NOT NULL THEN ARRAY['blocked', d.unfetchable || ' is catalogued but not fetchable yet'] END,
+        CASE WHEN d.unfetchable THEN ARRAY['blocked', (SELECT min(i.collection || ' ' || i.id) FROM hesp.inventory i
+            WHERE i.collection = ANY(%(daily)s::text[]) AND NOT i.fetchable
+              AND (i.acquired AT TIME ZONE 'UTC')::date = d.day) || ' is catalogued but not fetchable yet'] END,
         hesp.missing_verdict(%(daily)s::text[], d.present, 'for ' || (u.acquired AT TIME ZONE 'UTC')::date)) END,
     CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN coalesce(
-        CASE WHEN a.unfetchable IS NOT NULL THEN ARRAY['blocked', a.unfetchable || ' is catalogued but not fetchable yet'] END,
+        CASE WHEN a.unfetchable THEN ARRAY['blocked', (SELECT min(i.collection || ' ' || i.id) FROM hesp.inventory i
+            WHERE i.collection = ANY(%(static)s::text[]) AND i.tile = u.tile AND NOT i.fetchable)
+            || ' is catalogued but not fetchable yet'] END,
         hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile')) END,
     CASE WHEN u.waits THEN ARRAY['blocked', 'waits for the acquisition of ' || (u.last_todo AT TIME ZONE 'UTC')::date] END,
     hesp.outdated_verdict(u.rank, (SELECT max(o.version) FROM hesp.inventory o
@@ -121,9 +125,9 @@ WHERE u.unit
 WITH scope AS (
     SELECT * FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::text[], %(since)s::date, %(until)s::date)
 ),
-inputs AS (  -- the primary items of each period: all of them, the valid ones, and a valid one not fetchable yet
+inputs AS (  -- the primary items of each period: all of them, the valid ones, whether a valid one is not fetchable
     SELECT i.tile, hesp.period_start(%(period)s, i.acquired) AS start, count(*) FILTER (WHERE i.valid) AS valid,
-           min(i.collection || ' ' || i.id) FILTER (WHERE i.valid AND NOT i.fetchable) AS unfetchable
+           bool_or(i.valid AND NOT i.fetchable) AS unfetchable
     FROM scope s
     JOIN hesp.inventory i ON i.collection = %(primary)s AND i.tile = s.tile
     GROUP BY 1, 2
@@ -155,7 +159,7 @@ made AS (
 ),
 static AS (
     SELECT i.tile, array_agg(DISTINCT i.collection) FILTER (WHERE i.fetchable) AS present,
-           min(i.collection || ' ' || i.id) FILTER (WHERE NOT i.fetchable) AS unfetchable
+           bool_or(NOT i.fetchable) AS unfetchable
     FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
     GROUP BY i.tile
 )
@@ -174,9 +178,13 @@ CROSS JOIN LATERAL (SELECT coalesce(
     hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
     CASE WHEN u.period_end > %(now)s THEN ARRAY['blocked', 'the period ends on ' || u.period_end] END,
     CASE WHEN u.pending > 0 THEN ARRAY['blocked', u.pending || ' acquisitions of the period have no ' || %(primary)s || ' yet'] END,
-    CASE WHEN u.unfetchable IS NOT NULL THEN ARRAY['blocked', u.unfetchable || ' is catalogued but not fetchable yet'] END,
+    CASE WHEN u.unfetchable THEN ARRAY['blocked', (SELECT min(i.collection || ' ' || i.id) FROM hesp.inventory i
+        WHERE i.collection = %(primary)s AND i.tile = u.tile AND i.valid AND NOT i.fetchable
+          AND hesp.period_start(%(period)s, i.acquired) = u.start) || ' is catalogued but not fetchable yet'] END,
     CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN coalesce(
-        CASE WHEN a.unfetchable IS NOT NULL THEN ARRAY['blocked', a.unfetchable || ' is catalogued but not fetchable yet'] END,
+        CASE WHEN a.unfetchable THEN ARRAY['blocked', (SELECT min(i.collection || ' ' || i.id) FROM hesp.inventory i
+            WHERE i.collection = ANY(%(static)s::text[]) AND i.tile = u.tile AND NOT i.fetchable)
+            || ' is catalogued but not fetchable yet'] END,
         hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile')) END,
     hesp.outdated_verdict(m.rank, m.version, %(version)s),
     ARRAY['runnable', NULL]
