@@ -67,7 +67,7 @@ def items(tile_ids: list[str], acquisitions: int) -> Iterator[dict[str, Any]]:
             "geometry": geometry,
             "bbox": list(box.bounds),
             "links": [],
-            "assets": {},
+            "assets": {"product": {"href": f"/data/{tile_id}", "roles": ["data"]}},  # fetchable: gaps count it
         }
         code = f"MGRS-{tile_id}"
         yield {
@@ -109,7 +109,7 @@ def items(tile_ids: list[str], acquisitions: int) -> Iterator[dict[str, Any]]:
             "geometry": world,
             "bbox": [-180, -90, 180, 90],
             "links": [],
-            "assets": {},
+            "assets": {"product": {"href": f"/data/CAMS_{when:%Y%m%d}.nc", "roles": ["data"]}},
             "properties": {"datetime": stac_datetime(when)},
         }
 

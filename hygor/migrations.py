@@ -104,7 +104,8 @@ def schema_state(conn: Connection, streams: Sequence[MigrationStream]) -> Schema
         for migration in stream.migrations():
             known.append(stream.label(migration))
             explained.add((stream.name, migration.version))
-            if (stream.name, migration.version) not in recorded:
+            record = recorded.get((stream.name, migration.version))
+            if record is None or record["name"] != migration.name:  # or the record of one moved away from there
                 pending.append(stream.label(migration))
     unknown = [
         f"{row['version']:04d}_{row['name']} ({key[0]})" for key, row in recorded.items() if key not in explained

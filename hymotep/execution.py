@@ -40,6 +40,7 @@ from hymotep import storage
 from hymotep.adapters import Invocation, Workspace, expected_outputs, prepare
 from hymotep.chains import ChainDefinition, load_chains
 from hymotep.errors import HymotepError
+from hymotep.input_cache import CachePolicy, InputCache
 from hymotep.job_inputs import JobInputs, resolve_inputs
 from hymotep.queue import Job, JobQueue, JobScope, LeaseLost
 from hymotep.run_request import RunRequest
@@ -63,6 +64,7 @@ class RunConfig:
     work_root: Path
     request: RunRequest
     chain_path: str = ""
+    input_cache: CachePolicy | None = None  # None: a job with remote inputs fails
 
 
 @dataclass(frozen=True)
@@ -159,10 +161,11 @@ def _produce(
     """The job's items, its products stored: everything short of registering them."""
     with _pool(config.database_url).connect() as conn:
         inputs = resolve_inputs(conn, job, chain)
-    invocation = prepare(job, chain, inputs, workspace, config.chain_path)
     assert chain.run is not None
     timeout_s = chain.run.timeout_minutes * 60 if chain.run.timeout_minutes else None
-    _execute(invocation, workspace, timeout_s, lease_lost)
+    with _staged(config, inputs, workspace) as inputs:  # the cached copies are not evicted while the chain runs
+        invocation = prepare(job, chain, inputs, workspace, config.chain_path)
+        _execute(invocation, workspace, timeout_s, lease_lost)
     items = _read_outputs(chain, job, workspace)
     if lease_lost.is_set():
         raise LeaseLost(f"job {job.id}: lease lost while it ran, its products are not kept")
@@ -177,6 +180,21 @@ def _produce(
         raise ChainFailed(f"output {bad[0]} is not a valid product: {bad[1]}")
     stored = storage.store(workspace.output_dir, destination, items)
     return [_with_lineage(item, inputs, job, kept_log) for item in stored.items]
+
+
+@contextmanager
+def _staged(config: RunConfig, inputs: JobInputs, workspace: Workspace) -> Iterator[JobInputs]:
+    """``inputs`` with their remote assets fetched into the input cache, the fetches noted in the job's log."""
+    if config.input_cache is None:
+        yield inputs
+        return
+
+    def note(line: str) -> None:
+        with workspace.log_path.open("a") as log:
+            log.write(f"{line}\n")
+
+    with InputCache(config.input_cache).staged(inputs, note) as staged:
+        yield staged
 
 
 # The chain runs in a session of its own (its process group is what a lost lease kills), so a signal to the run's

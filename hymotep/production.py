@@ -121,6 +121,7 @@ class Production:
             work_root=settings.work_root,
             chain_path=settings.chain_search if chain_path is None else chain_path,
             request=replace(request, scope=scope),
+            input_cache=settings.input_cache_policy,
         )
 
     def run(

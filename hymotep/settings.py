@@ -7,7 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pydantic import Field
+
 from hygor.settings import Settings
+from hymotep.input_cache import GB, CachePolicy
 
 # In HESP_HOME: the chain path that `hesp demo` ran its reference chains with, used while HESP_CHAIN_PATH is unset.
 CHAIN_PATH_RECORD = "chain_path"
@@ -22,6 +25,12 @@ class ProductionSettings(Settings):
     work_dir: Path | None = None
     # Folders searched for the chains' commands before PATH (os.pathsep-separated).
     chain_path: str = ""
+    # Where remote inputs (https, s3) are fetched before their jobs run: <home>/input-cache by default.
+    input_cache: Path | None = None
+    # The input cache's bound in GB (10^9 bytes): the least recently used inputs go, never one a job is reading.
+    input_cache_gb: float | None = Field(default=None, gt=0)
+    # Files a worker process fetches at once.
+    input_downloads: int = Field(default=4, ge=1)
 
     @classmethod
     def of(cls, settings: Settings) -> ProductionSettings:
@@ -38,6 +47,12 @@ class ProductionSettings(Settings):
     @property
     def work_root(self) -> Path:
         return (self.work_dir or self.home / "work").absolute()
+
+    @property
+    def input_cache_policy(self) -> CachePolicy:
+        root = (self.input_cache or self.home / "input-cache").absolute()
+        bound = None if self.input_cache_gb is None else int(self.input_cache_gb * GB)
+        return CachePolicy(root, bound, self.input_downloads)
 
     @property
     def chain_search(self) -> str:

@@ -67,6 +67,7 @@ def item(
     if version:
         properties["processing:version"] = version
     item_id = name or f"{collection}_{tile or 'world'}_{when:%Y%m%dT%H%M%S}"
+    assets = {"data": {"href": f"/var/empty/{collection}/{item_id}", "roles": ["data"]}}  # fetchable, never read
     if tile is None:
         world = {"type": "Polygon", "coordinates": [[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]]}
         return {
@@ -79,9 +80,11 @@ def item(
             "bbox": [-180, -90, 180, 90],
             "properties": properties,
             "links": [],
-            "assets": {},
+            "assets": assets,
         }
-    return tiled_item(item_id=item_id, collection=collection, tile=grid_tile(tile), properties=properties, assets={})
+    return tiled_item(
+        item_id=item_id, collection=collection, tile=grid_tile(tile), properties=properties, assets=assets
+    )
 
 
 def l2a(tile: str, day: str, *, valid: bool = True, version: str = "4.10.0") -> dict[str, Any]:

@@ -192,6 +192,33 @@ def test_the_inventory_follows_every_write_to_pgstac(scenario: Production) -> No
         assert total.fetchone() == {"same": True}
 
 
+def test_inputs_catalogued_but_not_fetchable_block_their_units(scenario: Production) -> None:
+    """An L1C the upstream archive offers only to order, a CAMS field likewise, a DEM listed with no asset: each
+    blocks the units that need it, named in the reason; a later write that makes them fetchable unblocks them."""
+    offline = {"order:status": "orderable"}
+    l1c = item("sentinel-2-l1c", "31TCJ", at("02-12"))
+    cams = item("cams-aerosol", None, at("02-07").replace(hour=0))
+    dem = item("dem-tiles", "31TDJ", at("2000-02-11"))
+    changed = [{**l1c, "properties": {**l1c["properties"], **offline}},
+               {**cams, "properties": {**cams["properties"], **offline}}, {**dem, "assets": {}}]  # fmt: skip
+    url = str(scenario.catalog.settings.database_url)
+    with ItemLoader(Database(url)) as loader:
+        loader.load(changed)
+    units = by_unit(list(scenario.gaps(GapFilter(collections=["maja-l2a"]))), "maja-l2a")
+    assert {key: units[key]["reason"] for key in [("31TCJ", "02-12"), ("31TDJ", "02-07"), ("31TDJ", "03-30")]} == {
+        ("31TCJ", "02-12"): f"sentinel-2-l1c {l1c['id']} is catalogued but not fetchable yet",
+        ("31TDJ", "02-07"): f"cams-aerosol {cams['id']} is catalogued but not fetchable yet",
+        ("31TDJ", "03-30"): f"dem-tiles {dem['id']} is catalogued but not fetchable yet",
+    }
+    assert all(units[key]["state"] == "blocked" for key in [("31TCJ", "02-12"), ("31TDJ", "02-07")])
+    with ItemLoader(Database(url)) as loader:
+        loader.load([l1c, cams, dem])
+    units = by_unit(list(scenario.gaps(GapFilter(collections=["maja-l2a"]))), "maja-l2a")
+    assert [units[key]["state"] for key in [("31TCJ", "02-12"), ("31TDJ", "02-07"), ("31TDJ", "03-30")]] == [
+        "runnable", "runnable", "runnable",
+    ]  # fmt: skip
+
+
 def test_frames_for_notebooks(scenario: Production) -> None:
     frame = hymotep.gaps("maja-l2a", state="runnable", catalog=scenario.catalog, geometry=True)
     assert isinstance(frame, geopandas.GeoDataFrame) and frame.crs.to_epsg() == 4326
@@ -291,7 +318,8 @@ def test_sentinel_1_slices_count_on_every_tile_they_cover(scenario: Production, 
         return {
             "type": "Feature", "stac_version": "1.1.0", "stac_extensions": [], "collection": "sentinel-1-grd",
             "id": f"S1A_IW_GRDH_1SDV_{when:%Y%m%dT%H%M%S}", "geometry": swath, "bbox": [0.6, 43.1, 2.6, 44.6],
-            "properties": {"datetime": f"{when:%Y-%m-%dT%H:%M:%SZ}"}, "links": [], "assets": {},
+            "properties": {"datetime": f"{when:%Y-%m-%dT%H:%M:%SZ}"}, "links": [],
+            "assets": {"vv": {"href": f"https://upstream.example/{when:%Y%m%d%H%M}.SAFE/vv.tiff", "roles": ["data"]}},
         }  # fmt: skip
 
     descending, ascending = datetime(2023, 1, 10, 5, 50, tzinfo=UTC), datetime(2023, 1, 10, 17, 45, tzinfo=UTC)

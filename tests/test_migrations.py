@@ -80,7 +80,9 @@ def test_reset_drops_items_and_initialises_again(db_url: str) -> None:
 def test_the_catalogue_makes_no_production_object(empty_db_url: str) -> None:
     catalogue = Catalog(Settings(database_url=empty_db_url))
     assert catalogue.init().migrations_applied == [f"{n} (hygor)" for n in ("0001_hesp_schema", "0002_harvests",
-                                                                           "0003_tiles", "0005_inventory")]  # fmt: skip
+                                                                           "0003_tiles", "0005_inventory",
+                                                                           "0006_fetchable",
+                                                                           "0008_collection_delete")]  # fmt: skip
     assert not hesp_objects(empty_db_url) & PRODUCTION_OBJECTS
     production = Production(catalogue).init()
     assert production.migrations_applied == ["0001_requests (hymotep)", "0002_production (hymotep)",
@@ -98,13 +100,19 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
 
     production = Production(Catalog(Settings(database_url=empty_db_url)))
     pending = [m.name for m in production.database_status().migrations if not m.applied]
-    assert pending == ["0001_requests (hymotep)", "0002_production (hymotep)", "0003_job_start (hymotep)"]
-    assert production.init().migrations_applied == []
+    moved_in = ["0001_requests (hymotep)", "0002_production (hymotep)", "0003_job_start (hymotep)"]
+    new = ["0006_fetchable (hygor)", "0008_collection_delete (hygor)"]  # 0006 of hesp 0.1 is hymotep's 0002 now
+    assert pending == [*new, *moved_in]
+    assert production.init().migrations_applied == new
     with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:
-        assert {table: conn.execute(sql).fetchall() for table, sql in KEPT_ROWS.items()} == before
+        after = {table: conn.execute(sql).fetchall() for table, sql in KEPT_ROWS.items()}
+    assert all(row.pop("fetchable") is False for row in after["inventory"])  # the item of fill() has no asset
+    assert after == before
+    with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:
         records = conn.execute("SELECT * FROM hesp.schema_migrations ORDER BY stream, version").fetchall()
     assert [(r["stream"], r["version"], r["name"]) for r in records] == [
         ("hygor", 1, "hesp_schema"), ("hygor", 2, "harvests"), ("hygor", 3, "tiles"), ("hygor", 5, "inventory"),
+        ("hygor", 6, "fetchable"), ("hygor", 8, "collection_delete"),
         ("hymotep", 1, "requests"), ("hymotep", 2, "production"), ("hymotep", 3, "job_start"),
     ]  # fmt: skip
     with psycopg.connect(db_url) as conn:  # the checksums of the files of today
@@ -112,7 +120,9 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
     assert {r["stream"] + str(r["version"]): r["checksum"] for r in records} == current
     moved = {("hymotep", 1): 4, ("hymotep", 2): 6, ("hymotep", 3): 7}
     assert all(
-        r["applied_at"] == old[moved.get((r["stream"], r["version"]), r["version"])]["applied_at"] for r in records
+        r["applied_at"] == old[moved.get((r["stream"], r["version"]), r["version"])]["applied_at"]
+        for r in records
+        if (r["stream"], r["name"]) not in {("hygor", "fetchable"), ("hygor", "collection_delete")}
     )
     assert schema(empty_db_url) == schema(db_url)  # the objects, as a database made now has them
     assert (

@@ -30,11 +30,12 @@ FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::
 WITH scope AS (
     SELECT * FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::text[], %(since)s::date, %(until)s::date)
 ),
-slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid, 1 empty), the best product
+slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid, 1 empty), the best product,
+            -- whether the primary input (the upstream product, else the source) can be fetched
     SELECT tile, slot, min(acquired) FILTER (WHERE role = 0) AS acquired, min(acquired) AS made_at,
-           max(upstream) AS upstream, max(rank) AS rank
+           max(upstream) AS upstream, max(rank) AS rank, bool_and(fetchable) FILTER (WHERE is_primary) AS fetchable
     FROM (
-        SELECT tile, slot, acquired,
+        SELECT tile, slot, acquired, fetchable, collection = coalesce(%(upstream)s::text, %(source)s) AS is_primary,
                CASE collection WHEN %(source)s THEN 0 WHEN %(collection)s THEN 2 ELSE 1 END AS role,
                CASE WHEN collection = %(upstream)s::text THEN CASE WHEN valid THEN 2 ELSE 1 END END AS upstream,
                CASE WHEN collection = %(collection)s THEN hesp.product_rank(version, valid, %(version)s) END AS rank
@@ -47,7 +48,8 @@ slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid
     GROUP BY tile, slot
 ),
 units AS (  -- slots with an input on a requested date, and the chain's products since `history_days` before
-    SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, s.priority, u.upstream, u.rank, v.unit,
+    SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, s.priority, u.upstream, u.rank, u.fetchable,
+           v.unit,
            v.unit AND coalesce(u.rank, 0) < 2 AND u.upstream IS DISTINCT FROM 1 AS todo
     FROM slots u
     JOIN scope s ON s.tile = u.tile
@@ -55,8 +57,10 @@ units AS (  -- slots with an input on a requested date, and the chain's products
     WHERE v.unit OR u.made_at >= lower(s.dates) - %(history_days)s * interval '1 day'
 ),
 series AS ({series}),
-daily AS (  -- same-day auxiliary inputs present per date (CAMS)
-    SELECT (acquired AT TIME ZONE 'UTC')::date AS day, array_agg(DISTINCT collection) AS present
+daily AS (  -- same-day auxiliary inputs present (fetchable) per date (CAMS), and whether some are not fetchable
+    SELECT (acquired AT TIME ZONE 'UTC')::date AS day,
+           array_agg(DISTINCT collection) FILTER (WHERE fetchable) AS present,
+           bool_or(NOT fetchable) AS unfetchable
     FROM hesp.inventory WHERE collection = ANY(%(daily)s::text[])
     GROUP BY 1
 ),
@@ -88,10 +92,20 @@ CROSS JOIN LATERAL (SELECT coalesce(
     CASE WHEN u.upstream = 1 THEN ARRAY['invalid', 'its ' || %(upstream)s::text || ' input is empty (too cloudy)'] END,
     hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
     CASE WHEN %(upstream)s::text IS NOT NULL AND u.upstream IS NULL THEN ARRAY['blocked', 'no ' || %(upstream)s::text || ' yet'] END,
-    CASE WHEN hesp.lacks(%(daily)s::text[], d.present) THEN
-        hesp.missing_verdict(%(daily)s::text[], d.present, 'for ' || (u.acquired AT TIME ZONE 'UTC')::date) END,
-    CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN
-        hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile') END,
+    CASE WHEN NOT u.fetchable THEN ARRAY['blocked', (  -- looked up for the blocked units only
+        SELECT min(i.collection || ' ' || i.id) FROM hesp.inventory i
+        WHERE i.collection = coalesce(%(upstream)s::text, %(source)s) AND i.tile = u.tile AND i.slot = u.slot
+          AND NOT i.fetchable) || ' is catalogued but not fetchable yet'] END,
+    CASE WHEN hesp.lacks(%(daily)s::text[], d.present) THEN coalesce(
+        CASE WHEN d.unfetchable THEN ARRAY['blocked', (SELECT min(i.collection || ' ' || i.id) FROM hesp.inventory i
+            WHERE i.collection = ANY(%(daily)s::text[]) AND NOT i.fetchable
+              AND (i.acquired AT TIME ZONE 'UTC')::date = d.day) || ' is catalogued but not fetchable yet'] END,
+        hesp.missing_verdict(%(daily)s::text[], d.present, 'for ' || (u.acquired AT TIME ZONE 'UTC')::date)) END,
+    CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN coalesce(
+        CASE WHEN a.unfetchable THEN ARRAY['blocked', coalesce((SELECT min(i.collection || ' ' || i.id)
+            FROM hesp.inventory i WHERE i.collection = ANY(%(static)s::text[]) AND i.tile = u.tile AND NOT i.fetchable),
+            'a DEM tile covering it') || ' is catalogued but not fetchable yet'] END,
+        hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile')) END,
     CASE WHEN u.waits THEN ARRAY['blocked', 'waits for the acquisition of ' || (u.last_todo AT TIME ZONE 'UTC')::date] END,
     hesp.outdated_verdict(u.rank, (SELECT max(o.version) FROM hesp.inventory o
                                    WHERE o.collection = %(collection)s AND o.tile = u.tile AND o.slot = u.slot),
@@ -106,8 +120,9 @@ WHERE u.unit
 WITH scope AS (
     SELECT * FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::text[], %(since)s::date, %(until)s::date)
 ),
-inputs AS (  -- the primary items of each period: all of them, and the valid ones
-    SELECT i.tile, hesp.period_start(%(period)s, i.acquired) AS start, count(*) FILTER (WHERE i.valid) AS valid
+inputs AS (  -- the primary items of each period: all of them, the valid ones, whether a valid one is not fetchable
+    SELECT i.tile, hesp.period_start(%(period)s, i.acquired) AS start, count(*) FILTER (WHERE i.valid) AS valid,
+           bool_or(i.valid AND NOT i.fetchable) AS unfetchable
     FROM scope s
     JOIN hesp.inventory i ON i.collection = %(primary)s AND i.tile = s.tile
     GROUP BY 1, 2
@@ -124,7 +139,7 @@ pending AS (  -- source acquisitions whose primary product is not made yet (nor 
 ),
 units AS (
     SELECT k.tile, k.start, hesp.period_end(%(period)s, k.start) AS period_end, s.priority,
-           coalesce(n.valid, 0) AS valid, coalesce(q.pending, 0) AS pending
+           coalesce(n.valid, 0) AS valid, coalesce(q.pending, 0) AS pending, n.unfetchable
     FROM (SELECT tile, start FROM inputs UNION SELECT tile, start FROM pending) AS k
     JOIN scope s ON s.tile = k.tile AND s.dates && daterange(k.start, hesp.period_end(%(period)s, k.start))
     LEFT JOIN inputs n ON n.tile = k.tile AND n.start = k.start
@@ -153,8 +168,14 @@ CROSS JOIN LATERAL (SELECT coalesce(
     hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
     CASE WHEN u.period_end > %(now)s THEN ARRAY['blocked', 'the period ends on ' || u.period_end] END,
     CASE WHEN u.pending > 0 THEN ARRAY['blocked', u.pending || ' acquisitions of the period have no ' || %(primary)s || ' yet'] END,
-    CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN
-        hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile') END,
+    CASE WHEN u.unfetchable THEN ARRAY['blocked', (SELECT min(i.collection || ' ' || i.id) FROM hesp.inventory i
+        WHERE i.collection = %(primary)s AND i.tile = u.tile AND i.valid AND NOT i.fetchable
+          AND hesp.period_start(%(period)s, i.acquired) = u.start) || ' is catalogued but not fetchable yet'] END,
+    CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN coalesce(
+        CASE WHEN a.unfetchable THEN ARRAY['blocked', coalesce((SELECT min(i.collection || ' ' || i.id)
+            FROM hesp.inventory i WHERE i.collection = ANY(%(static)s::text[]) AND i.tile = u.tile AND NOT i.fetchable),
+            'a DEM tile covering it') || ' is catalogued but not fetchable yet'] END,
+        hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile')) END,
     hesp.outdated_verdict(m.rank, m.version, %(version)s),
     ARRAY['runnable', NULL]
 ) AS verdict) AS v
@@ -162,12 +183,14 @@ CROSS JOIN LATERAL (SELECT coalesce(
 -- name: static_present
 -- Static auxiliary inputs present per tile of the scope: items on the tile (the DEM made for it), or untiled
 -- items whose footprint meets it (source DEM tiles of one degree; see static_inputs in run.sql).
-SELECT tile, array_agg(DISTINCT collection) AS present
+-- Only fetchable items count as present; `unfetchable` says that one is catalogued but cannot be fetched yet.
+SELECT tile, array_agg(DISTINCT collection) FILTER (WHERE fetchable) AS present,
+       bool_or(NOT fetchable) AS unfetchable
 FROM (
-    SELECT i.tile, i.collection
+    SELECT i.tile, i.collection, i.fetchable
     FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
     UNION ALL
-    SELECT s.tile, p.collection
+    SELECT s.tile, p.collection, i.fetchable
     FROM scope s
     JOIN hesp.tiles t ON t.id = s.tile
     JOIN pgstac.items p ON p.collection = ANY(%(static)s::text[]) AND ST_Intersects(p.geometry, t.footprint)
