@@ -63,6 +63,7 @@ class RunConfig:
     work_root: Path
     request: RunRequest
     chain_path: str = ""
+    home: Path = Path(".hesp")  # HESP_HOME, what {home} stands for in the chains' settings
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def _produce(
     """The job's items, its products stored: everything short of registering them."""
     with _pool(config.database_url).connect() as conn:
         inputs = resolve_inputs(conn, job, chain)
-    invocation = prepare(job, chain, inputs, workspace, config.chain_path)
+    invocation = prepare(job, chain, inputs, workspace, config.chain_path, config.home)
     assert chain.run is not None
     timeout_s = chain.run.timeout_minutes * 60 if chain.run.timeout_minutes else None
     _execute(invocation, workspace, timeout_s, lease_lost)

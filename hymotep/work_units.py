@@ -124,6 +124,7 @@ def _collection_query(chains: dict[str, ChainDefinition], collection: str, wante
     }
     if chain.unit == "per-period":
         params |= {"period": chain.period, "min_valid": chain.min_valid_inputs, "now": wanted.now}
+        params |= chain.window_params
         return CollectionQuery(collection, sql.SQL(gaps_query("period_gaps")), params, partitionable=False)
     series = "independent_series"
     params["backward"] = None
