@@ -61,12 +61,14 @@ LIS = {
     ("31TDJ", "01-08"): ("runnable", None),
 }  # every other acquisition: blocked, no maja-l2a yet
 
+# WASP's window: the L2A within 23 days of the 15th (Jan: Dec 23 - Feb 7; Feb: Jan 23 - Mar 10; Mar: Feb 20 -
+# Apr 7), not the calendar month: 31TDJ's January waits for the L2A of Feb 07.
 MONTHLY = {
-    ("31TCJ", "01"): ("blocked", "2 acquisitions of the period have no maja-l2a yet"),
-    ("31TCJ", "02"): ("blocked", "2 acquisitions of the period have no maja-l2a yet"),
-    ("31TDJ", "01"): ("runnable", None),
-    ("31TDJ", "02"): ("blocked", "5 acquisitions of the period have no maja-l2a yet"),
-    ("31TDJ", "03"): ("blocked", "4 acquisitions of the period have no maja-l2a yet"),
+    ("31TCJ", "01"): ("blocked", "3 acquisitions of the synthesis window have no maja-l2a yet"),  # Jan 23, 28, Feb 02
+    ("31TCJ", "02"): ("blocked", "4 acquisitions of the synthesis window have no maja-l2a yet"),  # and Feb 12
+    ("31TDJ", "01"): ("blocked", "1 acquisitions of the synthesis window have no maja-l2a yet"),  # Feb 07
+    ("31TDJ", "02"): ("blocked", "7 acquisitions of the synthesis window have no maja-l2a yet"),  # Feb 07 - Mar 09
+    ("31TDJ", "03"): ("blocked", "6 acquisitions of the synthesis window have no maja-l2a yet"),  # Feb 22 - Mar 30
 }
 
 
@@ -112,8 +114,7 @@ def test_the_summary_counts_every_state(scenario: Production) -> None:
         ("lis-snow", "blocked"): 13,
         ("lis-snow", "invalid"): 1,
         ("lis-snow", "done"): 1,
-        ("maja-l3a-monthly", "runnable"): 1,
-        ("maja-l3a-monthly", "blocked"): 4,
+        ("maja-l3a-monthly", "blocked"): 5,
     }
 
 
@@ -145,12 +146,18 @@ def test_the_requested_chain_version_decides_what_is_outdated(scenario: Producti
     assert states("4.11") == {"outdated": 2, "runnable": 2, "blocked": 16}
 
 
-def test_a_period_not_over_waits(scenario: Production) -> None:
+def test_a_synthesis_window_not_over_waits(scenario: Production) -> None:
+    """A month's synthesis waits for the end of its window (23 days after the 15th), not of the month; once its
+    L2A are all there it is runnable."""
     mid_march = datetime(2023, 3, 15, tzinfo=UTC)
     rows = scenario.gaps(GapFilter(collections=["maja-l3a-monthly"], tiles=["31TDJ"], now=mid_march))
     reasons = {f"{r['acquired']:%m}": r["reason"] for r in rows}
-    assert reasons["03"] == "the period ends on 2023-04-01"
-    assert reasons["01"] is None
+    assert reasons["03"] == "the synthesis window ends on 2023-04-08"
+    with Database(str(scenario.catalog.settings.database_url)).connect() as conn:
+        conn.execute("DELETE FROM pgstac.items WHERE collection = 'sentinel-2-l1c' AND id LIKE %s AND datetime > %s",
+                     ("%31TDJ%", datetime(2023, 2, 1, tzinfo=UTC)))  # fmt: skip
+    rows = scenario.gaps(GapFilter(collections=["maja-l3a-monthly"], tiles=["31TDJ"], now=mid_march))
+    assert [(f"{r['acquired']:%m}", r["state"]) for r in rows] == [("01", "runnable")]
 
 
 def test_before_july_2017_the_previous_product_may_be_30_days_old(db_url: str, tmp_path: Path) -> None:

@@ -176,7 +176,9 @@ CROSS JOIN LATERAL (SELECT coalesce(
     hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
     CASE WHEN u.inputs_end > %(now)s THEN ARRAY['blocked', CASE WHEN %(window_to)s::integer IS NULL
         THEN 'the period ends on ' ELSE 'the synthesis window ends on ' END || u.inputs_end] END,
-    CASE WHEN u.pending > 0 THEN ARRAY['blocked', u.pending || ' acquisitions of the period have no ' || %(primary)s || ' yet'] END,
+    CASE WHEN u.pending > 0 THEN ARRAY['blocked', u.pending || ' acquisitions of the '
+        || CASE WHEN %(window_to)s::integer IS NULL THEN 'period' ELSE 'synthesis window' END
+        || ' have no ' || %(primary)s || ' yet'] END,
     CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN
         hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile') END,
     hesp.outdated_verdict(m.rank, m.version, %(version)s),
