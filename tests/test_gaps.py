@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from hygor.db import Database
 from hygor.loader import ItemLoader
 from hygor.settings import default_collections_dir
 from hymotep.chains import load_chains
+from hymotep.job_inputs import SLOT_SECONDS, resolve_inputs
 from hymotep.production import Production
+from hymotep.queue import Job
 from hymotep.work_units import STATES, GapError, GapFilter, plan_queries
 
 MAJA = {
@@ -320,3 +322,23 @@ def test_sentinel_1_slices_count_on_every_tile_they_cover(scenario: Production, 
         ("31TCJ", descending, "runnable"),
         ("31TCJ", ascending, "runnable"),
     ]
+
+
+def test_a_synthesis_job_reads_the_valid_l2a_of_its_window(scenario: Production) -> None:
+    """WASP's inputs for 31TCJ: January's window (Dec 23 - Feb 7) holds the valid L2A of Jan 03, 08, 18 and Feb 07
+    (Jan 13 is empty), February's (Jan 23 - Mar 10) only that of Feb 07."""
+    chain = load_chains(default_collections_dir())["maja-l3a-monthly"]
+    found = {}
+    with Database(str(scenario.catalog.settings.database_url)).connect() as conn:
+        for month in (1, 2):
+            start = datetime(2023, month, 1, tzinfo=UTC)
+            job = Job(
+                1, chain.collection, chain.version, "31TCJ", int(start.timestamp()) // SLOT_SECONDS, None, 1, 1, 3
+            )
+            inputs = resolve_inputs(conn, job, chain)
+            found[month] = [f"{datetime.fromisoformat(i.item['properties']['datetime']):%m-%d}" for i in inputs.primary]
+            assert (inputs.unit.period_start, inputs.unit.period_end) == (
+                start.date(),
+                date(2023, month + 1, 1) - timedelta(1),
+            )
+    assert found == {1: ["01-03", "01-08", "01-18", "02-07"], 2: ["02-07"]}
