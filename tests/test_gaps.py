@@ -14,7 +14,7 @@ import geopandas
 import psycopg
 import pytest
 from conftest import hesp
-from gap_scenario import at, build, item, l2a
+from gap_scenario import at, build, item, l2a, slot_of
 
 import hymotep
 from hygor import Catalog, Settings
@@ -342,3 +342,15 @@ def test_a_synthesis_job_reads_the_valid_l2a_of_its_window(scenario: Production)
                 date(2023, month + 1, 1) - timedelta(1),
             )
     assert found == {1: ["01-03", "01-08", "01-18", "02-07"], 2: ["02-07"]}
+
+
+def test_an_optional_auxiliary_input_is_given_to_the_job_when_it_is_there(scenario: Production) -> None:
+    """LIS with its DEM made optional: the unit does not wait for it, and the job still reads the tile's DEM."""
+    chain = load_chains(default_collections_dir())["lis-snow"]
+    optional = tuple(i.model_copy(update={"optional": i.role == "auxiliary"}) for i in chain.inputs)
+    chain = chain.model_copy(update={"inputs": optional})
+    assert chain.auxiliary("static") == [] and chain.auxiliary("static", optional=True) == ["dem-tiles"]
+    with Database(str(scenario.catalog.settings.database_url)).connect() as conn:
+        job = Job(1, chain.collection, chain.version, "31TCJ", slot_of(conn, "31TCJ", "01-03"), None, 1, 1, 3)
+        inputs = resolve_inputs(conn, job, chain)
+    assert [(i.role, i.collection) for i in inputs.all()] == [("primary", "maja-l2a"), ("auxiliary", "dem-tiles")]
