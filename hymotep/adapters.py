@@ -40,8 +40,8 @@ EARTH_EXPLORER_DATA = (".DBL.DIR", ".DBL")  # MAJA's auxiliary products: a .HDR 
 MAJA_USER_CONFIGURATION = (
     "MAJAUserConfigSystem.xml", "MAJAUserConfig_SENTINEL2.xml", "MAJAUserConfig_SENTINEL2_MUSCATE.xml",
 )  # fmt: skip
-# The keys of let_it_snow_fsc.py's launch file (LIS 1.7+ README and app/let_it_snow_fsc.py); an optional one is left
-# out when it has no value: LIS reads a missing key as unset, and a null would be taken as a path.
+# The keys of let_it_snow_fsc.py's launch file (LIS 1.7+ README and app/let_it_snow_fsc.py, which reads each with
+# a default); an optional one without a value is left out rather than written null.
 LIS_LAUNCH_KEYS = (
     "input_dir", "output_dir", "dem", "tcd", "water_mask", "relief_shadow_mask", "config_file", "chain_version",
     "product_counter", "log",

@@ -111,11 +111,6 @@ class Synthesis(BaseModel):
         """The window in days from the start of its period: its first day, and the day after its last."""
         return self.day - 1 - self.half_days, self.day + self.half_days
 
-    def window(self, period_start: date) -> tuple[date, date]:
-        """The first and the last day of the inputs of the period that starts on ``period_start``."""
-        centre = self.centre(period_start)
-        return centre - timedelta(days=self.half_days), centre + timedelta(days=self.half_days)
-
 
 class Resources(BaseModel):
     """The cost of one product, the base of capacity estimates."""
