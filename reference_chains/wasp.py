@@ -87,7 +87,12 @@ def synthesis(metadata: list[Path], output: Path, date: datetime | None, synthal
     tile = products[0].tile
     central = date or products[0].acquired + (products[-1].acquired - products[0].acquired) / 2
     central = datetime.combine(central.date(), datetime.min.time(), UTC)
-    start, end = central - timedelta(days=synthalf), central + timedelta(days=synthalf)
+    start, after = central - timedelta(days=synthalf), central + timedelta(days=synthalf + 1)
+    for outside in (p for p in products if not start <= p.acquired < after):
+        log(f"skipped {outside.product_id}: more than {synthalf} days from the synthesis date")
+    products = [p for p in products if start <= p.acquired < after]
+    if not products:
+        raise InputError(f"no valid L2A of tile {tile.id} within {synthalf} days of {central:%Y-%m-%d}")
     log(f"{len(products)} L2A of tile {tile.id}, synthesis date {central:%Y-%m-%d}, {synthalf} days either side")
     shapes = dict(products[0].shapes)
     composites: dict[str, NDArray[np.float32]] = {}
@@ -133,7 +138,6 @@ def synthesis(metadata: list[Path], output: Path, date: datetime | None, synthal
         cloud_percent=cloud_percent,
         snow_percent=snow_percent,
         inputs=[product.product_id for product in products],
-        period=(start, end + timedelta(days=1) - timedelta(microseconds=1)),
     )
     folder = output / description.product_id
     folder.mkdir(parents=True, exist_ok=True)

@@ -513,8 +513,9 @@ def test_monthly_synthesis_is_wasps_command_line(chain_bin: Path, tmp_path: Path
     [synthesis] = outputs(done, chain)
     properties = synthesis["properties"]
     assert synthesis["id"].startswith("SENTINEL2X_20230615-000000-000_L3A_T31TCJ_")
-    assert (properties["start_datetime"], properties["end_datetime"][:19]) == (
-        "2023-05-23T00:00:00Z", "2023-07-08T23:59:59",
+    # WASP gives the synthesis date only: the product is catalogued as June's, as the unit it was made for.
+    assert (properties["datetime"], properties["start_datetime"], properties["end_datetime"][:19]) == (
+        "2023-06-15T00:00:00Z", "2023-06-01T00:00:00Z", "2023-06-30T23:59:59",
     )  # fmt: skip
 
     monthly = collections_with(tmp_path / "yearly", "maja-l3a-monthly", "period: month", "period: year")

@@ -176,8 +176,8 @@ def test_wasp_synthesis_of_the_month(inputs: SyntheticInputs, tmp_path: Path) ->
     properties = item["properties"]
     assert item["collection"] == "maja-l3a-monthly" and properties["hesp:valid"] is True
     assert item["id"].startswith("SENTINEL2X_20230115-000000-000_L3A_T31TCJ_")
-    assert properties["start_datetime"] == "2022-12-23T00:00:00Z"
-    assert properties["end_datetime"].startswith("2023-02-07T23:59:59.999")
+    assert properties["start_datetime"] == "2023-01-01T00:00:00Z"  # the month of the synthesis date
+    assert properties["end_datetime"].startswith("2023-01-31T23:59:59.999")
     assert properties["datetime"] == "2023-01-15T00:00:00Z"
     assert properties["processing:version"] == "1.1.0"
     assert {"FRC_B2", "WGT_R1", "DTS_R1", "FLG_R2"} <= set(item["assets"])
@@ -189,3 +189,5 @@ def test_wasp_synthesis_of_the_month(inputs: SyntheticInputs, tmp_path: Path) ->
     middle = dates[0] + (dates[-1] - dates[0]) / 2
     assert l2a_item(tmp_path / "middle")["properties"]["datetime"] == f"{middle}T00:00:00Z"
     assert wasp.main(["--input", str(tmp_path / "no_MTD_ALL.xml"), "--out", str(tmp_path / "none")]) == 1
+    far = ["--input", *metadata, "--out", str(tmp_path / "far"), "--date", "20230401", "--synthalf", "23"]
+    assert wasp.main(far) == 1  # every input is more than 23 days away
