@@ -96,15 +96,8 @@ def resolve_inputs(conn: Connection, job: Job, chain: ChainDefinition) -> JobInp
     if chain.unit == "per-period":
         assert chain.period is not None
         start = datetime.fromtimestamp(job.slot * SLOT_SECONDS, UTC).date()
-        rows = _rows(
-            conn,
-            "period_inputs",
-            collection=primary,
-            tile=job.tile,
-            period=chain.period,
-            start=start,
-            **chain.window_params,
-        )
+        rows = _rows(conn, "period_inputs", collection=primary, tile=job.tile, period=chain.period, start=start,
+                     **chain.window_params)  # fmt: skip
         end = rows[0]["period_end"] if rows else start  # first day after the period (hesp.period_end)
         unit = Unit(job.tile, job.slot, datetime.combine(start, datetime.min.time(), UTC), start, end - timedelta(1))
     else:
