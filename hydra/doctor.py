@@ -23,6 +23,7 @@ from hygor.collections import SyncAction, load_collections, load_queryables, out
 from hygor.db import Database, fetch_all, fetch_one, redact, relation_exists
 from hygor.errors import HespError
 from hygor.migrations import PGSTAC_VERSION, pgstac_version, schema_state
+from hymotep.adapters import configuration_problems
 from hymotep.chains import load_chains
 from hymotep.migrations import STREAMS
 from hymotep.queue_status import stale_leases
@@ -195,6 +196,7 @@ def _chain_commands(ctx: _Context) -> tuple[Outcome, str] | str:
             missing.append(f"{collection}: {chain.run.command[0]} not found on HESP_CHAIN_PATH or PATH")
         else:
             found.append(chain.run.command[0])
+        missing += [f"{collection}: {problem}" for problem in configuration_problems(chain, ctx.settings.home)]
     if missing:
         raise CheckFailed("; ".join(missing))
     if not found:

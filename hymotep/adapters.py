@@ -9,10 +9,11 @@ Every job gets a private work directory::
         job.json  the job and its inputs; inputs.txt: one primary input path a line
         job.log   the chain's standard output and error
 
-The generic adapter stops there; the adapters of the real chains add their configuration files: MAJA's user
-configuration folder and mode, LIS's launch.json, S1Tiling's config.cfg. The command of ``chain.yaml`` is then
-filled with the placeholders (``{input_dir}``, ``{launch_file}``, ...) and its executable looked up on
-HESP_CHAIN_PATH, then PATH, unless it runs in a container.
+The generic adapter stops there; the adapters of the real chains add what their tool reads, as the tool's own
+source reads it: MAJA's user configuration folder (checked) and mode, LIS's launch.json, S1Tiling's config.cfg,
+WASP's metadata files, synthesis date and half window. The command of ``chain.yaml`` is then filled with the
+placeholders (``{input_dir}``, ``{launch_file}``, ...; a list, ``{input_metadata}``, gives as many arguments) and
+its executable looked up on HESP_CHAIN_PATH, then PATH, unless it runs in a container.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hymotep.chains import ChainDefinition, RunSpec
+from hymotep.chains import PATH_SETTINGS, ChainDefinition, RunSpec, Synthesis
 from hymotep.errors import HymotepError
 from hymotep.job_inputs import InputItem, JobInputs
 from hymotep.queue import Job
@@ -33,6 +34,18 @@ from hymotep.settings import command_search_path
 
 MAJA_MODES = {"init": "L2INIT", "backward": "L2BACKWARD", "nominal": "L2NOMINAL"}
 EARTH_EXPLORER_DATA = (".DBL.DIR", ".DBL")  # MAJA's auxiliary products: a .HDR header beside its data
+# What MAJA reads in its -ucs folder (orchestrator/launcher/app_handler.py and the plugins' initialize): the system
+# configuration, and the configuration of each plugin it loads: SENTINEL2 for the L1C SAFE it reads, SENTINEL2_MUSCATE
+# for the THEIA L2A it writes and, NOMINAL, reads back. It stops when one is missing.
+MAJA_USER_CONFIGURATION = (
+    "MAJAUserConfigSystem.xml", "MAJAUserConfig_SENTINEL2.xml", "MAJAUserConfig_SENTINEL2_MUSCATE.xml",
+)  # fmt: skip
+# The keys of let_it_snow_fsc.py's launch file (LIS 1.7+ README and app/let_it_snow_fsc.py, which reads each with
+# a default); an optional one without a value is left out rather than written null.
+LIS_LAUNCH_KEYS = (
+    "input_dir", "output_dir", "dem", "tcd", "water_mask", "relief_shadow_mask", "config_file", "chain_version",
+    "product_counter", "log",
+)  # fmt: skip
 
 
 class AdapterError(HymotepError):
@@ -79,14 +92,17 @@ class Invocation:
     binds: list[Path]
 
 
-def prepare(job: Job, chain: ChainDefinition, inputs: JobInputs, workspace: Workspace, chain_path: str) -> Invocation:
-    """Lay out ``workspace`` for ``job`` and build its command."""
+def prepare(
+    job: Job, chain: ChainDefinition, inputs: JobInputs, workspace: Workspace, chain_path: str, home: Path
+) -> Invocation:
+    """Lay out ``workspace`` for ``job`` and build its command; ``home``: the centre's HESP_HOME, what ``{home}``
+    stands for in the chain's settings."""
     run = chain.run
     if run is None:
         raise AdapterError(f"chain {chain.name} of {chain.collection} has no run section in its chain.yaml")
-    values = _job_values(job, chain, inputs, workspace)
-    values.update(ADAPTERS[run.adapter](job, run, inputs, workspace))
-    argv = [part.format_map(values) for part in run.command]
+    values: dict[str, str | list[str]] = {**_job_values(job, chain, inputs, workspace)}
+    values.update(ADAPTERS[run.adapter](Context(job, chain, run, inputs, workspace, home)))
+    argv = _arguments(run.command, values)
     env = {
         **run.environment,
         "HESP_JOB_ID": str(job.id),
@@ -94,7 +110,8 @@ def prepare(job: Job, chain: ChainDefinition, inputs: JobInputs, workspace: Work
         "HESP_TILE": job.tile,
         "TMPDIR": str(workspace.tmp_dir),
     }
-    settings = [Path(value) for value in run.settings.values() if Path(value).is_absolute() and Path(value).exists()]
+    configured = (run.setting_path(name, home) for name in run.settings if name in PATH_SETTINGS)
+    settings = [path for path in configured if path is not None and path.exists()]
     binds = sorted({
         workspace.root,
         *(i.product_path().resolve().parent for i in inputs.all()),
@@ -105,6 +122,18 @@ def prepare(job: Job, chain: ChainDefinition, inputs: JobInputs, workspace: Work
     else:
         argv = container_command(run, binds, env) + argv
     return Invocation(argv, env, binds)
+
+
+def _arguments(command: tuple[str, ...], values: dict[str, str | list[str]]) -> list[str]:
+    """The command with its placeholders filled; a list value (``{input_metadata}``) is as many arguments."""
+    argv: list[str] = []
+    for part in command:
+        value = values.get(part[1:-1]) if part.startswith("{") and part.endswith("}") else None
+        if isinstance(value, list):
+            argv.extend(value)
+        else:
+            argv.append(part.format_map({k: v for k, v in values.items() if isinstance(v, str)}))
+    return argv
 
 
 def expected_outputs(run: RunSpec, job: Job) -> str | None:
@@ -182,78 +211,148 @@ def _executable(name: str, chain_path: str) -> str:
     return found
 
 
-def _generic(job: Job, run: RunSpec, inputs: JobInputs, workspace: Workspace) -> dict[str, str]:
+@dataclass(frozen=True)
+class Context:
+    """What an adapter prepares a job from."""
+
+    job: Job
+    chain: ChainDefinition
+    run: RunSpec
+    inputs: JobInputs
+    workspace: Workspace
+    home: Path  # the centre's HESP_HOME: {home} in the settings
+
+    def setting(self, name: str) -> Path | None:
+        return self.run.setting_path(name, self.home)
+
+
+def missing_user_configuration(folder: Path) -> list[str]:
+    """What MAJA's user configuration folder lacks for MAJA to start (all of it when the folder is missing)."""
+    return [name for name in MAJA_USER_CONFIGURATION if not (folder / name).is_file()]
+
+
+def configuration_problems(chain: ChainDefinition, home: Path) -> list[str]:
+    """What the chain's tool would stop on before reading any input, found before a job runs (``hesp doctor``):
+    MAJA's user configuration folder."""
+    userconf = chain.run.setting_path("userconf", home) if chain.run and chain.run.adapter == "maja" else None
+    missing = missing_user_configuration(userconf) if userconf else []
+    return [f"MAJA's user configuration folder {userconf} lacks {', '.join(missing)}"] if missing else []
+
+
+def _generic(context: Context) -> dict[str, str | list[str]]:
     return {}
 
 
-def _maja(job: Job, run: RunSpec, inputs: JobInputs, workspace: Workspace) -> dict[str, str]:
+def _maja(context: Context) -> dict[str, str | list[str]]:
     """MAJA's input folder holds the L1C (and, BACKWARD, the next ones), the DEM, the CAMS and, NOMINAL, the
-    previous L2A, all linked already, and the GIPP parameter files of the ``gipp`` setting. The user
-    configuration folder is left empty (MAJA's defaults); the mode is the unit's, as Start_maja chooses it."""
+    previous L2A, all linked already, and the GIPP parameter files of the ``gipp`` setting; -ucs is the user
+    configuration folder of the ``userconf`` setting, checked as MAJA checks it; the mode is the unit's, as
+    Start_maja chooses it."""
+    job, inputs = context.job, context.inputs
     if job.mode not in MAJA_MODES:
         raise AdapterError(f"job {job.id}: MAJA needs a mode (init, backward or nominal), not {job.mode!r}")
     if job.mode == "nominal" and inputs.previous is None:
         raise AdapterError(f"job {job.id}: NOMINAL mode without a previous valid L2A of {job.tile}")
-    gipp = Path(run.settings["gipp"]) if "gipp" in run.settings else None
+    problems = configuration_problems(context.chain, context.home)
+    if problems:
+        raise AdapterError(problems[0])
+    gipp = context.setting("gipp")
     if gipp is not None and not gipp.is_dir():
         raise AdapterError(f"the GIPP folder {gipp} of the maja-l2a chain is missing")
     for parameters in sorted(gipp.iterdir()) if gipp else []:
-        _link(parameters, workspace.input_dir)
-    userconf = workspace.root / "userconf"
-    userconf.mkdir(exist_ok=True)
-    return {"maja_mode": MAJA_MODES[job.mode], "userconf": str(userconf)}
+        _link(parameters, context.workspace.input_dir)
+    return {"maja_mode": MAJA_MODES[job.mode], "userconf": str(context.setting("userconf"))}
 
 
-def _lis(job: Job, run: RunSpec, inputs: JobInputs, workspace: Workspace) -> dict[str, str]:
+def _lis(context: Context) -> dict[str, str | list[str]]:
     """let_it_snow_fsc.py's launch file: the L2A folder, the DEM of the tile, where to write; the configuration,
-    tree cover density and water mask of the settings."""
-    launch = {
-        "input_dir": str(inputs.primary[0].product_path()),
-        "output_dir": str(workspace.output_dir),
-        "dem": str(_asset_path(inputs, "dem-tiles", "ALT_R2")),
-        "tcd": run.settings.get("tcd"),
-        "water_mask": run.settings.get("water_mask"),
-        "config_file": run.settings.get("config_file"),
-        "chain_version": job.chain_version,
+    tree cover density, water mask and relief shadow mask of the settings when they are given."""
+    optional = ("tcd", "water_mask", "relief_shadow_mask", "config_file")
+    settings = {name: str(context.setting(name)) for name in optional if name in context.run.settings}
+    launch: dict[str, str] = {
+        "input_dir": str(context.inputs.primary[0].product_path()),
+        "output_dir": str(context.workspace.output_dir),
+        "dem": str(_asset_path(context.inputs, "dem-tiles", "ALT_R2")),
+        **settings,
+        "chain_version": context.job.chain_version,
         "product_counter": "1",
-        "log_level": "INFO",
+        "log": "INFO",
     }
-    path = workspace.root / "launch.json"
-    path.write_text(json.dumps(launch, indent=2))
+    path = context.workspace.root / "launch.json"
+    path.write_text(json.dumps({key: launch[key] for key in LIS_LAUNCH_KEYS if key in launch}, indent=2))
     return {"launch_file": str(path)}
 
 
-def _s1tiling(job: Job, run: RunSpec, inputs: JobInputs, workspace: Workspace) -> dict[str, str]:
-    """S1Processor's config.cfg for one pass over one tile: the GRD slices of the pass, linked into the input
-    folder, and its orbit; the DEM folder of the tile when there is one."""
-    first = inputs.primary[0].item["properties"]
-    day = inputs.unit.acquired.date()
-    dem = next((i.product_path() for i in inputs.auxiliary if i.collection == "dem-tiles"), None)
-    config = configparser.ConfigParser()
-    config["Paths"] = {
-        "output": str(workspace.output_dir),
-        "tmp": str(workspace.tmp_dir),
-        "dem_dir": str(dem or ""),
-        "s1_images": str(workspace.input_dir),
-    }
+def _s1tiling(context: Context) -> dict[str, str | list[str]]:
+    """S1Processor's config.cfg for one pass over one tile, with every option S1Tiling 1.1 requires
+    (s1tiling/libs/configuration.py): the GRD slices of the pass, linked into the input folder, and its orbit; the
+    DEM tiles of the settings (``dem_dir``, with their footprints ``dem_database`` and file names ``dem_format``
+    when given, else S1Tiling's SRTM defaults)."""
+    job, run, workspace = context.job, context.run, context.workspace
+    first = context.inputs.primary[0].item["properties"]
+    day = context.inputs.unit.acquired.date()
+    dem_dir = context.setting("dem_dir")
+    if dem_dir is None or not dem_dir.is_dir():
+        raise AdapterError(f"the DEM folder {dem_dir} of the {job.collection} chain (setting dem_dir) is missing")
+    dem_database = context.setting("dem_database")
+    config = configparser.ConfigParser(interpolation=None)
+    paths = {"output": str(workspace.output_dir), "tmp": str(workspace.tmp_dir), "s1_images": str(workspace.input_dir),
+             "dem_dir": str(dem_dir)}  # fmt: skip
+    if dem_database is not None:
+        paths["dem_database"] = str(dem_database)
+    if "dem_format" in run.settings:
+        paths["dem_format"] = run.settings["dem_format"]
+    config["Paths"] = paths
     config["DataSource"] = {
         "download": "False",
         "roi_by_tiles": job.tile,
-        "polarisation": run.settings.get("polarisation", "VV VH"),
+        "polarisation": run.settings.get("polarisation", "VV-VH"),
         "orbit_direction": {"ascending": "ASC", "descending": "DES"}.get(first.get("sat:orbit_state", ""), ""),
         "relative_orbit_list": str(first.get("sat:relative_orbit", "")),
         "first_date": day.isoformat(),
-        "last_date": day.isoformat(),
+        "last_date": day.isoformat(),  # S1Tiling keeps first_date <= the slice's start day <= last_date
     }
+    config["Mask"] = {"generate_border_mask": "True"}
     config["Processing"] = {
+        "cache_dem_by": "symlink",
         "calibration": run.settings.get("calibration", "sigma"),
-        "tiles": job.tile,
+        "remove_thermal_noise": "True",
         "output_spatial_resolution": run.settings.get("output_spatial_resolution", "10."),
+        "orthorectification_gridspacing": "40",
+        "orthorectification_interpolation_method": "nn",
+        "tiles": job.tile,
+        "mode": "logging",
+        "nb_parallel_processes": "1",
+        "ram_per_process": run.environment.get("OTB_MAX_RAM_HINT", "4096"),
+        "nb_otb_threads": run.environment.get("OMP_NUM_THREADS", "4"),
     }
     path = workspace.root / "config.cfg"
     with path.open("w") as out:
         config.write(out)
     return {"config_file": str(path)}
+
+
+def _wasp(context: Context) -> dict[str, str | list[str]]:
+    """WASP's --input (the MTD_ALL.xml of every valid L2A of the window), --date and --synthalf of the unit."""
+    synthesis: Synthesis | None = context.chain.synthesis
+    start = context.inputs.unit.period_start
+    if synthesis is None or start is None:
+        raise AdapterError(
+            f"the wasp adapter needs a synthesis date and window (unit.synthesis) in the chain of "
+            f"{context.chain.collection}"
+        )
+    metadata = []
+    for item in context.inputs.primary:
+        product = item.product_path()
+        found = sorted(product.glob("*_MTD_ALL.xml"))
+        if not found:
+            raise AdapterError(f"input {item.id} has no MTD_ALL.xml metadata file in {product}")
+        metadata.append(str(found[0]))
+    return {
+        "input_metadata": metadata,
+        "synthesis_date": f"{synthesis.centre(start):%Y%m%d}",
+        "synthalf": str(synthesis.half_days),
+    }
 
 
 def _asset_path(inputs: JobInputs, collection: str, key: str) -> Path:
@@ -264,9 +363,10 @@ def _asset_path(inputs: JobInputs, collection: str, key: str) -> Path:
     return Path(str(asset["href"]).removeprefix("file://"))
 
 
-ADAPTERS: dict[str, Callable[[Job, RunSpec, JobInputs, Workspace], dict[str, str]]] = {
+ADAPTERS: dict[str, Callable[[Context], dict[str, str | list[str]]]] = {
     "generic": _generic,
     "maja": _maja,
     "lis": _lis,
     "s1tiling": _s1tiling,
+    "wasp": _wasp,
 }

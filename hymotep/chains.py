@@ -9,7 +9,7 @@ line naming the file.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ UnitKind = Literal["per-acquisition", "per-period"]
 Period = Literal["month", "year", "hydrological-year"]
 InputRole = Literal["primary", "auxiliary", "previous"]
 Match = Literal["same-acquisition", "same-day", "static", "period"]
-AdapterName = Literal["generic", "maja", "lis", "s1tiling"]
+AdapterName = Literal["generic", "maja", "lis", "s1tiling", "wasp"]
 # The placeholders of a job's command: those every job has, and those its adapter adds (hymotep.adapters).
 JOB_PLACEHOLDERS = frozenset(
     "work_dir input_dir output_dir tmp_dir tile slot mode version job_id acquired day period_start period_end"
@@ -36,16 +36,31 @@ ADAPTER_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "maja": frozenset({"maja_mode", "userconf"}),
     "lis": frozenset({"launch_file"}),
     "s1tiling": frozenset({"config_file"}),
+    "wasp": frozenset({"input_metadata", "synthesis_date", "synthalf"}),
 }
-# The settings each adapter reads from run.settings (paths are absolute).
+# The settings each adapter reads from run.settings, those it cannot do without, and those that are paths
+# (absolute, or under the centre's HESP_HOME when they start with "{home}/").
 ADAPTER_SETTINGS: dict[str, frozenset[str]] = {
     "generic": frozenset(),
-    "maja": frozenset({"gipp"}),
-    "lis": frozenset({"config_file", "tcd", "water_mask"}),
-    "s1tiling": frozenset({"calibration", "output_spatial_resolution", "polarisation"}),
-}
+    "maja": frozenset({"gipp", "userconf"}),
+    "lis": frozenset({"config_file", "tcd", "water_mask", "relief_shadow_mask"}),
+    "s1tiling": frozenset({"calibration", "output_spatial_resolution", "polarisation", "dem_dir", "dem_database",
+                           "dem_format"}),
+    "wasp": frozenset(),
+}  # fmt: skip
+REQUIRED_SETTINGS: dict[str, frozenset[str]] = {"maja": frozenset({"userconf"}), "s1tiling": frozenset({"dem_dir"})}
+PATH_SETTINGS = frozenset({"gipp", "userconf", "config_file", "tcd", "water_mask", "relief_shadow_mask", "dem_dir",
+                           "dem_database"})  # fmt: skip
+HOME = "{home}"
+# S1Tiling's [DataSource] polarisation values (s1tiling/libs/configuration.py): anything else stops S1Processor.
+S1TILING_POLARISATIONS = ("VV-VH", "VV", "VH", "HH-HV", "HH", "HV")
 PLACEHOLDER = re.compile(r"{([^{}]*)}")
+LIST_PLACEHOLDERS = frozenset({"input_metadata"})  # as many arguments as values
 PRIMARY_MATCH: dict[UnitKind, Match] = {"per-acquisition": "same-acquisition", "per-period": "period"}
+# How auxiliary inputs can match each kind of unit: what gaps check and job inputs find (hymotep.work_units,
+# hymotep.job_inputs); any other declaration is refused rather than ignored.
+AUXILIARY_MATCHES: dict[UnitKind, tuple[Match, ...]] = {"per-acquisition": ("same-day", "static"),
+                                                        "per-period": ("static",)}  # fmt: skip
 
 
 class ChainError(HymotepError):
@@ -78,6 +93,23 @@ class Dependencies(BaseModel):
     previous_valid_within_days: int
     init_backward_count: int
     earlier_limit: EarlierLimit | None = None
+
+
+class Synthesis(BaseModel):
+    """A synthesis dated on a day of its period from the inputs within ``half_days`` of that date (WASP's
+    ``--date`` and ``--synthalf``: THEIA's monthly L3A is dated the 15th, from the L2A of 23 days either side)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    day: int
+    half_days: int
+
+    def centre(self, period_start: date) -> date:
+        return period_start + timedelta(days=self.day - 1)
+
+    def offsets(self) -> tuple[int, int]:
+        """The window in days from the start of its period: its first day, and the day after its last."""
+        return self.day - 1 - self.half_days, self.day + self.half_days
 
 
 class Resources(BaseModel):
@@ -127,6 +159,24 @@ class RunSpec(BaseModel):
             raise ValueError(
                 f"unknown setting {unknown_settings[0]} of the {self.adapter} adapter (known: {known_settings})"
             )
+        missing = sorted(REQUIRED_SETTINGS.get(self.adapter, frozenset()) - set(self.settings))
+        if missing:
+            raise ValueError(f"the {self.adapter} adapter needs the setting {missing[0]} (in run.settings)")
+        for name in sorted(PATH_SETTINGS & set(self.settings)):
+            value = self.settings[name]
+            if not (value.startswith(HOME + "/") or Path(value).is_absolute()):
+                raise ValueError(f"setting {name} of the {self.adapter} adapter must be an absolute path or start "
+                                 f"with {HOME}/, not {value!r}")  # fmt: skip
+        polarisation = self.settings.get("polarisation")
+        if self.adapter == "s1tiling" and polarisation is not None and polarisation not in S1TILING_POLARISATIONS:
+            allowed = ", ".join(S1TILING_POLARISATIONS)
+            raise ValueError(f"polarisation {polarisation!r} is not one of S1Tiling's: {allowed}")
+        for part in (*self.command, self.outputs.expect or ""):
+            listed = sorted(set(PLACEHOLDER.findall(part)) & LIST_PLACEHOLDERS)
+            if listed and part != f"{{{listed[0]}}}":
+                raise ValueError(
+                    f"{{{listed[0]}}} stands for several arguments: it must be a whole argument, not {part!r}"
+                )
         known = JOB_PLACEHOLDERS | ADAPTER_PLACEHOLDERS[self.adapter]
         for text in (*self.command, self.outputs.expect or ""):
             unknown = sorted(set(PLACEHOLDER.findall(text)) - known)
@@ -136,6 +186,11 @@ class RunSpec(BaseModel):
                     f"{', '.join(sorted(known))})"
                 )
         return self
+
+    def setting_path(self, name: str, home: Path) -> Path | None:
+        """The path setting ``name``, ``{home}`` standing for ``home``; None when it is not set."""
+        value = self.settings.get(name)
+        return None if value is None else Path(value.replace(HOME, str(home.absolute()), 1))
 
 
 class ChainDefinition(BaseModel):
@@ -148,6 +203,7 @@ class ChainDefinition(BaseModel):
     version: str
     unit: UnitKind
     period: Period | None = None
+    synthesis: Synthesis | None = None
     min_valid_inputs: int = 1
     inputs: tuple[ChainInput, ...]
     dependencies: Dependencies | None = None
@@ -164,15 +220,44 @@ class ChainDefinition(BaseModel):
         expected = PRIMARY_MATCH[self.unit]
         if primaries[0].match != expected:
             raise ValueError(f"the primary input of a {self.unit} chain must match by {expected}")
+        if self.synthesis is not None and self.period != "month":
+            raise ValueError("a synthesis date and window (unit.synthesis) is for monthly periods only")
+        for declared in self.inputs:
+            self._check_input(declared)
         return self
+
+    def _check_input(self, declared: ChainInput) -> None:
+        """An auxiliary or previous input that gaps and job inputs would not use is refused, not ignored."""
+        allowed = AUXILIARY_MATCHES[self.unit]
+        if declared.role == "auxiliary" and declared.match not in allowed:
+            raise ValueError(
+                f"auxiliary input {declared.collection} matches by {declared.match}: a {self.unit} chain's auxiliary "
+                f"inputs match by {' or '.join(allowed)}"
+            )
+        if declared.role == "previous":
+            if self.unit != "per-acquisition" or declared.collection != self.collection:
+                raise ValueError(f"the previous input {declared.collection} must be this per-acquisition chain's "
+                                 f"own collection ({self.collection})")  # fmt: skip
+            if not declared.optional:
+                raise ValueError(f"the previous input {declared.collection} must be optional: without one, the "
+                                 "chain initialises (dependencies)")  # fmt: skip
+
+    @property
+    def window_params(self) -> dict[str, int | None]:
+        """The parameters of the queries that select a per-period unit's inputs (gaps.sql, run.sql): the
+        synthesis window in days from the period's start, or None for the whole period."""
+        first, after = self.synthesis.offsets() if self.synthesis else (None, None)
+        return {"window_from": first, "window_to": after}
 
     @property
     def primary_input(self) -> ChainInput:
         return next(i for i in self.inputs if i.role == "primary")
 
-    def auxiliary(self, match: Match) -> list[str]:
-        """The collections of the required auxiliary inputs matched by ``match`` (same-day, static)."""
-        return [i.collection for i in self.inputs if i.role == "auxiliary" and i.match == match and not i.optional]
+    def auxiliary(self, match: Match, *, optional: bool = False) -> list[str]:
+        """The collections of the auxiliary inputs matched by ``match`` (same-day, static): the required ones (what
+        gaps wait for), and the optional ones too with ``optional`` (what a job is given when they are there)."""
+        return [i.collection for i in self.inputs
+                if i.role == "auxiliary" and i.match == match and (optional or not i.optional)]  # fmt: skip
 
 
 def load_chains(collections_dir: Path) -> dict[str, ChainDefinition]:
@@ -238,6 +323,7 @@ def _flatten(collection: str, document: dict[str, Any]) -> dict[str, Any]:
         **document["chain"],
         "unit": document["unit"]["kind"],
         "period": document["unit"].get("period"),
+        "synthesis": document["unit"].get("synthesis"),
         "min_valid_inputs": document["unit"].get("min_valid_inputs", 1),
         **sections,
     }

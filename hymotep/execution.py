@@ -65,6 +65,7 @@ class RunConfig:
     request: RunRequest
     chain_path: str = ""
     input_cache: CachePolicy | None = None  # None: a job with remote inputs fails
+    home: Path = Path(".hesp")  # HESP_HOME, what {home} stands for in the chains' settings
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def _produce(
     assert chain.run is not None
     timeout_s = chain.run.timeout_minutes * 60 if chain.run.timeout_minutes else None
     with _staged(config, inputs, workspace) as inputs:  # the cached copies are not evicted while the chain runs
-        invocation = prepare(job, chain, inputs, workspace, config.chain_path)
+        invocation = prepare(job, chain, inputs, workspace, config.chain_path, config.home)
         _execute(invocation, workspace, timeout_s, lease_lost)
     items = _read_outputs(chain, job, workspace)
     if lease_lost.is_set():

@@ -1,9 +1,10 @@
 """The inputs of one job: the items its chain reads for the unit of work, found in the inventory.
 
 A per-acquisition unit reads the primary items of its acquisition slot, the same-day auxiliary items of its date
-(CAMS), the static ones of its tile (DEM), and, for a multi-temporal chain, the previous valid product of the
-tile (NOMINAL) or the next acquisitions to initialise on (BACKWARD). A per-period unit reads the valid primary
-items of its period. Items come whole from pgSTAC, as the API serves them, so their asset paths are at hand.
+(CAMS), the static ones of its tile (DEM), optional ones when they are there, and, for a multi-temporal chain,
+the previous valid product of the tile (NOMINAL) or the next acquisitions to initialise on (BACKWARD). A per-period
+unit reads the valid primary items of its period, or of its synthesis window (WASP: 23 days either side of the
+15th). Items come whole from pgSTAC, as the API serves them, so their asset paths are at hand.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def resolve_inputs(conn: Connection, job: Job, chain: ChainDefinition) -> JobInp
     if chain.unit == "per-period":
         assert chain.period is not None
         start = datetime.fromtimestamp(job.slot * SLOT_SECONDS, UTC).date()
-        rows = _rows(conn, "period_inputs", collection=primary, tile=job.tile, period=chain.period, start=start)
+        rows = _rows(conn, "period_inputs", collection=primary, tile=job.tile, period=chain.period, start=start,
+                     **chain.window_params)  # fmt: skip
         end = rows[0]["period_end"] if rows else start  # first day after the period (hesp.period_end)
         unit = Unit(job.tile, job.slot, datetime.combine(start, datetime.min.time(), UTC), start, end - timedelta(1))
     else:
@@ -108,10 +110,10 @@ def resolve_inputs(conn: Connection, job: Job, chain: ChainDefinition) -> JobInp
         unit = Unit(job.tile, job.slot, min((r["acquired"] for r in rows), default=datetime.now(UTC)))
     if not rows:
         raise MissingInput(f"no valid {primary} item for {job.tile} in this unit any more (removed since planning?)")
-    auxiliary = [
-        *_rows(conn, "same_day_inputs", collections=chain.auxiliary("same-day"), tile=job.tile,
+    auxiliary = [  # the optional ones too, when they are there
+        *_rows(conn, "same_day_inputs", collections=chain.auxiliary("same-day", optional=True), tile=job.tile,
                day=unit.acquired.astimezone(UTC).date()),
-        *_rows(conn, "static_inputs", collections=chain.auxiliary("static"), tile=job.tile),
+        *_rows(conn, "static_inputs", collections=chain.auxiliary("static", optional=True), tile=job.tile),
     ]  # fmt: skip
     previous: list[dict[str, Any]] = []
     following: list[dict[str, Any]] = []

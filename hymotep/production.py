@@ -120,6 +120,7 @@ class Production:
             storage_root=settings.storage_root,
             work_root=settings.work_root,
             chain_path=settings.chain_search if chain_path is None else chain_path,
+            home=settings.home.absolute(),
             request=replace(request, scope=scope),
             input_cache=settings.input_cache_policy,
         )

@@ -125,6 +125,7 @@ def _collection_query(chains: dict[str, ChainDefinition], collection: str, wante
     static = sql.SQL(gaps_query("static_present"))  # composition of this package's own query text
     if chain.unit == "per-period":
         params |= {"period": chain.period, "min_valid": chain.min_valid_inputs, "now": wanted.now}
+        params |= chain.window_params
         statement = sql.SQL(gaps_query("period_gaps")).format(static=static)
         return CollectionQuery(collection, statement, params, partitionable=False)
     series = "independent_series"

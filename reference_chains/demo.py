@@ -33,6 +33,7 @@ from hymotep.settings import CHAIN_PATH_RECORD
 from hymotep.store import StoredRequest
 from hymotep.work_units import STATES, GapFilter
 from reference_chains import launchers
+from reference_chains.maja_userconf import write_user_configuration
 from reference_chains.synthetic import make_inputs
 
 TILES = ("31TCH", "31TDH", "31TCJ")
@@ -49,6 +50,7 @@ period: {{start: {START}, end: {END}}}
 priority: 1
 """
 DONE_MARKER = ".complete"
+MAJA_USERCONF = "maja/userconf"  # in HESP_HOME: "{home}/maja/userconf" of maja-l2a's chain.yaml
 EXAMPLE_REQUESTS = resources.files("hymotep").joinpath("examples")
 
 
@@ -77,6 +79,7 @@ def demo_files(home: Path) -> DemoFiles:
     request = root / "demo-request.yaml"
     request.write_text(REQUEST)
     auxiliary = sorted((inputs / "dem-tiles").glob("*.json")) + sorted((inputs / "cams-aerosol").glob("*.json"))
+    write_user_configuration(home.absolute() / MAJA_USERCONF)  # the folder of maja-l2a's chain.yaml
     return DemoFiles([*auxiliary, inputs / "sentinel-2-l1c"], request, launchers.install(root / "bin"), made)
 
 

@@ -1,7 +1,7 @@
 """The reference chains under the names of the real binaries, for HESP_CHAIN_PATH.
 
 ``install(folder)`` writes one small executable per chain (``maja``, ``let_it_snow_fsc.py``, ``S1Processor``,
-``surfwater``, ``wasp``) that runs the reference module with this Python. Put the folder on HESP_CHAIN_PATH
+``surfwater``, ``WASP``) that runs the reference module with this Python. Put the folder on HESP_CHAIN_PATH
 and ``hesp run`` runs the reference chains where the real ones are not installed; remove it and the real
 binaries on PATH are used, with the same command lines.
 """
@@ -16,7 +16,7 @@ COMMANDS = {
     "let_it_snow_fsc.py": "reference_chains.lis",
     "S1Processor": "reference_chains.s1tiling",
     "surfwater": "reference_chains.surfwater",
-    "wasp": "reference_chains.wasp",
+    "WASP": "reference_chains.wasp",
 }
 
 

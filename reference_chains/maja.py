@@ -1,5 +1,6 @@
 """MAJA stand-in: one Sentinel-2 L1C -> one THEIA L2A, with MAJA's command line
-``maja -w WORKDIR --input INPUTDIR --output OUTDIR --mode L2INIT|L2BACKWARD|L2NOMINAL -ucs USERCONF --TileId TILE``.
+``maja -w WORKDIR --input INPUTDIR --output OUTDIR --mode L2INIT|L2BACKWARD|L2NOMINAL -ucs USERCONF --TileId TILE``
+(USERCONF: MAJA's user configuration folder, whose files it checks as MAJA does).
 
 The input folder holds the L1C ``*.SAFE`` (BACKWARD: the unit's and later ones; the oldest is processed), the DEM
 (``*AUX_REFDE2*``), the CAMS aerosols of the day and, NOMINAL, the previous L2A. Simple but real processing: TOA
@@ -32,6 +33,7 @@ from hygor.errors import HygorError
 from hygor.grid import Tile
 from hygor.readers.esa_safe import EsaSafeL1C
 from hygor.readers.outputs import MUSCATE_ID
+from reference_chains import maja_userconf
 from reference_chains.l2a import L2A, InputError, chain_version, read_l2a, run
 from reference_chains.muscate import (
     Description,
@@ -206,7 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-ucs", dest="userconf", required=True, type=Path)
     parser.add_argument("--TileId", dest="tile", required=True)
     args = parser.parse_args(argv)
-    return run(lambda: process(args.input, args.output, args.mode, args.tile))
+    return run(lambda: _configured(args.userconf) and process(args.input, args.output, args.mode, args.tile))
+
+
+def _configured(userconf: Path) -> bool:
+    maja_userconf.check(userconf)
+    return True
 
 
 def process(input_dir: Path, output: Path, mode: str, tile_id: str) -> int:

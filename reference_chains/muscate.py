@@ -71,7 +71,6 @@ class Description:
     orbit: int = -1
     sun: tuple[float, float] | None = None  # zenith, azimuth (degrees)
     inputs: Sequence[str] = ()
-    period: tuple[datetime, datetime] | None = None  # a synthesis period
     produced: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -154,12 +153,8 @@ def write_metadata(folder: Path, description: Description, listings: Sequence[Li
         subelement(characteristics, tag, value)
     subelement(characteristics, "ORBIT_NUMBER", d.orbit, type="Orbit")
     acquisition_range = subelement(characteristics, "UTC_Acquisition_Range")
-    if d.period is None:
-        subelement(acquisition_range, "MEAN", utc_time(d.acquired))
-    else:
-        subelement(acquisition_range, "SYNTHESIS_DATE", utc_time(d.acquired))
-        subelement(acquisition_range, "SYNTHESIS_PERIOD_BEGIN", utc_time(d.period[0]))
-        subelement(acquisition_range, "SYNTHESIS_PERIOD_END", utc_time(d.period[1]))
+    # A synthesis gives its date only, as WASP writes it: its product is the month's.
+    subelement(acquisition_range, "SYNTHESIS_DATE" if d.level == "L3A" else "MEAN", utc_time(d.acquired))
     groups = subelement(characteristics, "Band_Group_List")
     for group in GROUPS:
         bands = [band for band in BANDS if group_of(band) == group]

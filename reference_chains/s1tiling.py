@@ -1,9 +1,12 @@
 """Stand-in for S1Tiling's ``S1Processor config.cfg``: Sentinel-1 backscatter on the Sentinel-2 tile grid.
 
-The configuration is S1Tiling's INI file: ``[Paths]`` output, tmp, dem_dir, s1_images; ``[DataSource]``
-roi_by_tiles, polarisation (``VV VH`` or ``VV-VH``), orbit_direction (ASC|DES), relative_orbit_list,
-first_date, last_date; ``[Processing]`` calibration (sigma|beta|gamma|normlim), tiles (``31TCJ, 31TCH``),
-output_spatial_resolution (metres).
+The configuration is S1Tiling's INI file, its options read as S1Tiling 1.1 reads them (required ones
+missing or malformed stop it): ``[Paths]`` output, tmp, s1_images, dem_dir (the DEM tiles, named by dem_format,
+``{id}.hgt`` by default); ``[DataSource]`` download, roi_by_tiles, polarisation (VV-VH, VV, VH, HH-HV, HH or HV),
+orbit_direction (ASC|DES), relative_orbit_list, first_date, last_date; ``[Mask]`` generate_border_mask;
+``[Processing]`` calibration (sigma|beta|gamma|dn|normlim), remove_thermal_noise, tiles (``31TCJ, 31TCH``),
+output_spatial_resolution (metres), orthorectification_gridspacing, nb_parallel_processes, ram_per_process,
+nb_otb_threads.
 
 ``s1_images`` holds GRD product folders (``S1A_IW_GRDH_1SDV_20200108T044150_..._1F3A.SAFE``). Their
 ``manifest.safe``, when there, gives the pass direction, relative orbit and footprint; else the relative orbit
@@ -15,8 +18,9 @@ with its ``_BorderMask`` (and ``_NormLim`` images and ``sin_LIA_`` for the norml
 
 No GRD measurement is read here (the folders may hold only a manifest): the backscatter is a synthetic model.
 The incidence angle grows from 32 to 42 degrees across the tile away from the radar (east of it ascending, west
-descending); the local incidence angle tilts it by the slope of the DEM (from ``dem_dir``: a raster named after
-the tile, else every raster there; flat without one); sigma0 VV = 0.2 cos^2(local incidence), VH = VV / 5;
+descending); the local incidence angle tilts it by the slope of the DEM (the tiles of ``dem_dir`` that
+``dem_format`` names, mosaicked on the tile; flat where none covers it); sigma0 VV = 0.2 cos^2(local incidence),
+VH = VV / 5;
 "lakes" at 0.004 (VV) where sin(2 pi x / 20 km) sin(2 pi y / 17 km) > 0.8 in UTM metres, so they stay in place
 from date to date; 4-look speckle (gamma distribution) from a generator seeded by tile, pass and polarisation;
 no data (0) outside the footprint, else beyond a slanted swath edge whose place depends on the orbit.
@@ -48,6 +52,7 @@ from shapely.geometry.base import BaseGeometry
 
 from hygor import grid
 from hygor.grid import Tile, UnknownTile
+from hymotep.chains import S1TILING_POLARISATIONS
 from reference_chains.l2a import chain_version, run
 from reference_chains.rasters import read_on_tile, write_cog
 
@@ -60,11 +65,28 @@ GRD = re.compile(
 POLARISATIONS = {"SV": ("vv",), "DV": ("vv", "vh"), "SH": ("hh",), "DH": ("hh", "hv")}
 # Relative orbit = (absolute - offset) % 175 + 1 (Sentinel-1A and B; others need their manifest).
 ORBIT_OFFSETS = {"S1A": 73, "S1B": 27}
-CALIBRATIONS = ("sigma", "beta", "gamma", "normlim")
+CALIBRATIONS = ("sigma", "beta", "gamma", "dn", "normlim")
 MANIFEST = {
     "direction": re.compile(r"<(?:\w+:)?pass>\s*(ASCENDING|DESCENDING)\s*<"),
     "orbit": re.compile(r"<(?:\w+:)?relativeOrbitNumber[^>]*type=\"start\"[^>]*>\s*(\d+)\s*<"),
     "footprint": re.compile(r"<(?:\w+:)?coordinates>([^<]+)<"),
+}
+# The options S1Tiling 1.1 reads without a default (s1tiling/libs/configuration.py), and how it reads them.
+REQUIRED_OPTIONS = (
+    ("Paths", "output", "str"), ("Paths", "s1_images", "str"), ("Paths", "dem_dir", "str"), ("Paths", "tmp", "str"),
+    ("DataSource", "download", "boolean"), ("DataSource", "roi_by_tiles", "str"),
+    ("DataSource", "first_date", "str"), ("DataSource", "last_date", "str"), ("DataSource", "polarisation", "str"),
+    ("Mask", "generate_border_mask", "boolean"),
+    ("Processing", "calibration", "str"), ("Processing", "remove_thermal_noise", "boolean"),
+    ("Processing", "output_spatial_resolution", "float"), ("Processing", "orthorectification_gridspacing", "float"),
+    ("Processing", "tiles", "str"), ("Processing", "nb_parallel_processes", "int"),
+    ("Processing", "ram_per_process", "int"), ("Processing", "nb_otb_threads", "int"),
+)  # fmt: skip
+READERS: dict[str, Callable[[configparser.ConfigParser, str, str], object]] = {
+    "str": configparser.ConfigParser.get,
+    "boolean": configparser.ConfigParser.getboolean,
+    "float": configparser.ConfigParser.getfloat,
+    "int": configparser.ConfigParser.getint,
 }
 NEAR_INCIDENCE, FAR_INCIDENCE = 32.0, 42.0
 SPECKLE_LOOKS = 4
@@ -74,7 +96,8 @@ LAKE_VV = 0.004
 @dataclass(frozen=True)
 class Config:
     output: Path
-    dem_dir: Path | None
+    dem_dir: Path
+    dem_format: str
     s1_images: Path
     polarisations: tuple[str, ...]
     direction: str | None
@@ -134,25 +157,30 @@ def _config(argv: list[str] | None) -> Config:
         return found.strip()
 
     try:
+        for section, key, kind in REQUIRED_OPTIONS:  # missing: a usage error; malformed: a ValueError
+            READERS[kind](ini, section, key) if ini.has_option(section, key) else value(section, key)
         direction = value("DataSource", "orbit_direction", "").upper() or None
         if direction not in (None, "ASC", "DES"):
             raise ValueError(f"orbit_direction {direction} is neither ASC nor DES")
-        calibration = value("Processing", "calibration", "sigma").lower()
+        calibration = value("Processing", "calibration")
         if calibration not in CALIBRATIONS:
             raise ValueError(f"calibration {calibration} is not one of {', '.join(CALIBRATIONS)}")
-        dem_dir = value("Paths", "dem_dir", "")
+        polarisation = value("DataSource", "polarisation")
+        if polarisation not in S1TILING_POLARISATIONS:
+            raise ValueError(f"polarisation must be one of {', '.join(S1TILING_POLARISATIONS)}, not {polarisation!r}")
         return Config(
             output=Path(value("Paths", "output")),
-            dem_dir=Path(dem_dir) if dem_dir else None,
+            dem_dir=Path(value("Paths", "dem_dir")),
+            dem_format=value("Paths", "dem_format", "{id}.hgt"),
             s1_images=Path(value("Paths", "s1_images")),
-            polarisations=tuple(p.lower() for p in re.split(r"[\s,-]+", value("DataSource", "polarisation", "VV VH"))),
+            polarisations=tuple(p.lower() for p in polarisation.split("-")),
             direction=direction,
             orbits=frozenset(int(o) for o in re.split(r"[\s,]+", value("DataSource", "relative_orbit_list", "")) if o),
-            first=_date(value("DataSource", "first_date", "")),
-            last=_date(value("DataSource", "last_date", "")),
+            first=_date(value("DataSource", "first_date")),
+            last=_date(value("DataSource", "last_date")),
             calibration=calibration,
             tiles=tuple(grid.tile(t) for t in re.split(r"[\s,]+", value("Processing", "tiles")) if t),
-            resolution=float(value("Processing", "output_spatial_resolution", "10")),
+            resolution=ini.getfloat("Processing", "output_spatial_resolution"),
         )
     except (ValueError, UnknownTile) as exc:
         parser.error(f"{path}: {exc}")
@@ -264,14 +292,13 @@ def _shape(config: Config, tile: Tile) -> tuple[int, int]:
 
 
 def _dem(config: Config, tile: Tile) -> NDArray[np.float32]:
-    """Altitude on the output grid: rasters of ``dem_dir`` named after the tile, else all of them; 0 where none."""
+    """Altitude on the output grid: the DEM tiles of ``dem_dir`` named as ``dem_format`` says, mosaicked; 0 where
+    none covers the tile."""
     shape = _shape(config, tile)
     altitude = np.full(shape, np.nan, dtype=np.float32)
-    if config.dem_dir is not None and config.dem_dir.is_dir():
-        rasters = [p for p in sorted(config.dem_dir.rglob("*")) if p.suffix.lower() in (".tif", ".tiff", ".hgt")]
-        named = [p for p in rasters if tile.id in p.name.upper()]
-        for path in sorted(named, key=lambda p: "ALT" not in p.name.upper())[:1] or rasters:
-            altitude = np.where(np.isnan(altitude), read_on_tile(path, tile, shape), altitude)
+    pattern = re.sub(r"{[^{}]*}", "*", config.dem_format)
+    for path in sorted(config.dem_dir.glob(pattern)) if config.dem_dir.is_dir() else []:
+        altitude = np.where(np.isnan(altitude), read_on_tile(path, tile, shape), altitude)
     return np.nan_to_num(altitude, nan=0.0)
 
 

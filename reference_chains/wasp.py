@@ -1,9 +1,10 @@
-"""WASP stand-in: the valid MAJA L2As of a tile over a period -> one THEIA L3A monthly synthesis, with the command
-line ``wasp --input-list FILE --output OUTDIR --tile TILE --period-start YYYY-MM-DD --period-end YYYY-MM-DD``
-(FILE: one L2A folder a line).
+"""WASP stand-in: the valid MAJA L2As of a tile around a date -> one THEIA L3A synthesis dated on it, with WASP's
+own command line (PythonScripts/WASP.py) ``WASP --input MTD_ALL.xml... --out OUTDIR [--tempout DIR]
+[--date YYYYMMDD] [--synthalf DAYS]``: without a date, the middle of the inputs' dates; without a half period, 23
+days (Sentinel-2's). The inputs must all be of one tile.
 
-Each composite pixel is the weighted average of the clear flat reflectances (FRE) of the period; a weight falls
-near clouds and with the distance to the central date. The product has the composite (FRC), the sum of weights
+Each composite pixel is the weighted average of the clear flat reflectances (FRE) of the inputs; a weight falls
+near clouds and with the distance to the synthesis date. The product has the composite (FRC), the sum of weights
 (WGT), the weighted average date (DTS, days from the central date) and a status flag (FLG).
 """
 
@@ -12,14 +13,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from hygor import grid
-from hygor.errors import HygorError
 from reference_chains.l2a import L2A, InputError, chain_version, read_l2a, run
 from reference_chains.maja import dilate
 from reference_chains.muscate import (
@@ -37,6 +36,7 @@ from reference_chains.muscate import (
     write_reflectances,
 )
 
+DEFAULT_SYNTHALF = 23  # WASP's default half period for Sentinel-2, in days
 CLOUD_DISTANCE_PX = 5  # the weight grows from 0 at a cloud to 1 this many pixels away
 DATE_SCALE_DAYS = 15.0
 FLAGS = {"no-data": 0, "cloud": 1, "snow": 2, "water": 3, "land": 4}
@@ -47,43 +47,53 @@ def log(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wasp", description="WASP stand-in: monthly synthesis of THEIA L2A")
-    parser.add_argument("--input-list", required=True, type=Path)
-    parser.add_argument("--output", required=True, type=Path)
-    parser.add_argument("--tile", required=True)
-    parser.add_argument("--period-start", required=True, type=date.fromisoformat)
-    parser.add_argument("--period-end", required=True, type=date.fromisoformat)
+    parser = argparse.ArgumentParser(prog="WASP", description="WASP stand-in: L3A synthesis of THEIA L2A")
+    parser.add_argument("-i", "--input", required=True, nargs="+", type=Path, help="MUSCATE metadata (MTD_ALL.xml)")
+    parser.add_argument("-o", "--out", required=True, type=Path)
+    parser.add_argument("-t", "--tempout", type=Path)
+    parser.add_argument("-d", "--date", type=_synthesis_date, help="synthesis date, YYYYMMDD")
+    parser.add_argument("--synthalf", type=int, default=DEFAULT_SYNTHALF, help="half synthesis period in days")
     args = parser.parse_args(argv)
-    return run(lambda: synthesis(args.input_list, args.output, args.tile, args.period_start, args.period_end))
+    return run(lambda: synthesis(args.input, args.out, args.date, args.synthalf))
 
 
-def _products(listing: Path, tile_id: str) -> list[L2A]:
+def _synthesis_date(text: str) -> datetime:
     try:
-        lines = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
-    except OSError as exc:
-        raise InputError(f"{listing}: cannot be read ({exc.strerror})") from None
-    products = [read_l2a(Path(line)) for line in lines]
-    wrong = [p.product_id for p in products if p.tile.id != tile_id]
-    if wrong:
-        raise InputError(f"{wrong[0]} is not on tile {tile_id}")
+        return datetime.strptime(text.replace("-", ""), "%Y%m%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYYMMDD") from None
+
+
+def _products(metadata: list[Path]) -> list[L2A]:
+    for path in metadata:
+        if not path.is_file() or not path.name.endswith("_MTD_ALL.xml"):
+            raise InputError(f"{path}: not the MTD_ALL.xml metadata file of a MUSCATE product")
+    products = [read_l2a(path.parent) for path in metadata]
+    tiles = sorted({p.tile.id for p in products})
+    if len(tiles) > 1:
+        raise InputError(f"the inputs are of several tiles ({', '.join(tiles)}): WASP makes one tile's synthesis")
     valid = [p for p in products if p.valid]
     for skipped in (p for p in products if not p.valid):
         log(f"skipped {skipped.product_id}: not valid (too cloudy)")
     if not valid:
-        raise InputError(f"no valid L2A of tile {tile_id} in {listing}")
+        raise InputError(f"no valid L2A of tile {tiles[0]} among the {len(products)} inputs")
     return sorted(valid, key=lambda p: p.acquired)
 
 
-def synthesis(listing: Path, output: Path, tile_id: str, start: date, end: date) -> int:
-    try:
-        tile = grid.tile(tile_id)
-    except HygorError as exc:
-        raise InputError(str(exc)) from None
-    if end < start:
-        raise InputError(f"the period ends ({end}) before it starts ({start})")
-    products = _products(listing, tile.id)
-    central = datetime.combine(start + (end - start) / 2, time(), UTC)
-    log(f"{len(products)} L2A of tile {tile.id} from {start} to {end}, central date {central:%Y-%m-%d}")
+def synthesis(metadata: list[Path], output: Path, date: datetime | None, synthalf: int) -> int:
+    if synthalf < 1:
+        raise InputError(f"the half synthesis period must be at least a day, not {synthalf}")
+    products = _products(metadata)
+    tile = products[0].tile
+    central = date or products[0].acquired + (products[-1].acquired - products[0].acquired) / 2
+    central = datetime.combine(central.date(), datetime.min.time(), UTC)
+    start, after = central - timedelta(days=synthalf), central + timedelta(days=synthalf + 1)
+    for outside in (p for p in products if not start <= p.acquired < after):
+        log(f"skipped {outside.product_id}: more than {synthalf} days from the synthesis date")
+    products = [p for p in products if start <= p.acquired < after]
+    if not products:
+        raise InputError(f"no valid L2A of tile {tile.id} within {synthalf} days of {central:%Y-%m-%d}")
+    log(f"{len(products)} L2A of tile {tile.id}, synthesis date {central:%Y-%m-%d}, {synthalf} days either side")
     shapes = dict(products[0].shapes)
     composites: dict[str, NDArray[np.float32]] = {}
     weights: dict[str, NDArray[np.float32]] = {}
@@ -128,7 +138,6 @@ def synthesis(listing: Path, output: Path, tile_id: str, start: date, end: date)
         cloud_percent=cloud_percent,
         snow_percent=snow_percent,
         inputs=[product.product_id for product in products],
-        period=(datetime.combine(start, time(), UTC), datetime.combine(end, time.max, UTC)),
     )
     folder = output / description.product_id
     folder.mkdir(parents=True, exist_ok=True)

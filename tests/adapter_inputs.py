@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import rasterio
 from rasterio.control import GroundControlPoint
+from rasterio.transform import from_bounds
 from shapely.geometry import Polygon, mapping
 
 from hygor import grid
@@ -116,6 +117,24 @@ def write_tile_dem(root: Path, tile_id: str, pixel_size: float = 600.0) -> dict[
     item_file = write_dem(root, landscape(tile, round((tile.xmax - tile.xmin) / pixel_size), seed=0))
     item: dict[str, Any] = json.loads(item_file.read_text())
     return item
+
+
+def write_dem_tiles(root: Path, *, west: int, south: int, east: int, north: int, size: int = 60) -> Path:
+    """DEM tiles as S1Tiling's dem_dir holds them: one GeoTIFF per 1-degree cell (lon/lat, EPSG:4326) named after
+    its south-west corner as SRTM's are (``N43E001.tif``), altitudes rising to the south (towards the Pyrenees);
+    returns ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for lon in range(west, east):
+        for lat in range(south, north):
+            name = f"{'N' if lat >= 0 else 'S'}{abs(lat):02d}{'E' if lon >= 0 else 'W'}{abs(lon):03d}.tif"
+            latitudes = lat + 1 - (np.arange(size) + 0.5) / size
+            altitude = np.repeat((200 + 2000 * np.clip(44 - latitudes, 0, 1))[:, np.newaxis], size, axis=1)
+            transform = from_bounds(lon, lat, lon + 1, lat + 1, size, size)
+            profile = {"driver": "GTiff", "height": size, "width": size, "count": 1, "dtype": "int16",
+                       "crs": "EPSG:4326", "transform": transform}  # fmt: skip
+            with rasterio.open(root / name, "w", **profile) as out:
+                out.write(altitude.astype(np.int16), 1)
+    return root
 
 
 def collections_with(tmp_path: Path, collection: str, old: str, new: str) -> Path:

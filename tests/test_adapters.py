@@ -1,6 +1,8 @@
-"""The chain adapters as a MAJA, LIS or S1Tiling operator checks them: the command lines, input folders and
+"""The chain adapters as a MAJA, LIS, S1Tiling or WASP operator checks them: the command lines, input folders and
 configuration files that ``hymotep.adapters.prepare`` builds from ``collections/*/chain.yaml`` for real input
-products, and the reference chains run on those very command lines, their outputs read by the chain's reader.
+products, checked against the tools' own rules (MAJA's user configuration files, LIS's launch keys, S1Tiling's
+options, WASP's arguments), and the reference chains run on those very command lines, their outputs read by the
+chain's reader.
 
 No database: the inputs a job would resolve are built from products on disk (synthetic L1C, DEM and CAMS at
 600 m, MUSCATE L2A folders, Sentinel-1 GRD slices) read by the project's own readers.
@@ -19,18 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adapter_inputs import collections_with, write_grd
+from adapter_inputs import collections_with, write_dem_tiles, write_grd
 from products import write_muscate_l2a
+from s1tiling_rules import problems
 from shapely.geometry import box
 
 from hygor.readers import reader
 from hygor.settings import default_collections_dir
-from hymotep.adapters import AdapterError, Invocation, Workspace, expected_outputs, prepare
+from hymotep.adapters import LIS_LAUNCH_KEYS, AdapterError, Invocation, Workspace, expected_outputs, prepare
 from hymotep.chains import ChainDefinition, ChainError, load_chains
 from hymotep.job_inputs import SLOT_SECONDS, InputItem, JobInputs, Unit
 from hymotep.queue import Job
 from hymotep.settings import child_environment
 from reference_chains import launchers
+from reference_chains.maja_userconf import write_user_configuration
 from reference_chains.synthetic import SyntheticInputs, make_inputs
 
 TILE = "31TCJ"
@@ -120,9 +124,16 @@ class Prepared:
 def prepared(
     work: Path, chain: ChainDefinition, inputs: JobInputs, chain_path: Path | str, mode: str | None = None
 ) -> Prepared:
+    """The job prepared in ``work``, whose ``home`` (HESP_HOME) holds MAJA's user configuration folder."""
     job = Job(7, chain.collection, chain.version, TILE, inputs.unit.slot, mode, 2, 1, 3)
     workspace = Workspace.create(work, job)
-    return Prepared(job, workspace, prepare(job, chain, inputs, workspace, str(chain_path)))
+    home = write_user_configuration(work / "home" / "maja" / "userconf").parent.parent
+    return Prepared(job, workspace, prepare(job, chain, inputs, workspace, str(chain_path), home))
+
+
+def userconf(workspace: Workspace) -> Path:
+    """The user configuration folder of ``prepared``'s home: "{home}/maja/userconf" in maja-l2a's chain.yaml."""
+    return workspace.root.parent.parent / "home" / "maja" / "userconf"
 
 
 def outputs(done: Prepared, chain: ChainDefinition) -> list[dict[str, Any]]:
@@ -139,7 +150,7 @@ def outputs(done: Prepared, chain: ChainDefinition) -> list[dict[str, Any]]:
 def maja_argv(executable: str, workspace: Workspace, mode: str) -> list[str]:
     return [
         executable, "-w", str(workspace.tmp_dir), "--input", str(workspace.input_dir),
-        "--output", str(workspace.output_dir), "--mode", mode, "-ucs", str(workspace.root / "userconf"),
+        "--output", str(workspace.output_dir), "--mode", mode, "-ucs", str(userconf(workspace)),
         "--TileId", TILE,
     ]  # fmt: skip
 
@@ -157,7 +168,9 @@ def test_maja_init_command_line_and_input_folder(synthetic: SyntheticInputs, cha
     assert done.linked() == {path.name: path for path in (safe, cams_data, dem_data, *headers)}  # as MAJA reads them
     assert safe.name.endswith("_T31TCJ_20230101T133718.SAFE") and cams_data.name.endswith(".DBL.DIR")
     assert dem_data.name == "S2__TEST_AUX_REFDE2_T31TCJ_0001.DBL.DIR"
-    assert (workspace.root / "userconf").is_dir() and not any((workspace.root / "userconf").iterdir())
+    assert sorted(p.name for p in userconf(workspace).iterdir()) == [
+        "MAJAUserConfigSystem.xml", "MAJAUserConfig_SENTINEL2.xml", "MAJAUserConfig_SENTINEL2_MUSCATE.xml",
+    ]  # fmt: skip
     expected_env = {"OMP_NUM_THREADS": "4", "HESP_CHAIN_VERSION": "4.10.0", "HESP_TILE": TILE, "HESP_JOB_ID": "7",
                     "TMPDIR": str(workspace.tmp_dir)}  # fmt: skip
     assert done.invocation.env == expected_env
@@ -196,6 +209,28 @@ def test_maja_refuses_nominal_without_previous_and_a_job_without_mode(
         prepared(tmp_path, CHAINS["maja-l2a"], maja_inputs(synthetic, 1), chain_bin, None)
 
 
+def test_maja_needs_its_user_configuration_folder(synthetic: SyntheticInputs, chain_bin: Path, tmp_path: Path) -> None:
+    """MAJA stops without MAJAUserConfigSystem.xml or a plugin's MAJAUserConfig_<plugin>.xml: the adapter refuses
+    to prepare such a job, the reference MAJA refuses to start, and a chain without the setting does not load."""
+    done = prepared(tmp_path, CHAINS["maja-l2a"], maja_inputs(synthetic, 0), chain_bin, "init")
+    (userconf(done.workspace) / "MAJAUserConfig_SENTINEL2_MUSCATE.xml").unlink()
+    result = done.run()
+    assert result.returncode == 1 and "MAJAUserConfig_SENTINEL2_MUSCATE.xml> doesn't exist!" in result.stderr
+    job, workspace = done.job, Workspace.create(tmp_path / "again", done.job)
+    with pytest.raises(AdapterError, match=re.escape(f"MAJA's user configuration folder {userconf(done.workspace)} "
+                                                     "lacks MAJAUserConfig_SENTINEL2_MUSCATE.xml")):  # fmt: skip
+        prepare(job, CHAINS["maja-l2a"], maja_inputs(synthetic, 0), workspace, str(chain_bin), tmp_path / "home")
+    with pytest.raises(AdapterError, match="lacks MAJAUserConfigSystem.xml, MAJAUserConfig_SENTINEL2.xml, "):
+        prepare(job, CHAINS["maja-l2a"], maja_inputs(synthetic, 0), workspace, str(chain_bin), tmp_path / "none")
+
+    collections = collections_with(tmp_path / "unset", "maja-l2a", '    userconf: "{home}/maja/userconf"\n', "    {}\n")
+    with pytest.raises(ChainError, match="the maja adapter needs the setting userconf"):
+        load_chains(collections)
+    relative = collections_with(tmp_path / "relative", "maja-l2a", '"{home}/maja/userconf"', "maja/userconf")
+    with pytest.raises(ChainError, match="setting userconf of the maja adapter must be an absolute path or start"):
+        load_chains(relative)
+
+
 def test_a_dem_listed_by_its_data_folder_comes_with_its_header(
     synthetic: SyntheticInputs, chain_bin: Path, tmp_path: Path
 ) -> None:
@@ -220,9 +255,7 @@ def test_maja_gipp_files_of_the_chain_settings_are_linked(
              "S2A_TEST_GIP_L2COMM_L_ALLSITES_10008_20150703_21000101.EEF"]  # fmt: skip
     for name in names:
         (gipp / name).write_text("<Earth_Explorer_File/>\n")
-    collections = collections_with(
-        tmp_path, "maja-l2a", "  environment:\n", f"  settings:\n    gipp: {gipp}\n  environment:\n"
-    )
+    collections = collections_with(tmp_path, "maja-l2a", "  settings:\n", f"  settings:\n    gipp: {gipp}\n")
     chain = load_chains(collections)["maja-l2a"]
     done = prepared(tmp_path, chain, maja_inputs(synthetic, 0), chain_bin, "init")
     gipp_files = {path.name: path for path in gipp.iterdir()}
@@ -231,8 +264,7 @@ def test_maja_gipp_files_of_the_chain_settings_are_linked(
     assert len(linked) == 5 + len(gipp_files)  # the L1C, CAMS and the DEM (header and data each), and the GIPP
 
     gone = tmp_path / "no-gipp"
-    missing = collections_with(tmp_path / "other", "maja-l2a", "  environment:\n",
-                               f"  settings:\n    gipp: {gone}\n  environment:\n")  # fmt: skip
+    missing = collections_with(tmp_path / "other", "maja-l2a", "  settings:\n", f"  settings:\n    gipp: {gone}\n")
     with pytest.raises(AdapterError, match=f"the GIPP folder {gone} of the maja-l2a chain is missing"):
         prepared(tmp_path / "other", load_chains(missing)["maja-l2a"], maja_inputs(synthetic, 0), chain_bin, "init")
 
@@ -279,20 +311,28 @@ def test_lis_launch_file(synthetic: SyntheticInputs, chain_bin: Path, tmp_path: 
         "input_dir": str(path_of(product)),
         "output_dir": str(done.workspace.output_dir),
         "dem": str(dem_folder / "S2__TEST_AUX_REFDE2_T31TCJ_0001_ALT_R2.TIF"),
-        "tcd": None,
-        "water_mask": None,
-        "config_file": None,
         "chain_version": "1.7.0",
         "product_counter": "1",
-        "log_level": "INFO",
+        "log": "INFO",
     }
     assert path_of(product).name.startswith("SENTINEL2A_20230101-102518-584_L2A_T31TCJ")
 
-    settings = "  settings:\n    tcd: /data/tcd/TCD_31TCJ.tif\n    water_mask: /data/water/31TCJ.shp\n"
+    settings = (
+        "  settings:\n    tcd: /data/tcd/TCD_31TCJ.tif\n    water_mask: /data/water/31TCJ.shp\n"
+        "    relief_shadow_mask: /data/hillshade/31TCJ.tif\n"
+        '    config_file: "{home}/lis/lis_configuration.json"\n'
+    )
     collections = collections_with(tmp_path / "settings", "lis-snow", "  outputs:\n", settings + "  outputs:\n")
     configured = prepared(tmp_path / "settings", load_chains(collections)["lis-snow"], inputs, chain_bin)
     launch_file = json.loads((configured.workspace.root / "launch.json").read_text())
-    assert (launch_file["tcd"], launch_file["water_mask"]) == ("/data/tcd/TCD_31TCJ.tif", "/data/water/31TCJ.shp")
+    assert {key: launch_file[key] for key in ("tcd", "water_mask", "relief_shadow_mask", "config_file")} == {
+        "tcd": "/data/tcd/TCD_31TCJ.tif", "water_mask": "/data/water/31TCJ.shp",
+        "relief_shadow_mask": "/data/hillshade/31TCJ.tif",
+        "config_file": str(tmp_path / "settings" / "home" / "lis" / "lis_configuration.json"),
+    }  # fmt: skip
+    for written in (launch.read_text(), json.dumps(launch_file)):  # only keys LIS documents, and no null
+        document = json.loads(written)
+        assert set(document) <= set(LIS_LAUNCH_KEYS) and None not in document.values(), document
 
     without_dem = JobInputs(inputs.unit, inputs.primary)
     with pytest.raises(AdapterError, match="no dem-tiles input with a ALT_R2 asset for tile 31TCJ"):
@@ -335,45 +375,102 @@ def s1tiling_config(done: Prepared) -> configparser.ConfigParser:
     return config
 
 
-def test_s1tiling_configuration(synthetic: SyntheticInputs, chain_bin: Path, tmp_path: Path) -> None:
+def s1tiling_chain(tmp_path: Path, old: str = "", new: str = "") -> tuple[ChainDefinition, Path]:
+    """The s1tiling-backscatter chain with its DEM folder in ``tmp_path`` (1-degree GeoTIFF tiles covering 31TCJ,
+    named N43E000.tif as S1Tiling's dem_format "{id}.tif" says), and ``new`` instead of ``old`` in its chain.yaml."""
+    dem_dir = write_dem_tiles(tmp_path / "srtm", west=0, south=43, east=2, north=45)
+    settings = f'    dem_dir: {dem_dir}\n    dem_format: "{{id}}.tif"\n'
+    shipped = '    dem_dir: /data/dem/srtm-1arcsec\n    dem_format: "{id}.hgt"\n'
+    collections = collections_with(tmp_path, "s1tiling-backscatter", shipped, settings)
+    if old:
+        chain_file = collections / "s1tiling-backscatter" / "chain.yaml"
+        chain_file.write_text(chain_file.read_text().replace(old, new))
+    return load_chains(collections)["s1tiling-backscatter"], dem_dir
+
+
+def test_s1tiling_configuration(chain_bin: Path, tmp_path: Path) -> None:
     slices = one_pass(tmp_path / "grd")
     unit = Unit(TILE, int(acquired(slices[0]).timestamp()) // SLOT_SECONDS, acquired(slices[0]))
-    inputs = JobInputs(unit, tuple(InputItem("primary", s) for s in slices), (InputItem("auxiliary", dem(synthetic)),))
-    done = prepared(tmp_path, CHAINS["s1tiling-backscatter"], inputs, chain_bin)
+    inputs = JobInputs(unit, tuple(InputItem("primary", s) for s in slices))
+    chain, dem_dir = s1tiling_chain(tmp_path)
+    done = prepared(tmp_path, chain, inputs, chain_bin)
     workspace = done.workspace
     assert done.invocation.argv == [str(chain_bin / "S1Processor"), str(workspace.root / "config.cfg")]
     assert done.invocation.env["OTB_MAX_RAM_HINT"] == "4000"
-    dem_data = path_of(dem(synthetic))
-    dem_header = dem_data.with_name(dem_data.name.removesuffix(".DBL.DIR") + ".HDR")
-    assert done.linked() == {path.name: path for path in (*map(path_of, slices), dem_data, dem_header)}
+    assert done.linked() == {path_of(s).name: path_of(s) for s in slices}
+    assert problems(workspace.root / "config.cfg") == []
     config = s1tiling_config(done)
     assert dict(config["Paths"]) == {
         "output": str(workspace.output_dir),
         "tmp": str(workspace.tmp_dir),
-        "dem_dir": str(dem_data),
         "s1_images": str(workspace.input_dir),
+        "dem_dir": str(dem_dir),
+        "dem_format": "{id}.tif",
     }
     assert dict(config["DataSource"]) == {
         "download": "False",
         "roi_by_tiles": TILE,
-        "polarisation": "VV VH",
+        "polarisation": "VV-VH",
         "orbit_direction": "DES",
         "relative_orbit_list": "8",
         "first_date": "2023-01-10",
         "last_date": "2023-01-10",
     }
-    assert dict(config["Processing"]) == {"calibration": "sigma", "tiles": TILE, "output_spatial_resolution": "10."}
+    assert dict(config["Mask"]) == {"generate_border_mask": "True"}
+    assert {key: config["Processing"][key] for key in ("calibration", "tiles", "output_spatial_resolution",
+                                                       "ram_per_process")} == {
+        "calibration": "sigma", "tiles": TILE, "output_spatial_resolution": "10.", "ram_per_process": "4000",
+    }  # fmt: skip
 
-    old = '    calibration: sigma\n    output_spatial_resolution: "10."\n'
-    new = '    calibration: normlim\n    output_spatial_resolution: "20."\n    polarisation: VV\n'
-    collections = collections_with(tmp_path / "settings", "s1tiling-backscatter", old, new)
-    configured = prepared(tmp_path / "settings", load_chains(collections)["s1tiling-backscatter"], inputs, chain_bin)
+    old = '    polarisation: VV-VH\n    calibration: sigma\n    output_spatial_resolution: "10."\n'
+    new = '    polarisation: VV\n    calibration: normlim\n    output_spatial_resolution: "20."\n'
+    new += f"    dem_database: {tmp_path / 'srtm.gpkg'}\n"
+    configured = prepared(tmp_path / "settings", s1tiling_chain(tmp_path / "settings", old, new)[0], inputs, chain_bin)
     config = s1tiling_config(configured)
     assert (config["Processing"]["calibration"], config["Processing"]["output_spatial_resolution"]) == (
         "normlim",
         "20.",
     )
     assert config["DataSource"]["polarisation"] == "VV"
+    assert config["Paths"]["dem_database"] == str(tmp_path / "srtm.gpkg")
+    assert problems(configured.workspace.root / "config.cfg") == []
+
+
+@pytest.mark.parametrize("polarisation", ["VV VH", "vv-vh", "VH-VV", "HV-HH"])
+def test_s1tiling_polarisations_are_s1tilings_own(polarisation: str, tmp_path: Path) -> None:
+    chosen = f"polarisation: {polarisation}"
+    collections = collections_with(tmp_path, "s1tiling-backscatter", "polarisation: VV-VH", chosen)
+    message = f"polarisation {polarisation!r} is not one of S1Tiling's: VV-VH, VV, VH, HH-HV, HH, HV"
+    with pytest.raises(ChainError, match=re.escape(message)):
+        load_chains(collections)
+
+
+def test_s1tiling_needs_its_dem_folder(chain_bin: Path, tmp_path: Path) -> None:
+    slices = one_pass(tmp_path / "grd")
+    unit = Unit(TILE, int(acquired(slices[0]).timestamp()) // SLOT_SECONDS, acquired(slices[0]))
+    inputs = JobInputs(unit, tuple(InputItem("primary", s) for s in slices))
+    with pytest.raises(AdapterError, match="the DEM folder /data/dem/srtm-1arcsec of the s1tiling-backscatter chain"):
+        prepared(tmp_path, CHAINS["s1tiling-backscatter"], inputs, chain_bin)
+    unset = collections_with(tmp_path / "unset", "s1tiling-backscatter", "    dem_dir: /data/dem/srtm-1arcsec\n", "")
+    with pytest.raises(ChainError, match="the s1tiling adapter needs the setting dem_dir"):
+        load_chains(unset)
+
+
+def test_s1tiling_runs_on_the_prepared_configuration(chain_bin: Path, tmp_path: Path) -> None:
+    """The reference S1Processor reads the options as S1Tiling does and the DEM tiles of dem_dir."""
+    slices = one_pass(tmp_path / "grd")
+    unit = Unit(TILE, int(acquired(slices[0]).timestamp()) // SLOT_SECONDS, acquired(slices[0]))
+    inputs = JobInputs(unit, tuple(InputItem("primary", s) for s in slices))
+    chain = s1tiling_chain(tmp_path, '"10."', '"600."')[0]
+    done = prepared(tmp_path, chain, inputs, chain_bin)
+    result = done.run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    [backscatter] = outputs(done, chain)
+    assert backscatter["id"] == "s1a_31TCJ_DES_008_20230110txxxxxx"
+    config = done.workspace.root / "config.cfg"
+    config.write_text(config.read_text().replace("polarisation = VV-VH", "polarisation = VV VH"))
+    refused = done.run()
+    assert refused.returncode == 2 and "polarisation must be one of VV-VH" in refused.stderr
 
 
 # Generic chains
@@ -390,21 +487,42 @@ def test_surfwater_command_line(chain_bin: Path, tmp_path: Path) -> None:
     assert done.linked() == {product["id"]: path_of(product)}
 
 
-def test_monthly_synthesis_command_line_lists_the_l2a_of_the_period(chain_bin: Path, tmp_path: Path) -> None:
-    june = [l2a(tmp_path / "l2a", datetime(2023, 6, day, 10, 58, 56, 463000, tzinfo=UTC)) for day in (5, 15, 25)]
+def test_monthly_synthesis_is_wasps_command_line(chain_bin: Path, tmp_path: Path) -> None:
+    """WASP's own arguments: the MTD_ALL.xml of each L2A of the window, the synthesis date (the 15th) and its half
+    period (23 days); the reference WASP makes the L3A of that date from them."""
+    days = [datetime(2023, 5, 24, 10, 58, 56, tzinfo=UTC), datetime(2023, 6, 15, 10, 58, 56, tzinfo=UTC),
+            datetime(2023, 7, 7, 10, 58, 56, tzinfo=UTC)]  # fmt: skip
+    window = [l2a(tmp_path / "l2a", day) for day in days]
     start = datetime(2023, 6, 1, tzinfo=UTC)
     unit = Unit(TILE, int(start.timestamp()) // SLOT_SECONDS, start, date(2023, 6, 1), date(2023, 6, 30))
-    inputs = JobInputs(unit, tuple(InputItem("primary", item) for item in june))
-    done = prepared(tmp_path, CHAINS["maja-l3a-monthly"], inputs, chain_bin)
+    inputs = JobInputs(unit, tuple(InputItem("primary", item) for item in window))
+    chain = CHAINS["maja-l3a-monthly"]
+    done = prepared(tmp_path, chain, inputs, chain_bin)
     workspace = done.workspace
+    metadata = [str(path_of(item) / f"{item['id']}_MTD_ALL.xml") for item in window]
     assert done.invocation.argv == [
-        str(chain_bin / "wasp"), "--input-list", str(workspace.root / "inputs.txt"),
-        "--output", str(workspace.output_dir), "--tile", TILE,
-        "--period-start", "2023-06-01", "--period-end", "2023-06-30",
+        str(chain_bin / "WASP"), "--input", *metadata, "--out", str(workspace.output_dir),
+        "--tempout", str(workspace.tmp_dir), "--date", "20230615", "--synthalf", "23",
     ]  # fmt: skip
-    assert (workspace.root / "inputs.txt").read_text().splitlines() == [str(path_of(item)) for item in june]
     assert json.loads((workspace.root / "job.json").read_text())["period"] == ["2023-06-01", "2023-06-30"]
-    assert sorted(done.linked()) == sorted(item["id"] for item in june)
+    assert sorted(done.linked()) == sorted(item["id"] for item in window)
+    result = done.run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    [synthesis] = outputs(done, chain)
+    properties = synthesis["properties"]
+    assert synthesis["id"].startswith("SENTINEL2X_20230615-000000-000_L3A_T31TCJ_")
+    # WASP gives the synthesis date only: the product is catalogued as June's, as the unit it was made for.
+    assert (properties["datetime"], properties["start_datetime"], properties["end_datetime"][:19]) == (
+        "2023-06-15T00:00:00Z", "2023-06-01T00:00:00Z", "2023-06-30T23:59:59",
+    )  # fmt: skip
+
+    monthly = collections_with(tmp_path / "yearly", "maja-l3a-monthly", "period: month", "period: year")
+    with pytest.raises(ChainError, match=re.escape("a synthesis date and window (unit.synthesis) is for monthly")):
+        load_chains(monthly)
+    joined = collections_with(tmp_path / "joined", "maja-l3a-monthly", '--input, "{input_metadata}"',
+                              '--input, "files={input_metadata}"')  # fmt: skip
+    with pytest.raises(ChainError, match=re.escape("{input_metadata} stands for several arguments")):
+        load_chains(joined)
 
 
 # Containers
@@ -434,7 +552,7 @@ def test_maja_in_a_container(
     done = prepared(tmp_path, chain, inputs, tmp_path / "no-binaries-here", "init")
     workspace = done.workspace
     product_parents = {path_of(i.item).resolve().parent for i in inputs.all()}
-    assert done.invocation.binds == sorted({workspace.root.resolve(), *product_parents})
+    assert done.invocation.binds == sorted({workspace.root.resolve(), *product_parents, userconf(workspace)})
     binds = [arg for b in done.invocation.binds for arg in (bind_option, f"{b}:{b}")]
     # The chain's environment is passed in: a container does not inherit the worker's.
     env = [arg for key, value in sorted(done.invocation.env.items()) for arg in (env_option, f"{key}={value}")]
@@ -459,8 +577,8 @@ def test_an_unknown_placeholder_is_a_chain_error_naming_the_file(tmp_path: Path)
 def test_an_unknown_adapter_setting_is_a_chain_error_naming_the_file(tmp_path: Path) -> None:
     collections = collections_with(tmp_path, "s1tiling-backscatter", "calibration: sigma", "calibratoin: sigma")
     chain_file = collections / "s1tiling-backscatter" / "chain.yaml"
-    message = (f"{chain_file}: unknown setting calibratoin of the s1tiling adapter "
-               "(known: calibration, output_spatial_resolution, polarisation)")  # fmt: skip
+    message = (f"{chain_file}: unknown setting calibratoin of the s1tiling adapter (known: calibration, dem_database, "
+               "dem_dir, dem_format, output_spatial_resolution, polarisation)")  # fmt: skip
     with pytest.raises(ChainError, match=re.escape(message)):
         load_chains(collections)
 

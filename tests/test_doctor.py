@@ -10,11 +10,14 @@ import pytest
 from conftest import free_port, hesp
 
 from reference_chains import launchers
+from reference_chains.maja_userconf import write_user_configuration
 
 
 @pytest.fixture
 def healthy(db_url: str, tmp_path: Path) -> dict[str, str]:
-    """The environment of an installation where every check passes."""
+    """The environment of an installation where every check passes: MAJA's user configuration folder is in its
+    HESP_HOME, where the shipped maja-l2a chain.yaml names it."""
+    write_user_configuration(tmp_path / "home" / "maja" / "userconf")
     return {
         "HESP_DATABASE_URL": db_url,
         "HESP_HOME": str(tmp_path / "home"),
@@ -90,6 +93,22 @@ def test_missing_chain_command(healthy: dict[str, str]) -> None:
     assert code == 1
     assert failing(lines) == {"chain commands"}
     assert "maja-l2a: maja not found on HESP_CHAIN_PATH or PATH" in lines["chain commands"]
+
+
+def test_incomplete_maja_user_configuration(healthy: dict[str, str]) -> None:
+    """MAJA stops without the files of its -ucs folder: doctor names the folder and what it lacks."""
+    userconf = Path(healthy["HESP_HOME"]) / "maja" / "userconf"
+    (userconf / "MAJAUserConfig_SENTINEL2.xml").unlink()
+    code, lines = doctor(healthy)
+    assert code == 1 and failing(lines) == {"chain commands"}
+    assert lines["chain commands"] == (
+        f"FAIL maja-l2a: MAJA's user configuration folder {userconf} lacks MAJAUserConfig_SENTINEL2.xml"
+    )
+    code, lines = doctor({**healthy, "HESP_HOME": str(userconf / "elsewhere")})
+    assert lines["chain commands"] == (
+        f"FAIL maja-l2a: MAJA's user configuration folder {userconf / 'elsewhere' / 'maja' / 'userconf'} lacks "
+        "MAJAUserConfigSystem.xml, MAJAUserConfig_SENTINEL2.xml, MAJAUserConfig_SENTINEL2_MUSCATE.xml"
+    )
 
 
 def test_unwritable_storage(healthy: dict[str, str], tmp_path: Path) -> None:

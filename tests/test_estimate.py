@@ -6,6 +6,7 @@ No database: the chains come from collections/*/chain.yaml, every expected figur
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 from pathlib import Path
 
@@ -103,6 +104,17 @@ resources: {cpu_hours: 0.3, memory_gb: 4, wall_minutes: 10, output_mb: 40}
         (("unit: {kind: per-acquisition}", "unit: {kind: per-acquisition, period: month}"), "has none"),
         (("chain:", "chain: ["), "malformed YAML: expected ',' or ']', but got '<scalar>' at line 2, column 1"),
         (("collection: maja-l2a", "collection: lis-snow"), "cycle: lis-snow -> lis-snow"),
+        # Auxiliary inputs that neither gaps nor job inputs would use are refused, not ignored.
+        (
+            ("auxiliary, match: static", "auxiliary, match: same-acquisition"),
+            "auxiliary input dem-tiles matches by same-acquisition: a per-acquisition chain's auxiliary inputs match "
+            "by same-day or static",
+        ),
+        (("auxiliary, match: static", "auxiliary, match: period"), "auxiliary input dem-tiles matches by period"),
+        (
+            ("unit: {kind: per-acquisition}", "unit: {kind: per-period, period: year}"),
+            "primary input of a per-period chain must match by period",
+        ),
     ],
 )
 def test_a_bad_chain_is_refused_naming_its_file(tmp_path: Path, change: tuple[str, str], message: str) -> None:
@@ -113,6 +125,54 @@ def test_a_bad_chain_is_refused_naming_its_file(tmp_path: Path, change: tuple[st
     with pytest.raises(ChainError, match=message) as refused:
         load_chains(tmp_path)
     assert str(refused.value).startswith(f"{path}: ") and "\n" not in str(refused.value)
+
+
+PERIOD = """\
+chain: {name: lis-synthesis, version: "1.7.0"}
+unit: {kind: per-period, period: hydrological-year}
+inputs:
+  - {collection: lis-snow, role: primary, match: period}
+  - {collection: dem-tiles, role: auxiliary, match: static}
+resources: {cpu_hours: 1, memory_gb: 16, wall_minutes: 30, output_mb: 100}
+"""
+
+
+@pytest.mark.parametrize(
+    ("match", "optional"), [("same-day", False), ("same-acquisition", False), ("period", False), ("period", True)]
+)
+def test_a_per_period_chain_takes_static_auxiliary_inputs_only(tmp_path: Path, match: str, optional: bool) -> None:
+    for folder in ("lis-snow", "dem-tiles", "lis-snow-yearly"):
+        (tmp_path / folder).mkdir()
+    declared = f"auxiliary, match: {match}" + (", optional: true" if optional else "")
+    path = tmp_path / "lis-snow-yearly" / "chain.yaml"
+    path.write_text(PERIOD.replace("auxiliary, match: static", declared))
+    message = (
+        f"{path}: auxiliary input dem-tiles matches by {match}: a per-period chain's auxiliary inputs match by static"
+    )
+    with pytest.raises(ChainError, match=re.escape(message)):
+        load_chains(tmp_path)
+    path.write_text(PERIOD)
+    assert load_chains(tmp_path)["lis-snow-yearly"].auxiliary("static") == ["dem-tiles"]
+
+
+def test_a_previous_input_is_the_chains_own_optional_product(tmp_path: Path) -> None:
+    """A previous input serves a multi-temporal chain's NOMINAL mode: its own collection, optional (the chain
+    initialises without it); any other is refused."""
+    for folder in ("maja-l2a", "dem-tiles", "lis-snow"):
+        (tmp_path / folder).mkdir()
+    dependencies = "dependencies: {previous_valid_within_days: 15, init_backward_count: 8}\n"
+    path = tmp_path / "lis-snow" / "chain.yaml"
+    for previous, message in [
+        ("{collection: maja-l2a, role: previous, optional: true}",
+         "the previous input maja-l2a must be this per-acquisition chain's own collection (lis-snow)"),
+        ("{collection: lis-snow, role: previous}", "the previous input lis-snow must be optional"),
+    ]:  # fmt: skip
+        path.write_text(GOOD.replace("resources:", f"  - {previous}\n{dependencies}resources:"))
+        with pytest.raises(ChainError, match=re.escape(message)):
+            load_chains(tmp_path)
+    path.write_text(GOOD.replace("resources:", f"  - {{collection: lis-snow, role: previous, optional: true}}\n"
+                                               f"{dependencies}resources:"))  # fmt: skip
+    assert load_chains(tmp_path)["lis-snow"].inputs[-1].role == "previous"
 
 
 def test_a_previous_input_needs_dependencies(tmp_path: Path) -> None:

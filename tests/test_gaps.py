@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import geopandas
 import psycopg
 import pytest
 from conftest import hesp
-from gap_scenario import at, build, item, l2a
+from gap_scenario import at, build, item, l2a, slot_of
 
 import hymotep
 from hygor import Catalog, Settings
@@ -22,7 +22,9 @@ from hygor.db import Database
 from hygor.loader import ItemLoader
 from hygor.settings import default_collections_dir
 from hymotep.chains import load_chains
+from hymotep.job_inputs import SLOT_SECONDS, resolve_inputs
 from hymotep.production import Production
+from hymotep.queue import Job
 from hymotep.work_units import STATES, GapError, GapFilter, plan_queries
 
 MAJA = {
@@ -61,12 +63,14 @@ LIS = {
     ("31TDJ", "01-08"): ("runnable", None),
 }  # every other acquisition: blocked, no maja-l2a yet
 
+# WASP's window: the L2A within 23 days of the 15th (Jan: Dec 23 - Feb 7; Feb: Jan 23 - Mar 10; Mar: Feb 20 -
+# Apr 7), not the calendar month: 31TDJ's January waits for the L2A of Feb 07.
 MONTHLY = {
-    ("31TCJ", "01"): ("blocked", "2 acquisitions of the period have no maja-l2a yet"),
-    ("31TCJ", "02"): ("blocked", "2 acquisitions of the period have no maja-l2a yet"),
-    ("31TDJ", "01"): ("runnable", None),
-    ("31TDJ", "02"): ("blocked", "5 acquisitions of the period have no maja-l2a yet"),
-    ("31TDJ", "03"): ("blocked", "4 acquisitions of the period have no maja-l2a yet"),
+    ("31TCJ", "01"): ("blocked", "3 acquisitions of the synthesis window have no maja-l2a yet"),  # Jan 23, 28, Feb 02
+    ("31TCJ", "02"): ("blocked", "4 acquisitions of the synthesis window have no maja-l2a yet"),  # and Feb 12
+    ("31TDJ", "01"): ("blocked", "1 acquisitions of the synthesis window have no maja-l2a yet"),  # Feb 07
+    ("31TDJ", "02"): ("blocked", "7 acquisitions of the synthesis window have no maja-l2a yet"),  # Feb 07 - Mar 09
+    ("31TDJ", "03"): ("blocked", "6 acquisitions of the synthesis window have no maja-l2a yet"),  # Feb 22 - Mar 30
 }
 
 
@@ -112,8 +116,7 @@ def test_the_summary_counts_every_state(scenario: Production) -> None:
         ("lis-snow", "blocked"): 13,
         ("lis-snow", "invalid"): 1,
         ("lis-snow", "done"): 1,
-        ("maja-l3a-monthly", "runnable"): 1,
-        ("maja-l3a-monthly", "blocked"): 4,
+        ("maja-l3a-monthly", "blocked"): 5,
     }
 
 
@@ -145,12 +148,18 @@ def test_the_requested_chain_version_decides_what_is_outdated(scenario: Producti
     assert states("4.11") == {"outdated": 2, "runnable": 2, "blocked": 16}
 
 
-def test_a_period_not_over_waits(scenario: Production) -> None:
+def test_a_synthesis_window_not_over_waits(scenario: Production) -> None:
+    """A month's synthesis waits for the end of its window (23 days after the 15th), not of the month; once its
+    L2A are all there it is runnable."""
     mid_march = datetime(2023, 3, 15, tzinfo=UTC)
     rows = scenario.gaps(GapFilter(collections=["maja-l3a-monthly"], tiles=["31TDJ"], now=mid_march))
     reasons = {f"{r['acquired']:%m}": r["reason"] for r in rows}
-    assert reasons["03"] == "the period ends on 2023-04-01"
-    assert reasons["01"] is None
+    assert reasons["03"] == "the synthesis window ends on 2023-04-08"
+    with Database(str(scenario.catalog.settings.database_url)).connect() as conn:
+        conn.execute("DELETE FROM pgstac.items WHERE collection = 'sentinel-2-l1c' AND id LIKE %s AND datetime > %s",
+                     ("%31TDJ%", datetime(2023, 2, 1, tzinfo=UTC)))  # fmt: skip
+    rows = scenario.gaps(GapFilter(collections=["maja-l3a-monthly"], tiles=["31TDJ"], now=mid_march))
+    assert [(f"{r['acquired']:%m}", r["state"]) for r in rows] == [("01", "runnable")]
 
 
 def test_before_july_2017_the_previous_product_may_be_30_days_old(db_url: str, tmp_path: Path) -> None:
@@ -341,3 +350,35 @@ def test_sentinel_1_slices_count_on_every_tile_they_cover(scenario: Production, 
         ("31TCJ", descending, "runnable"),
         ("31TCJ", ascending, "runnable"),
     ]
+
+
+def test_a_synthesis_job_reads_the_valid_l2a_of_its_window(scenario: Production) -> None:
+    """WASP's inputs for 31TCJ: January's window (Dec 23 - Feb 7) holds the valid L2A of Jan 03, 08, 18 and Feb 07
+    (Jan 13 is empty), February's (Jan 23 - Mar 10) only that of Feb 07."""
+    chain = load_chains(default_collections_dir())["maja-l3a-monthly"]
+    found = {}
+    with Database(str(scenario.catalog.settings.database_url)).connect() as conn:
+        for month in (1, 2):
+            start = datetime(2023, month, 1, tzinfo=UTC)
+            job = Job(
+                1, chain.collection, chain.version, "31TCJ", int(start.timestamp()) // SLOT_SECONDS, None, 1, 1, 3
+            )
+            inputs = resolve_inputs(conn, job, chain)
+            found[month] = [f"{datetime.fromisoformat(i.item['properties']['datetime']):%m-%d}" for i in inputs.primary]
+            assert (inputs.unit.period_start, inputs.unit.period_end) == (
+                start.date(),
+                date(2023, month + 1, 1) - timedelta(1),
+            )
+    assert found == {1: ["01-03", "01-08", "01-18", "02-07"], 2: ["02-07"]}
+
+
+def test_an_optional_auxiliary_input_is_given_to_the_job_when_it_is_there(scenario: Production) -> None:
+    """LIS with its DEM made optional: the unit does not wait for it, and the job still reads the tile's DEM."""
+    chain = load_chains(default_collections_dir())["lis-snow"]
+    optional = tuple(i.model_copy(update={"optional": i.role == "auxiliary"}) for i in chain.inputs)
+    chain = chain.model_copy(update={"inputs": optional})
+    assert chain.auxiliary("static") == [] and chain.auxiliary("static", optional=True) == ["dem-tiles"]
+    with Database(str(scenario.catalog.settings.database_url)).connect() as conn:
+        job = Job(1, chain.collection, chain.version, "31TCJ", slot_of(conn, "31TCJ", "01-03"), None, 1, 1, 3)
+        inputs = resolve_inputs(conn, job, chain)
+    assert [(i.role, i.collection) for i in inputs.all()] == [("primary", "maja-l2a"), ("auxiliary", "dem-tiles")]

@@ -17,6 +17,7 @@ from rio_cogeo.cogeo import cog_validate
 from hygor.readers import reader
 from hygor.validation import item_errors
 from reference_chains import maja, wasp
+from reference_chains.maja_userconf import write_user_configuration
 from reference_chains.rasters import read_band
 from reference_chains.synthetic import Acquired, SyntheticInputs, make_inputs
 
@@ -48,7 +49,7 @@ def input_folder(root: Path, inputs: SyntheticInputs, l1cs: list[Acquired], prev
 def run_maja(root: Path, folder: Path, mode: str) -> tuple[int, Path]:
     output = root / "output"
     code = maja.main(["-w", str(root / "work"), "--input", str(folder), "--output", str(output), "--mode", mode]
-                     + ["-ucs", str(root / "userconf"), "--TileId", TILE])  # fmt: skip
+                     + ["-ucs", str(write_user_configuration(root / "userconf")), "--TileId", TILE])  # fmt: skip
     return code, output
 
 
@@ -146,7 +147,10 @@ def test_maja_backward_processes_the_oldest(inputs: SyntheticInputs, tmp_path: P
 def test_maja_as_a_subprocess(inputs: SyntheticInputs, tmp_path: Path) -> None:
     folder = input_folder(tmp_path, inputs, clear(inputs)[:1])
     command = [sys.executable, "-m", "reference_chains.maja", "-w", str(tmp_path / "w"), "--input", str(folder)]
-    command += ["--output", str(tmp_path / "out"), "--mode", "L2INIT", "-ucs", str(tmp_path), "--TileId", TILE]
+    command += ["--output", str(tmp_path / "out"), "--mode", "L2INIT", "-ucs", str(tmp_path / "conf"), "--TileId", TILE]
+    refused = subprocess.run(command, capture_output=True, text=True, env={"HESP_CHAIN_VERSION": "4.11.0"})
+    assert refused.returncode == 1 and f"<{tmp_path / 'conf' / 'MAJAUserConfigSystem.xml'}> doesn't" in refused.stderr
+    write_user_configuration(tmp_path / "conf")
     result = subprocess.run(command, capture_output=True, text=True, env={"HESP_CHAIN_VERSION": "4.11.0"})
     assert result.returncode == 0, result.stderr
     assert "product written" in result.stdout
@@ -156,24 +160,34 @@ def test_maja_as_a_subprocess(inputs: SyntheticInputs, tmp_path: Path) -> None:
 
 
 def test_wasp_synthesis_of_the_month(inputs: SyntheticInputs, tmp_path: Path) -> None:
+    """WASP's command line: the MTD_ALL.xml of each L2A, the synthesis date and half period; without a date, the
+    middle of the inputs' dates; a missing metadata file is refused."""
     january = [a for a in inputs.l1c if a.acquisition.when.month == 1]
-    folders = []
+    metadata = []
     for index, acquired in enumerate(january[:4]):
         root = tmp_path / f"l2a-{index}"
         code, output = run_maja(root, input_folder(root, inputs, [acquired]), "L2INIT")
         assert code == 0
-        folders.append(next(output.iterdir()))
-    listing = tmp_path / "inputs.txt"
-    listing.write_text("".join(f"{folder}\n" for folder in folders))
-    command = ["--input-list", str(listing), "--output", str(tmp_path / "l3a"), "--tile", TILE]
-    assert wasp.main([*command, "--period-start", "2023-01-01", "--period-end", "2023-01-31"]) == 0
+        folder = next(output.iterdir())
+        metadata.append(str(folder / f"{folder.name}_MTD_ALL.xml"))
+    command = ["--input", *metadata, "--out", str(tmp_path / "l3a"), "--tempout", str(tmp_path / "tmp")]
+    assert wasp.main([*command, "--date", "20230115", "--synthalf", "23"]) == 0
     item = l2a_item(tmp_path / "l3a")
     properties = item["properties"]
     assert item["collection"] == "maja-l3a-monthly" and properties["hesp:valid"] is True
-    assert properties["start_datetime"] == "2023-01-01T00:00:00Z"
+    assert item["id"].startswith("SENTINEL2X_20230115-000000-000_L3A_T31TCJ_")
+    assert properties["start_datetime"] == "2023-01-01T00:00:00Z"  # the month of the synthesis date
     assert properties["end_datetime"].startswith("2023-01-31T23:59:59.999")
-    assert properties["datetime"] == "2023-01-16T00:00:00Z"
+    assert properties["datetime"] == "2023-01-15T00:00:00Z"
     assert properties["processing:version"] == "1.1.0"
     assert {"FRC_B2", "WGT_R1", "DTS_R1", "FLG_R2"} <= set(item["assets"])
     composite, _ = read_band(Path(item["assets"]["FRC_B8"]["href"]))
     assert (composite != -10_000).mean() > 0.9
+
+    assert wasp.main(["--input", *metadata, "--out", str(tmp_path / "middle")]) == 0
+    dates = sorted(a.acquisition.when.date() for a in january[:4])
+    middle = dates[0] + (dates[-1] - dates[0]) / 2
+    assert l2a_item(tmp_path / "middle")["properties"]["datetime"] == f"{middle}T00:00:00Z"
+    assert wasp.main(["--input", str(tmp_path / "no_MTD_ALL.xml"), "--out", str(tmp_path / "none")]) == 1
+    far = ["--input", *metadata, "--out", str(tmp_path / "far"), "--date", "20230401", "--synthalf", "23"]
+    assert wasp.main(far) == 1  # every input is more than 23 days away

@@ -2,7 +2,8 @@
 request for s1tiling-backscatter on 31TCJ, the reference S1Processor run with the config.cfg that the adapter
 writes, and the backscatter products registered with their lineage, stored, and counted as done by the gaps.
 
-The chain runs at 600 m (``output_spatial_resolution: "600."`` in a copy of the collections) to stay fast.
+The chain runs at 600 m (``output_spatial_resolution: "600."`` in a copy of the collections) to stay fast, with
+its DEM tiles (S1Tiling's dem_dir: 1-degree GeoTIFF tiles) in the test's folder.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import rasterio
-from adapter_inputs import collections_with, write_grd, write_tile_dem
+from adapter_inputs import collections_with, write_dem_tiles, write_grd
 from conftest import hesp
 from run_scenario import write_request
 from shapely.geometry import box
@@ -27,7 +28,12 @@ ASCENDING = datetime(2023, 1, 16, 17, 45, 0, tzinfo=UTC)
 
 
 def test_s1tiling_backscatter_end_to_end(db_url: str, tmp_path: Path) -> None:
-    collections = collections_with(tmp_path, "s1tiling-backscatter", '"10."', '"600."')
+    dem_dir = write_dem_tiles(tmp_path / "srtm", west=0, south=43, east=2, north=45)
+    shipped = ('    dem_dir: /data/dem/srtm-1arcsec\n    dem_format: "{id}.hgt"\n    polarisation: VV-VH\n'
+               '    calibration: sigma\n    output_spatial_resolution: "10."\n')  # fmt: skip
+    settings = (f'    dem_dir: {dem_dir}\n    dem_format: "{{id}}.tif"\n    polarisation: VV-VH\n'
+                '    calibration: sigma\n    output_spatial_resolution: "600."\n')  # fmt: skip
+    collections = collections_with(tmp_path, "s1tiling-backscatter", shipped, settings)
     grd = tmp_path / "sentinel-1-grd"
     # A descending pass in two slices (one unit of work: the same tile and half-day), an ascending pass in one.
     slices = [
@@ -36,9 +42,8 @@ def test_s1tiling_backscatter_end_to_end(db_url: str, tmp_path: Path) -> None:
                   footprint=box(0.1, 43.0, 2.1, 43.9)),
         write_grd(grd, ASCENDING, relative_orbit=132, direction="ASCENDING", footprint=box(0.0, 43.1, 1.4, 44.6)),
     ]  # fmt: skip
-    dem = write_tile_dem(tmp_path / "dem-tiles", TILE)
     with ItemLoader(Database(db_url)) as loader:
-        loader.load([*slices, dem])
+        loader.load(slices)
     storage = tmp_path / "storage"
     env = {
         "HESP_DATABASE_URL": db_url,
@@ -68,9 +73,8 @@ def test_s1tiling_backscatter_end_to_end(db_url: str, tmp_path: Path) -> None:
         for item_id, item in items.items()
     }
     assert lineage == {
-        descending_id: {("sentinel-1-grd", slices[0]["id"]), ("sentinel-1-grd", slices[1]["id"]),
-                        ("dem-tiles", dem["id"])},
-        ascending_id: {("sentinel-1-grd", slices[2]["id"]), ("dem-tiles", dem["id"])},
+        descending_id: {("sentinel-1-grd", slices[0]["id"]), ("sentinel-1-grd", slices[1]["id"])},
+        ascending_id: {("sentinel-1-grd", slices[2]["id"])},
     }  # fmt: skip
 
     for item in items.values():

@@ -116,22 +116,35 @@ WHERE u.unit
 
 -- name: period_gaps
 -- Per-period chains: one unit per tile and period (month, year, hydrological year) overlapping the requested
--- dates in which the primary input has items or the source collection has acquisitions not processed yet.
+-- dates in which the primary input has items or the source collection has acquisitions not processed yet. A
+-- chain with a synthesis window (`window_from`, `window_to`: days from the period's start, the second excluded;
+-- WASP: 23 days either side of the 15th) reads the items of its window instead, so an item may serve two periods.
 WITH scope AS (
     SELECT * FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::text[], %(since)s::date, %(until)s::date)
 ),
-inputs AS (  -- the primary items of each period: all of them, the valid ones, whether a valid one is not fetchable
-    SELECT i.tile, hesp.period_start(%(period)s, i.acquired) AS start, count(*) FILTER (WHERE i.valid) AS valid,
-           bool_or(i.valid AND NOT i.fetchable) AS unfetchable
+served AS (  -- the primary items and the source acquisitions of the scope, with each period they serve
+    SELECT i.tile, p.start, i.collection, i.slot, i.valid, i.fetchable, i.id
     FROM scope s
-    JOIN hesp.inventory i ON i.collection = %(primary)s AND i.tile = s.tile
+    JOIN hesp.inventory i ON i.collection = ANY(ARRAY[%(primary)s, %(source)s]) AND i.tile = s.tile
+    CROSS JOIN LATERAL (
+        SELECT hesp.period_start(%(period)s, i.acquired) AS start WHERE %(window_to)s::integer IS NULL
+        UNION ALL
+        SELECT g::date FROM generate_series(  -- the months whose window holds the item (two at most)
+            hesp.period_start(%(period)s, i.acquired - %(window_to)s::integer * interval '1 day')::timestamp,
+            (i.acquired AT TIME ZONE 'UTC') - %(window_from)s::integer * interval '1 day', interval '1 month') AS g
+        WHERE i.acquired >= (g::date + %(window_from)s::integer)::timestamp AT TIME ZONE 'UTC'
+          AND i.acquired < (g::date + %(window_to)s::integer)::timestamp AT TIME ZONE 'UTC'
+    ) AS p
+),
+inputs AS (  -- the primary items of each period: all of them, the valid ones, whether a valid one is not fetchable
+    SELECT tile, start, count(*) FILTER (WHERE valid) AS valid, bool_or(valid AND NOT fetchable) AS unfetchable
+    FROM served WHERE collection = %(primary)s
     GROUP BY 1, 2
 ),
 pending AS (  -- source acquisitions whose primary product is not made yet (nor ruled out by an empty one)
-    SELECT i.tile, hesp.period_start(%(period)s, i.acquired) AS start, count(*) AS pending
-    FROM scope s
-    JOIN hesp.inventory i ON i.collection = %(source)s AND i.tile = s.tile
-    WHERE cardinality(%(path)s::text[]) > 0 AND NOT EXISTS (
+    SELECT i.tile, i.start, count(*) AS pending
+    FROM served i
+    WHERE i.collection = %(source)s AND cardinality(%(path)s::text[]) > 0 AND NOT EXISTS (
         SELECT FROM hesp.inventory p
         WHERE p.collection = ANY(%(path)s::text[]) AND p.tile = i.tile AND p.slot = i.slot
           AND (p.collection = %(primary)s OR NOT p.valid))
@@ -139,6 +152,7 @@ pending AS (  -- source acquisitions whose primary product is not made yet (nor 
 ),
 units AS (
     SELECT k.tile, k.start, hesp.period_end(%(period)s, k.start) AS period_end, s.priority,
+           coalesce(k.start + %(window_to)s::integer, hesp.period_end(%(period)s, k.start)) AS inputs_end,
            coalesce(n.valid, 0) AS valid, coalesce(q.pending, 0) AS pending, n.unfetchable
     FROM (SELECT tile, start FROM inputs UNION SELECT tile, start FROM pending) AS k
     JOIN scope s ON s.tile = k.tile AND s.dates && daterange(k.start, hesp.period_end(%(period)s, k.start))
@@ -166,11 +180,14 @@ CROSS JOIN LATERAL (SELECT coalesce(
     CASE WHEN u.valid < %(min_valid)s AND u.pending = 0 THEN ARRAY['invalid',
         u.valid || ' valid ' || %(primary)s || ' in the period, ' || %(min_valid)s || ' needed'] END,
     hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
-    CASE WHEN u.period_end > %(now)s THEN ARRAY['blocked', 'the period ends on ' || u.period_end] END,
-    CASE WHEN u.pending > 0 THEN ARRAY['blocked', u.pending || ' acquisitions of the period have no ' || %(primary)s || ' yet'] END,
-    CASE WHEN u.unfetchable THEN ARRAY['blocked', (SELECT min(i.collection || ' ' || i.id) FROM hesp.inventory i
-        WHERE i.collection = %(primary)s AND i.tile = u.tile AND i.valid AND NOT i.fetchable
-          AND hesp.period_start(%(period)s, i.acquired) = u.start) || ' is catalogued but not fetchable yet'] END,
+    CASE WHEN u.inputs_end > %(now)s THEN ARRAY['blocked', CASE WHEN %(window_to)s::integer IS NULL
+        THEN 'the period ends on ' ELSE 'the synthesis window ends on ' END || u.inputs_end] END,
+    CASE WHEN u.pending > 0 THEN ARRAY['blocked', u.pending || ' acquisitions of the '
+        || CASE WHEN %(window_to)s::integer IS NULL THEN 'period' ELSE 'synthesis window' END
+        || ' have no ' || %(primary)s || ' yet'] END,
+    CASE WHEN u.unfetchable THEN ARRAY['blocked', (SELECT min(f.collection || ' ' || f.id) FROM served f
+        WHERE f.collection = %(primary)s AND f.tile = u.tile AND f.start = u.start AND f.valid AND NOT f.fetchable)
+        || ' is catalogued but not fetchable yet'] END,
     CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN coalesce(
         CASE WHEN a.unfetchable THEN ARRAY['blocked', coalesce((SELECT min(i.collection || ' ' || i.id)
             FROM hesp.inventory i WHERE i.collection = ANY(%(static)s::text[]) AND i.tile = u.tile AND NOT i.fetchable),

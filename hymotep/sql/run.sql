@@ -8,13 +8,17 @@ WHERE collection = %(collection)s AND tile = %(tile)s AND slot = %(slot)s AND va
 ORDER BY acquired, id
 
 -- name: period_inputs
--- The valid primary items of the tile in the period that starts on `start`, each with the period's end.
+-- The valid primary items of the tile in the period that starts on `start`, each with the period's end; with a
+-- synthesis window (`window_from`, `window_to`: days from the start, the second excluded), those of the window.
 SELECT i.collection, i.id, i.acquired, p.period_end
-FROM (SELECT hesp.period_end(%(period)s, %(start)s::date) AS period_end) AS p
+FROM (SELECT hesp.period_end(%(period)s, %(start)s::date) AS period_end,
+             %(start)s::date + coalesce(%(window_from)s::integer, 0) AS first_day,
+             coalesce(%(start)s::date + %(window_to)s::integer, hesp.period_end(%(period)s, %(start)s::date)) AS end_day
+     ) AS p
 JOIN hesp.inventory i
   ON i.collection = %(collection)s AND i.tile = %(tile)s AND i.valid
- AND i.acquired >= %(start)s::date::timestamp AT TIME ZONE 'UTC'
- AND i.acquired < p.period_end::timestamp AT TIME ZONE 'UTC'
+ AND i.acquired >= p.first_day::timestamp AT TIME ZONE 'UTC'
+ AND i.acquired < p.end_day::timestamp AT TIME ZONE 'UTC'
 ORDER BY i.acquired, i.id
 
 -- name: same_day_inputs
