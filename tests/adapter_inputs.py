@@ -137,6 +137,18 @@ def write_dem_tiles(root: Path, *, west: int, south: int, east: int, north: int,
     return root
 
 
+S1TILING_SHIPPED = (
+    '    dem_dir: /data/dem/srtm-1arcsec\n    dem_format: "{id}.hgt"\n    polarisation: VV-VH\n'
+    '    calibration: sigma\n    output_spatial_resolution: "10."\n'
+)
+
+
+def s1tiling_collections(tmp_path: Path, dem_dir: Path) -> Path:
+    """The collections, S1Tiling reading the 1-degree DEM tiles of ``dem_dir`` and writing 600 m pixels (fast)."""
+    settings = S1TILING_SHIPPED.replace("/data/dem/srtm-1arcsec", str(dem_dir)).replace("{id}.hgt", "{id}.tif")
+    return collections_with(tmp_path, "s1tiling-backscatter", S1TILING_SHIPPED, settings.replace('"10."', '"600."'))
+
+
 def collections_with(tmp_path: Path, collection: str, old: str, new: str) -> Path:
     """A copy of the collections folder in which ``collection``'s chain.yaml says ``new`` instead of ``old``."""
     collections = tmp_path / "collections"

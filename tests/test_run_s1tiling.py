@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import rasterio
-from adapter_inputs import collections_with, write_dem_tiles, write_grd
+from adapter_inputs import s1tiling_collections, write_dem_tiles, write_grd
 from conftest import hesp
 from run_scenario import write_request
 from shapely.geometry import box
@@ -29,11 +29,7 @@ ASCENDING = datetime(2023, 1, 16, 17, 45, 0, tzinfo=UTC)
 
 def test_s1tiling_backscatter_end_to_end(db_url: str, tmp_path: Path) -> None:
     dem_dir = write_dem_tiles(tmp_path / "srtm", west=0, south=43, east=2, north=45)
-    shipped = ('    dem_dir: /data/dem/srtm-1arcsec\n    dem_format: "{id}.hgt"\n    polarisation: VV-VH\n'
-               '    calibration: sigma\n    output_spatial_resolution: "10."\n')  # fmt: skip
-    settings = (f'    dem_dir: {dem_dir}\n    dem_format: "{{id}}.tif"\n    polarisation: VV-VH\n'
-                '    calibration: sigma\n    output_spatial_resolution: "600."\n')  # fmt: skip
-    collections = collections_with(tmp_path, "s1tiling-backscatter", shipped, settings)
+    collections = s1tiling_collections(tmp_path, dem_dir)
     grd = tmp_path / "sentinel-1-grd"
     # A descending pass in two slices (one unit of work: the same tile and half-day), an ascending pass in one.
     slices = [

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
-from adapter_inputs import collections_with, write_grd, write_tile_dem
+from adapter_inputs import s1tiling_collections, write_dem_tiles, write_grd, write_tile_dem
 from conftest import free_port, hesp
 from run_scenario import write_request
 from shapely.geometry import box
@@ -255,7 +255,8 @@ def test_a_job_whose_inputs_are_remote_runs_after_staging(db_url: str, upstream:
     """Two slices of a pass, one of them cut mid-file by the server: one S1Tiling unit, run on the cached
     copies. A pass whose file answers 404 fails with that error after its attempts; a pass whose slice the
     upstream archive only offers to order is blocked in the gaps, and queued for no job."""
-    collections = collections_with(tmp_path, "s1tiling-backscatter", '"10."', '"600."')
+    srtm = write_dem_tiles(tmp_path / "srtm", west=0, south=43, east=2, north=45)
+    collections = s1tiling_collections(tmp_path, srtm)
     grd = upstream.root / "grd"
     descending = [
         write_grd(grd, DESCENDING, relative_orbit=8, direction="DESCENDING", footprint=box(0.2, 43.8, 2.2, 44.6)),
