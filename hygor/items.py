@@ -34,6 +34,8 @@ EXTENSIONS = {
     "raster": "https://stac-extensions.github.io/raster/v2.0.0/schema.json",
     "sar": "https://stac-extensions.github.io/sar/v1.3.0/schema.json",
     "classification": "https://stac-extensions.github.io/classification/v1.1.0/schema.json",
+    "product": "https://stac-extensions.github.io/product/v1.0.0/schema.json",
+    "s1": "https://stac-extensions.github.io/sentinel-1/v0.2.0/schema.json",
 }
 API_LINKS = frozenset({"self", "root", "parent", "collection"})
 # The project's own properties (documented in schemas/hesp-properties.schema.json).
@@ -94,16 +96,31 @@ def tiled_item(
         **properties,
     }
     links = [derived_from_link(source_collection, source_id) for source_collection, source_id in derived_from]
+    return footprint_item(
+        item_id=item_id, collection=collection, footprint=geometry, properties=props, assets=assets, links=links
+    )
+
+
+def footprint_item(
+    *,
+    item_id: str,
+    collection: str,
+    footprint: BaseGeometry,
+    properties: Mapping[str, Any],
+    assets: Mapping[str, dict[str, Any]],
+    links: Iterable[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """An item whose geometry is ``footprint`` itself (WGS84, already split at the antimeridian), on no tile."""
     item = {
         "type": "Feature",
         "stac_version": STAC_VERSION,
         "stac_extensions": [],
         "id": item_id,
         "collection": collection,
-        "geometry": mapping(geometry),
-        "bbox": list(antimeridian.bbox(mapping(geometry))),
-        "properties": props,
-        "links": links,
+        "geometry": mapping(footprint),
+        "bbox": list(antimeridian.bbox(mapping(footprint))),
+        "properties": dict(properties),
+        "links": list(links),
         "assets": dict(assets),
     }
     item["stac_extensions"] = declared_extensions(item)

@@ -1,7 +1,7 @@
 """Product readers, one module per format, registered by name (see ``base``)."""
 
 # Each import registers its readers; detection tries them in this order.
-from hygor.readers import esa_safe, esa_tileinfo, lis, muscate, s1tiling, stac_json, surfwater  # noqa: F401
+from hygor.readers import esa_s1, esa_safe, esa_tileinfo, lis, muscate, s1tiling, stac_json, surfwater  # noqa: F401
 from hygor.readers.base import Reader, ReaderError, Rejection, detect, reader, readers
 
 __all__ = ["Reader", "ReaderError", "Rejection", "detect", "reader", "readers"]
