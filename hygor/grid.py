@@ -127,11 +127,12 @@ def fix_antimeridian(geometry: BaseGeometry) -> BaseGeometry:
     xmin, _, xmax, _ = geometry.bounds
     if xmax - xmin < 180:  # no jump across ±180°: nothing to split
         return geometry if shapely.is_valid(geometry) else shapely.make_valid(geometry)
-    # Edges are densified already: crossings are interpolated linearly between close vertices.
+    # Edges are densified already: crossings are interpolated linearly between close vertices. A ring is read as
+    # the small polygon it outlines whichever way it is wound (product metadata lists corners either way).
     if isinstance(geometry, Polygon):
-        fixed = antimeridian.fix_polygon(geometry, great_circle=False)
+        fixed = antimeridian.fix_polygon(geometry, great_circle=False, fix_winding=True)
     elif isinstance(geometry, MultiPolygon):
-        fixed = antimeridian.fix_multi_polygon(geometry, great_circle=False)
+        fixed = antimeridian.fix_multi_polygon(geometry, great_circle=False, fix_winding=True)
     else:
         return geometry
     return fixed if fixed.is_valid else shapely.make_valid(fixed)

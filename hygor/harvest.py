@@ -18,12 +18,12 @@ from typing import Any
 
 import orjson
 from psycopg.types.json import Jsonb
-from shapely.geometry import mapping
+from shapely.geometry import mapping, shape
 
 from hygor.db import Database, execute, fetch_all, fetch_one
 from hygor.grid import UnknownTile, normalise_tile_id, tile
 from hygor.ingest import Checker, IngestReport, RejectedItem
-from hygor.items import adopt
+from hygor.items import EXTENSIONS, adopt
 from hygor.loader import ItemLoader
 
 MISSION_START = datetime(2014, 4, 3, tzinfo=UTC)  # Sentinel-1A: nothing upstream is older
@@ -125,6 +125,32 @@ def item_tile(item: dict[str, Any]) -> str | None:
     return None
 
 
+def on_grid(item: dict[str, Any]) -> dict[str, Any]:
+    """An item on a tile says so in ``grid:code``, by which the inventory places it; upstream items that name their
+    tile otherwise (Earth Search v0: ``sentinel:*`` fields and the id) get it, with the grid extension."""
+    properties = item.get("properties", {})
+    code = item_tile(item)
+    if code is None or properties.get("grid:code"):
+        return item
+    extensions = list(item.get("stac_extensions", []))
+    if not any("/grid/" in extension for extension in extensions):
+        extensions.append(EXTENSIONS["grid"])
+    return {**item, "stac_extensions": extensions, "properties": {**properties, "grid:code": f"MGRS-{code}"}}
+
+
+def owner_tile(item: dict[str, Any], tiles: tuple[str, ...]) -> str | None:
+    """The tile whose unit loads an upstream item: its own tile when it is on one; else (Sentinel-1 slices cross
+    the grid) the first of ``tiles`` its footprint covers, so that a slice over several of them is loaded once."""
+    own = item_tile(item)
+    if own is not None or not item.get("geometry"):
+        return own
+    try:
+        footprint = shape(item["geometry"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # a malformed geometry is for validation to reject
+    return next((t for t in tiles if tile(t).footprint().intersects(footprint)), None)
+
+
 def harvest(
     database: Database,
     query: HarvestQuery,
@@ -172,9 +198,9 @@ def _harvest_unit(
     for page in search.pages_as_dicts():
         batch = []
         for upstream in page.get("features", []):
-            if query.tiles and item_tile(upstream) not in (None, unit.area):
-                continue  # a neighbour tile overlapping this one: harvested under its own unit, if asked for
-            item = adopt(upstream, query.collection)
+            if query.tiles and owner_tile(upstream, query.tiles) not in (None, unit.area):
+                continue  # another tile's item overlapping this one: harvested under its own unit, if asked for
+            item = on_grid(adopt(upstream, query.collection))
             problem = checker.problem(item)
             if problem is not None:
                 report.rejected.append(RejectedItem(path=query.source_url, reason=problem, item_id=item.get("id")))

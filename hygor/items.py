@@ -35,6 +35,8 @@ EXTENSIONS = {
     "raster": "https://stac-extensions.github.io/raster/v2.0.0/schema.json",
     "sar": "https://stac-extensions.github.io/sar/v1.3.0/schema.json",
     "classification": "https://stac-extensions.github.io/classification/v1.1.0/schema.json",
+    "product": "https://stac-extensions.github.io/product/v1.0.0/schema.json",
+    "s1": "https://stac-extensions.github.io/sentinel-1/v0.2.0/schema.json",
 }
 API_LINKS = frozenset({"self", "root", "parent", "collection"})
 # The project's own properties (documented in schemas/hesp-properties.schema.json).

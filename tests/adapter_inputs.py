@@ -1,13 +1,14 @@
-"""What the chain adapter tests start from: real Sentinel-1 GRD slices (tiny ``.SAFE`` folders whose
-``manifest.safe`` gives pass, relative orbit and footprint, as S1Tiling reads them) with their items, the DEM of a
-tile in MAJA's Earth Explorer layout with its item, and a copy of the collections with one chain.yaml edited.
+"""What the chain adapter tests start from: Sentinel-1 GRD slices (tiny ``.SAFE`` folders: a ``manifest.safe`` in
+the real layout, written by ``s1_safe``, giving pass, relative orbit and footprint as S1Tiling reads them, and the
+measurements it lists) with their items, the DEM of a tile in MAJA's Earth Explorer layout with its item, and a
+copy of the collections with one chain.yaml edited.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,12 @@ import numpy as np
 import rasterio
 from rasterio.control import GroundControlPoint
 from rasterio.transform import from_bounds
+from s1_safe import Slice, write_safe
 from shapely.geometry import Polygon, mapping
 
 from hygor import grid
 from hygor.items import VALID, declared_extensions, stac_datetime
+from hygor.readers import reader
 from hygor.readers.outputs import asset
 from hygor.settings import default_collections_dir
 from reference_chains.synthetic_aux import write_dem
@@ -26,29 +29,6 @@ from reference_chains.synthetic_scene import landscape
 
 SLICE_SECONDS = 25
 ORBIT_OFFSET_S1A = 73  # relative orbit = (absolute - 73) % 175 + 1 for Sentinel-1A
-MANIFEST = """<?xml version="1.0" encoding="UTF-8"?>
-<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" xmlns:safe="http://www.esa.int/safe/sentinel-1.0"
-    xmlns:s1="http://www.esa.int/safe/sentinel-1.0/sentinel-1" xmlns:gml="http://www.opengis.net/gml">
-  <metadataSection>
-    <metadataObject ID="measurementOrbitReference" classification="DESCRIPTION" category="DMD">
-      <metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Orbit Reference"><xmlData>
-        <safe:orbitReference>
-          <safe:orbitNumber type="start">{absolute}</safe:orbitNumber>
-          <safe:relativeOrbitNumber type="start">{relative}</safe:relativeOrbitNumber>
-          <safe:extension><s1:orbitProperties><s1:pass>{direction}</s1:pass></s1:orbitProperties></safe:extension>
-        </safe:orbitReference>
-      </xmlData></metadataWrap>
-    </metadataObject>
-    <metadataObject ID="measurementFrameSet" classification="DESCRIPTION" category="DMD">
-      <metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Frame Set"><xmlData>
-        <safe:frameSet><safe:frame><safe:footPrint srsName="http://www.opengis.net/gml/srs/epsg.xml#4326">
-          <gml:coordinates>{coordinates}</gml:coordinates>
-        </safe:footPrint></safe:frame></safe:frameSet>
-      </xmlData></metadataWrap>
-    </metadataObject>
-  </metadataSection>
-</xfdu:XFDU>
-"""
 
 
 def write_grd(
@@ -56,19 +36,17 @@ def write_grd(
 ) -> dict[str, Any]:
     """A Sentinel-1A IW GRDH dual-polarisation slice starting at ``start`` (``direction``: ASCENDING or
     DESCENDING; ``footprint`` in lon/lat) under ``root``, and its sentinel-1-grd item."""
-    stop = start + timedelta(seconds=SLICE_SECONDS)
     absolute = ORBIT_OFFSET_S1A + relative_orbit - 1 + 175 * 266
-    name = f"S1A_IW_GRDH_1SDV_{start:%Y%m%dT%H%M%S}_{stop:%Y%m%dT%H%M%S}_{absolute:06d}_05A1B2_{start:%H%M}"
-    safe = root / f"{name}.SAFE"
-    (safe / "measurement").mkdir(parents=True)
-    corners = " ".join(f"{lat},{lon}" for lon, lat in footprint.exterior.coords[:-1])
-    manifest = safe / "manifest.safe"
-    manifest.write_text(MANIFEST.format(absolute=absolute, relative=relative_orbit, direction=direction,
-                                        coordinates=corners))  # fmt: skip
-    assets = {"safe-manifest": asset("sentinel-1-grd", "safe-manifest", manifest)}
+    corners = [(lat, lon) for lon, lat in footprint.exterior.coords[:-1]]
+    product = Slice(start=start, seconds=SLICE_SECONDS, absolute_orbit=absolute, relative_orbit=relative_orbit,
+                    direction=direction, datatake=0x05A1B2, footprint=corners)  # fmt: skip
+    safe = write_safe(root, product)
+    [listed] = reader("esa-safe-s1-grd").read(safe)  # where the manifest says the measurements are
+    name, stop = product.name, product.stop
+    assets = {"safe-manifest": asset("sentinel-1-grd", "safe-manifest", safe / "manifest.safe")}
     for polarisation in ("vv", "vh"):
-        stamps = f"{start:%Y%m%dt%H%M%S}-{stop:%Y%m%dt%H%M%S}-{absolute:06d}-05a1b2"
-        measurement = safe / "measurement" / f"s1a-iw-grd-{polarisation}-{stamps}-001.tiff"
+        measurement = Path(listed["assets"][polarisation]["href"])
+        measurement.parent.mkdir(exist_ok=True)
         _write_amplitude(measurement, footprint)
         assets[polarisation] = asset("sentinel-1-grd", polarisation, measurement)
     item = {

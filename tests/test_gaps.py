@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from conftest import hesp
 from gap_scenario import at, build, item, l2a, slot_of
+from s1_safe import Slice, write_safe
 
 import hymotep
 from hygor import Catalog, Settings
@@ -382,3 +383,38 @@ def test_an_optional_auxiliary_input_is_given_to_the_job_when_it_is_there(scenar
         job = Job(1, chain.collection, chain.version, "31TCJ", slot_of(conn, "31TCJ", "01-03"), None, 1, 1, 3)
         inputs = resolve_inputs(conn, job, chain)
     assert [(i.role, i.collection) for i in inputs.all()] == [("primary", "maja-l2a"), ("auxiliary", "dem-tiles")]
+
+
+def test_consecutive_slices_read_from_their_safe_make_one_s1tiling_unit(db_url: str, tmp_path: Path) -> None:
+    """The real slice 7 of a Sentinel-1A datatake and its slice 8 (written from it), ingested by the SAFE reader:
+    both cover 31TDM (18 % and 82 % of it), in one pass, so S1Tiling has one unit there, made from both."""
+    first = Slice()  # the real product's values: ascending, relative orbit 59, 2021-08-09 17:39:53
+    following = first.next([(47.53, 1.08), (47.94, 4.51), (46.436539, 4.851360), (46.033890, 1.512143)])
+    safes = [write_safe(tmp_path / "grd", product) for product in (first, following)]
+    env = {"HESP_DATABASE_URL": db_url}
+    ingested = hesp("ingest", *map(str, safes), "--format", "json", env=env)
+    assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+    assert json.loads(ingested.stdout)["ingested"] == 2
+    request = tmp_path / "s1.yaml"
+    request.write_text(
+        "name: backscatter\nrequester: {name: T}\nzone: {tiles: [31TDM, 31TDL]}\nchains: [s1tiling-backscatter]\n"
+        "period: {start: 2021-08-01, end: 2021-08-31}\n"
+    )
+    assert hesp("request", "add", str(request), env=env).returncode == 0
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT tile, id, slot FROM hesp.inventory"
+            " WHERE collection = 'sentinel-1-grd' AND tile IN ('31TDM', '31TDL')"
+        ).fetchall()
+    on_tdm = {row[1]: row[2] for row in rows if row[0] == "31TDM"}
+    assert set(on_tdm) == {first.name, following.name} and len(set(on_tdm.values())) == 1
+    assert {row[1] for row in rows if row[0] == "31TDL"} == {first.name}  # slice 8 does not reach 31TDL
+
+    listed = hesp("gaps", "--list", "-c", "s1tiling-backscatter", "--format", "json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    units = json.loads(listed.stdout)
+    # One unit per tile, dated by the pass's first slice (S1Tiling reads its DEM from its own dem_dir).
+    assert [(u["tile"], u["acquired"], u["state"], u["reason"]) for u in units] == [
+        ("31TDL", "2021-08-09T17:39:53Z", "runnable", None),
+        ("31TDM", "2021-08-09T17:39:53Z", "runnable", None),
+    ]
