@@ -1,9 +1,13 @@
 """``hesp ingest``: find products on disk, read them into items, check them, load them in batches.
 
 Every item is checked before anything is written: its collection exists, it validates against the STAC
-schemas, and (with ``check_assets`` / ``check_cog``, always for the centre's own outputs) its files exist and
-its rasters are Cloud Optimized GeoTIFFs. An item is loaded whole or rejected with a reason; a run ends with
-one report, and running it again on the same files changes nothing.
+schemas, and (with ``check_assets`` / ``check_cog``, always for the centre's own outputs unless they come from
+an ``archive``) its files exist and its rasters are Cloud Optimized GeoTIFFs. An item is loaded whole or
+rejected with a reason; a run ends with one report, and running it again on the same files changes nothing.
+
+The products are found first (a walk of the folders by their entries' names, ``os.scandir``), so that progress
+has a total; a batch holds whole products, and the products it holds are recorded with its items
+(``hygor.ingest_runs``): a run killed and started again continues where the catalogue is.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +24,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from hygor.collections import CollectionDefinition
+from hygor.db import Database
+from hygor.ingest_runs import IngestRun, close_run, open_run, run_request
 from hygor.items import adopt
-from hygor.loader import LoadCounts, LoaderProcess
-from hygor.readers import Rejection, detect
+from hygor.loader import Done, LoadCounts, LoaderProcess
+from hygor.readers import Reader, Rejection, detect
 from hygor.validation import item_errors
 
 BATCH_SIZE = 5_000
@@ -35,11 +41,30 @@ class RejectedItem(BaseModel):
     item_id: str | None = None
 
 
+class FormatCounts(BaseModel):
+    """What one reader (format) did in a run."""
+
+    products: int = 0
+    """Products read in this run."""
+    items: int = 0
+    """Their items that passed the checks."""
+    rejected: int = 0
+    """Products of which something was rejected."""
+    resumed: int = 0
+    """Products an interrupted run had committed, not read again."""
+
+
 class IngestReport(BaseModel):
     ingested: int = 0
     updated: int = 0
     unchanged: int = 0
     rejected: list[RejectedItem] = []
+    products_found: int = 0
+    products_done: int = 0
+    """Products read (or skipped as committed by an interrupted run) so far: progress, out of products_found."""
+    resumed: int = 0
+    """Products skipped because an interrupted run of the same arguments had committed them."""
+    by_reader: dict[str, FormatCounts] = {}
 
     @property
     def ok(self) -> bool:
@@ -57,6 +82,9 @@ class IngestOptions:
     recursive: bool = False
     check_assets: bool = False
     check_cog: bool = False
+    archive: bool = False
+    """Products of an archive, catalogued from their metadata: the files of produced collections are not
+    checked unless asked (legacy GeoTIFFs are not COGs; an archive is often catalogued before it is staged)."""
     batch_size: int = BATCH_SIZE
 
 
@@ -72,15 +100,17 @@ def find_products(paths: Iterable[Path], recursive: bool) -> Iterator[tuple[Path
         yield from _walk(path, recursive, top=True)
 
 
-def _walk(path: Path, recursive: bool, top: bool) -> Iterator[tuple[Path, Any] | Rejection]:
+def _walk(path: Path, recursive: bool, top: bool, is_dir: bool | None = None) -> Iterator[tuple[Path, Any] | Rejection]:
     found = detect(path)
+    is_dir = path.is_dir() if is_dir is None else is_dir
     if found is not None:
         yield (path, found)
-    elif path.is_dir() and (top or recursive):
-        for child in sorted(path.iterdir()):
-            if not child.name.startswith("."):
-                yield from _walk(child, recursive, top=False)
-    elif path.is_dir():
+    elif is_dir and (top or recursive):
+        with os.scandir(path) as listing:  # entries know whether they are folders: no stat per child
+            children = sorted((entry.name, entry.is_dir()) for entry in listing if not entry.name.startswith("."))
+        for name, child_is_dir in children:
+            yield from _walk(path / name, recursive, top=False, is_dir=child_is_dir)
+    elif is_dir:
         yield Rejection(str(path), "not a product: use --recursive to search inside folders")
     else:
         yield Rejection(str(path), "unknown format: no reader recognises this file")
@@ -102,7 +132,7 @@ class Checker:
         if errors:
             return f"invalid STAC item: {errors[0]}"
         definition = self.definitions.get(str(collection))
-        produced = definition is not None and definition.produced
+        produced = definition is not None and definition.produced and not self.options.archive
         if self.options.check_assets or produced:
             missing = next((key for key, asset in item["assets"].items() if not _local_exists(asset["href"])), None)
             if missing is not None:
@@ -137,17 +167,20 @@ def _cog_problem(item: dict[str, Any]) -> str | None:
 
 
 def ingest(
-    paths: Iterable[Path],
+    paths: Sequence[Path],
     loader: LoaderProcess,
     checker: Checker,
     progress: Progress | None = None,
+    database: Database | None = None,
 ) -> IngestReport:
     """Read, check and load everything under ``paths``; the report says what happened to each thing.
 
     Reading and checking the next batch overlaps with loading the previous one (in the loader's own process);
-    at most two batches are in memory.
+    at most two batches are in memory. With ``database``, the run is resumable (``hygor.ingest_runs``).
     """
     report = IngestReport()
+    options = checker.options
+    run = open_run(database, run_request(paths, options.collection, options.recursive)) if database else None
 
     def loaded(pending: Future[LoadCounts]) -> None:
         report.count(pending.result())
@@ -155,42 +188,78 @@ def ingest(
             progress(report)
 
     with _cyclic_gc_paused():
+        found = list(find_products(paths, options.recursive))
+        report.products_found = sum(1 for product in found if not isinstance(product, Rejection))
         pending: Future[LoadCounts] | None = None
-        for batch in checked_batches(paths, checker, report):
+        for batch, finished in checked_batches(found, checker, report, run, progress):
             if pending is not None:
                 loaded(pending)
-            pending = loader.submit(batch)
+            pending = loader.submit(batch, Done(run.id, finished) if run else None)
         if pending is not None:
             loaded(pending)
+    if database is not None and run is not None:
+        close_run(database, run)
     return report
 
 
-def checked_batches(paths: Iterable[Path], checker: Checker, report: IngestReport) -> Iterator[list[dict[str, Any]]]:
-    """Batches of items that passed every check (distinct ids); what did not goes to ``report.rejected``."""
+def checked_batches(
+    found: Iterable[tuple[Path, Reader] | Rejection],
+    checker: Checker,
+    report: IngestReport,
+    run: IngestRun | None = None,
+    progress: Progress | None = None,
+) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
+    """Batches of whole products' items that passed every check (distinct ids), with the paths of the products
+    that had nothing rejected; what did not pass goes to ``report.rejected``. Products that ``run`` committed
+    already are skipped."""
     batch: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-    for found in find_products(paths, checker.options.recursive):
-        if isinstance(found, Rejection):
-            report.rejected.append(RejectedItem(path=found.path, reason=found.reason))
+    finished: list[str] = []
+    for product in found:
+        if isinstance(product, Rejection):
+            report.rejected.append(RejectedItem(path=product.path, reason=product.reason))
             continue
-        path, reader = found
-        for outcome in reader.items(path):
-            if isinstance(outcome, Rejection):
-                report.rejected.append(RejectedItem(path=outcome.path, reason=outcome.reason, item_id=outcome.item_id))
-                continue
-            item = adopt(outcome, checker.options.collection or outcome.get("collection") or reader.collection)
-            problem = checker.problem(item)
+        path, reader = product
+        counts = report.by_reader.setdefault(reader.name, FormatCounts())
+        report.products_done += 1
+        if run is not None and str(path) in run.done:
+            counts.resumed += 1
+            report.resumed += 1
+            continue
+        counts.products += 1
+        rejected_before = len(report.rejected)
+        for item in _checked_items(path, reader, checker, report):
             key = (str(item.get("collection")), str(item.get("id")))
-            if problem is None and key in batch:
+            if key in batch:
                 problem = f"same id as an item of {batch[key][0]} in this run"
-            if problem is not None:
                 report.rejected.append(RejectedItem(path=str(path), reason=problem, item_id=item.get("id")))
                 continue
             batch[key] = (str(path), item)
-            if len(batch) >= checker.options.batch_size:
-                yield [item for _, item in batch.values()]
-                batch = {}
-    if batch:
-        yield [item for _, item in batch.values()]
+            counts.items += 1
+        if len(report.rejected) > rejected_before:
+            counts.rejected += 1
+        else:
+            finished.append(str(path))
+        if progress:
+            progress(report)
+        if len(batch) >= checker.options.batch_size:
+            yield [item for _, item in batch.values()], finished
+            batch, finished = {}, []
+    if batch or finished:
+        yield [item for _, item in batch.values()], finished
+
+
+def _checked_items(path: Path, reader: Reader, checker: Checker, report: IngestReport) -> Iterator[dict[str, Any]]:
+    """The items of one product that pass the checks; the others go to ``report.rejected``."""
+    for outcome in reader.items(path):
+        if isinstance(outcome, Rejection):
+            report.rejected.append(RejectedItem(path=outcome.path, reason=outcome.reason, item_id=outcome.item_id))
+            continue
+        item = adopt(outcome, checker.options.collection or outcome.get("collection") or reader.collection)
+        problem = checker.problem(item)
+        if problem is not None:
+            report.rejected.append(RejectedItem(path=str(path), reason=problem, item_id=item.get("id")))
+            continue
+        yield item
 
 
 @contextlib.contextmanager

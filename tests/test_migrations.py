@@ -80,7 +80,8 @@ def test_reset_drops_items_and_initialises_again(db_url: str) -> None:
 def test_the_catalogue_makes_no_production_object(empty_db_url: str) -> None:
     catalogue = Catalog(Settings(database_url=empty_db_url))
     assert catalogue.init().migrations_applied == [f"{n} (hygor)" for n in ("0001_hesp_schema", "0002_harvests",
-                                                                           "0003_tiles", "0005_inventory")]  # fmt: skip
+                                                                           "0003_tiles", "0005_inventory",
+                                                                           "0007_ingest_runs")]  # fmt: skip
     assert not hesp_objects(empty_db_url) & PRODUCTION_OBJECTS
     production = Production(catalogue).init()
     assert production.migrations_applied == ["0001_requests (hymotep)", "0002_production (hymotep)",
