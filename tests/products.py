@@ -91,31 +91,7 @@ def write_wasp_l3a(
     """
     central = datetime(month.year, month.month, 15, tzinfo=UTC)
     product_id = muscate_id("SENTINEL2X", central, "L3A", tile, version)
-    document = muscate_document(product_id, central, cloud_cover, 0.0, version)
-    characteristics = _find(document, "./Product_Characteristics")
-    _find(characteristics, "PRODUCT_LEVEL").text = "L3A"
-    _find(characteristics, "PLATFORM").text = "SENTINEL2X"
-    _find(characteristics, "ORBIT_NUMBER").text = "-1"
-    if with_period:
-        period = _find(characteristics, "UTC_Acquisition_Range")
-        period.clear()
-        last = date(month.year + month.month // 12, month.month % 12 + 1, 1) - timedelta(days=1)
-        for name, value in (
-            ("SYNTHESIS_DATE", f"{central:%Y-%m-%d}T00:00:00.000Z"),
-            ("SYNTHESIS_PERIOD_BEGIN", f"{month:%Y-%m-01}T00:00:00.000Z"),
-            ("SYNTHESIS_PERIOD_END", f"{last:%Y-%m-%d}T23:59:59.999Z"),
-        ):
-            ET.SubElement(period, name).text = value
-    organisation = _find(document, "./Product_Organisation/Muscate_Product")
-    images, masks = _find(organisation, "Image_List"), _find(organisation, "Mask_List")
-    images.clear()
-    masks.clear()
-    _list_files(
-        images, "Image", "Flat_Reflectance_Composite", [(f"{product_id}_FRC_{b}.tif", {"band_id": b}) for b in BANDS]
-    )
-    for kind, nature in (("WGT", "Pixel_Weight"), ("DTS", "Weighted_Average_Dates"), ("FLG", "Pixel_Status_Flag")):
-        files = [(f"MASKS/{product_id}_{kind}_{group}.tif", {"group_id": group}) for group in ("R1", "R2")]
-        _list_files(masks, "Mask", nature, files)
+    document = wasp_document(product_id, month, cloud_cover, with_period, version)
     return _write_muscate(root, product_id, document, with_rasters)
 
 
@@ -170,6 +146,37 @@ def snow_document(l2a_document: ET.Element, source: str) -> ET.Element:
         products = _find(document, f"./Production_Informations//{listing}")
         products.clear()
         ET.SubElement(ET.SubElement(products, "PRODUCT"), "PRODUCT_ID").text = product
+    return document
+
+
+def wasp_document(product_id: str, month: date, cloud_cover: float, with_period: bool, version: str) -> ET.Element:
+    """The Muscate_Metadata_Document of a WASP synthesis of ``month`` (see ``write_wasp_l3a``)."""
+    central = datetime(month.year, month.month, 15, tzinfo=UTC)
+    document = muscate_document(product_id, central, cloud_cover, 0.0, version)
+    characteristics = _find(document, "./Product_Characteristics")
+    _find(characteristics, "PRODUCT_LEVEL").text = "L3A"
+    _find(characteristics, "PLATFORM").text = "SENTINEL2X"
+    _find(characteristics, "ORBIT_NUMBER").text = "-1"
+    if with_period:
+        period = _find(characteristics, "UTC_Acquisition_Range")
+        period.clear()
+        last = date(month.year + month.month // 12, month.month % 12 + 1, 1) - timedelta(days=1)
+        for name, value in (
+            ("SYNTHESIS_DATE", f"{central:%Y-%m-%d}T00:00:00.000Z"),
+            ("SYNTHESIS_PERIOD_BEGIN", f"{month:%Y-%m-01}T00:00:00.000Z"),
+            ("SYNTHESIS_PERIOD_END", f"{last:%Y-%m-%d}T23:59:59.999Z"),
+        ):
+            ET.SubElement(period, name).text = value
+    organisation = _find(document, "./Product_Organisation/Muscate_Product")
+    images, masks = _find(organisation, "Image_List"), _find(organisation, "Mask_List")
+    images.clear()
+    masks.clear()
+    _list_files(
+        images, "Image", "Flat_Reflectance_Composite", [(f"{product_id}_FRC_{b}.tif", {"band_id": b}) for b in BANDS]
+    )
+    for kind, nature in (("WGT", "Pixel_Weight"), ("DTS", "Weighted_Average_Dates"), ("FLG", "Pixel_Status_Flag")):
+        files = [(f"MASKS/{product_id}_{kind}_{group}.tif", {"group_id": group}) for group in ("R1", "R2")]
+        _list_files(masks, "Mask", nature, files)
     return document
 
 

@@ -344,6 +344,8 @@ def _footprint(
     corners = [points[name] for name in CORNERS]
     if all(xml_text(point, "X") is not None and xml_text(point, "Y") is not None for point in corners):
         xy = [(_coordinate(point, "X", metadata), _coordinate(point, "Y", metadata)) for point in corners]
+        if Polygon(xy).equals(tile.utm_box):
+            return None  # the whole tile (the usual case): its footprint, computed once per tile
         return tile.to_wgs84(Polygon(xy))
     lonlat = [(_coordinate(point, "LON", metadata), _coordinate(point, "LAT", metadata)) for point in corners]
     return fix_antimeridian(Polygon(lonlat))
