@@ -63,7 +63,8 @@ def _product(level: str, tile: str, rank: int, angle_grids: bool) -> tuple[Path,
         central = datetime(month.year, month.month, 15, tzinfo=UTC)
         last = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
         platform_stamp = f"SENTINEL2X_{central:%Y%m%d}-000000-000"
-        dates = {"2999-01-15": f"{central:%Y-%m-%d}", "2999-01-01": f"{month:%Y-%m-%d}", "2999-01-31": f"{last:%Y-%m-%d}"}
+        dates = {"2999-01-15": f"{central:%Y-%m-%d}", "2999-01-01": f"{month:%Y-%m-%d}"}
+        dates["2999-01-31"] = f"{last:%Y-%m-%d}"
         values = {"@CLOUD@": f"{rank % 7}", "@SNOW@": "0"}
     else:
         when = START + timedelta(days=5 * rank, seconds=(rank * 37) % 600)
@@ -127,7 +128,6 @@ def _real_grids(document: ET.Element, tile: str) -> None:
         pixels = round((where.xmax - where.xmin) / size)
         for name, value in (("XDIM", size), ("YDIM", -size), ("NROWS", pixels), ("NCOLS", pixels)):
             _set(group, name, str(value))
-
 
 
 def _set(document: ET.Element, xpath: str, text: str) -> None:

@@ -108,7 +108,8 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         records = conn.execute("SELECT * FROM hesp.schema_migrations ORDER BY stream, version").fetchall()
     assert [(r["stream"], r["version"], r["name"]) for r in records] == [
         ("hygor", 1, "hesp_schema"), ("hygor", 2, "harvests"), ("hygor", 3, "tiles"), ("hygor", 5, "inventory"),
-        ("hygor", 7, "ingest_runs"), ("hymotep", 1, "requests"), ("hymotep", 2, "production"), ("hymotep", 3, "job_start"),
+        ("hygor", 7, "ingest_runs"),
+        ("hymotep", 1, "requests"), ("hymotep", 2, "production"), ("hymotep", 3, "job_start"),
     ]  # fmt: skip
     with psycopg.connect(db_url) as conn:  # the checksums of the files of today
         current = dict(conn.execute("SELECT stream || version, checksum FROM hesp.schema_migrations").fetchall())
