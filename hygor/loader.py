@@ -13,6 +13,8 @@ import gc
 import hashlib
 import logging
 import multiprocessing
+import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -39,6 +41,7 @@ DIGEST = "hesp:digest"
 INGEST_ROLE = "pgstac_ingest"
 WGS84 = 4326
 COPY_FROM = 100  # items of a collection from which a batch is written by COPY rather than pgSTAC's functions
+PARENT_CHECK_S = 0.5
 RACE_TRIES = 5
 RACE_PAUSE_S = 0.05  # doubled at each try
 # pgSTAC creates partitions and widens each one's date range constraint (an ALTER TABLE) as it writes: what the
@@ -254,6 +257,15 @@ def _open_loader(url: str) -> None:
     global _PROCESS_LOADER
     gc.disable()  # batches are acyclic: reference counting frees them; see _load_in_loader_process
     _PROCESS_LOADER = ItemLoader(Database(url))
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this process when its parent is gone (killed): it would otherwise wait for batches forever, its
+    connection open. A batch being written then rolls back, its products not recorded (``hygor.ingest_runs``)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
 
 
 def _load_in_loader_process(payload: bytes, done: Done | None) -> LoadCounts:

@@ -18,7 +18,7 @@ from rich.progress import (
 
 from hydra.cli.render import FormatOption, OutputFormat, console, errors, show
 from hygor import Catalog
-from hygor.ingest import IngestOptions, IngestReport
+from hygor.ingest import BATCH_SIZE, IngestOptions, IngestReport
 
 
 def ingest(
@@ -35,6 +35,9 @@ def ingest(
             "not checked unless asked, even in the centre's own collections.",
         ),
     ] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Items per transaction: what an interrupted run may have to read again.")
+    ] = BATCH_SIZE,
     output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Read products (ESA SAFE, public-cloud tiles, THEIA, LIS, Surfwater, S1Tiling, STAC JSON) into items.
@@ -42,7 +45,7 @@ def ingest(
     An interrupted run (killed, crashed), started again with the same arguments, continues: the products it had
     committed are not read again. Exits with 1 when anything was rejected; everything else is loaded.
     """
-    options = IngestOptions(collection, recursive, check_assets, check_cog, archive)
+    options = IngestOptions(collection, recursive, check_assets, check_cog, archive, batch_size)
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
