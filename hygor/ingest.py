@@ -6,7 +6,7 @@ an ``archive``) its files exist and its rasters are Cloud Optimized GeoTIFFs. An
 rejected with a reason; a run ends with one report, and running it again on the same files changes nothing.
 
 The products are found first (a walk of the folders by their entries' names, ``os.scandir``), so that progress
-has a total; a batch holds whole products, and the products it holds are recorded with its items
+has a total; the products whose last items a batch holds are recorded with its items
 (``hygor.ingest_runs``): a run killed and started again continues where the catalogue is.
 """
 
@@ -209,9 +209,9 @@ def checked_batches(
     run: IngestRun | None = None,
     progress: Progress | None = None,
 ) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
-    """Batches of whole products' items that passed every check (distinct ids), with the paths of the products
-    that had nothing rejected; what did not pass goes to ``report.rejected``. Products that ``run`` committed
-    already are skipped."""
+    """Batches of the items that passed every check (distinct ids), each with the paths of the products whose
+    last items it holds and that had nothing rejected; what did not pass goes to ``report.rejected``. Products
+    that ``run`` committed already are skipped."""
     batch: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
     finished: list[str] = []
     for product in found:
@@ -235,15 +235,15 @@ def checked_batches(
                 continue
             batch[key] = (str(path), item)
             counts.items += 1
+            if len(batch) >= checker.options.batch_size:  # a large product (NDJSON) spans batches
+                yield [item for _, item in batch.values()], finished
+                batch, finished = {}, []
         if len(report.rejected) > rejected_before:
             counts.rejected += 1
         else:
-            finished.append(str(path))
+            finished.append(str(path))  # with the batch of its last items
         if progress:
             progress(report)
-        if len(batch) >= checker.options.batch_size:
-            yield [item for _, item in batch.values()], finished
-            batch, finished = {}, []
     if batch or finished:
         yield [item for _, item in batch.values()], finished
 
