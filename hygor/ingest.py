@@ -228,6 +228,9 @@ def checked_batches(
         counts.products += 1
         rejected_before = len(report.rejected)
         for item in _checked_items(path, reader, checker, report):
+            if len(batch) >= checker.options.batch_size:  # a large product (NDJSON) spans batches
+                yield [item for _, item in batch.values()], finished
+                batch, finished = {}, []
             key = (str(item.get("collection")), str(item.get("id")))
             if key in batch:
                 problem = f"same id as an item of {batch[key][0]} in this run"
@@ -235,15 +238,15 @@ def checked_batches(
                 continue
             batch[key] = (str(path), item)
             counts.items += 1
-            if len(batch) >= checker.options.batch_size:  # a large product (NDJSON) spans batches
-                yield [item for _, item in batch.values()], finished
-                batch, finished = {}, []
         if len(report.rejected) > rejected_before:
             counts.rejected += 1
         else:
             finished.append(str(path))  # with the batch of its last items
         if progress:
             progress(report)
+        if len(batch) >= checker.options.batch_size:
+            yield [item for _, item in batch.values()], finished
+            batch, finished = {}, []
     if batch or finished:
         yield [item for _, item in batch.values()], finished
 
