@@ -7,8 +7,9 @@ Four products in ten are MAJA L2A, one a WASP L3A monthly synthesis, four a lega
 and one an L2A that MAJA found too cloudy (metadata and no image). Each has its own tile, date, platform, version
 and percentages. The documents are those of tests/products.py (the real L2A MTD_ALL.xml with this product's
 values), made once per level and tile and filled in per product as text (100,000 folders over 200 tiles: 7
-minutes on a busy 2-core machine, 3.2 GB). The L2A's per-detector angle grids (Angles_Grids_List: 490 KB of the real file's 534 KB, which the
-reader does not read) are left out unless ``angle_grids``: 100,000 full documents would be 50 GB.
+minutes on a busy 2-core machine, 3.2 GB). The L2A's per-detector angle grids (Angles_Grids_List: 490 KB of the
+real file's 534 KB, which the reader does not read) are left out unless ``angle_grids``: 100,000 full documents
+would be 50 GB.
 """
 
 from __future__ import annotations
