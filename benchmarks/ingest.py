@@ -1,6 +1,7 @@
 """Ingest throughput: the project's load path against raw ``pypgstac load``, same items, same run.
 
     .venv/bin/python benchmarks/ingest.py [--items 100000] [--tiles 5000]
+    .venv/bin/python benchmarks/ingest.py --archive 100000 [--tiles 200] [--kill-at 0.5]
 
 Generates N Sentinel-2 L1C-like items (real tiles and footprints, 17 assets each) as NDJSON, then loads them
 into fresh copies of one migrated database:
@@ -9,13 +10,22 @@ into fresh copies of one migrated database:
   2. project: ``hesp ingest FILE`` (read, schema-validate, digest, diff, load), then again on the same file
               (everything unchanged).
 Each load is a subprocess, timed from start to exit. Prints items/s of each and the ratios to raw upsert.
+
+``--archive N``: the archive case instead. Writes N THEIA/MUSCATE product folders in their real layouts,
+metadata only (tests/archive_tree.py: L2A, L3A, L2B-SNOW), times the walk that finds them, then
+``hesp ingest ARCHIVE --recursive --archive`` killed with SIGKILL once a share (``--kill-at``) of the products is
+committed, and run again to the end; checks that every product is in the catalogue exactly once, then loads the
+same items (exported from it, hydrated) with ``pypgstac load --method upsert`` into a fresh database. Prints
+products/s of the killed + resumed ingest (reading, checking, loading, and the work the kill lost) against it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +42,7 @@ from hygor.grid import all_tiles, land_tiles
 from hygor.items import MediaType, file_asset, stac_datetime, tiled_item
 
 BIN = Path(sys.executable).parent
+TESTS = Path(__file__).resolve().parents[1] / "tests"
 BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
 
 
@@ -87,10 +98,94 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     return elapsed
 
 
+def hesp_env(url: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("HESP_")} | {"HESP_DATABASE_URL": url}
+
+
+def count(url: str, sql_text: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql_text).fetchone()
+    return int(row[0]) if row else 0
+
+
+def killed_ingest(command: list[str], url: str, products: int, kill_at: float) -> tuple[float, int]:
+    """Run ``command`` until ``kill_at`` of ``products`` are committed, then SIGKILL it; (seconds until its
+    processes are gone, products committed)."""
+    started = time.perf_counter()
+    with subprocess.Popen(command, env=hesp_env(url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as run:
+        while count(url, "SELECT count(*) FROM hesp.ingest_products") < kill_at * products:
+            if run.poll() is not None:
+                raise SystemExit("hesp ingest ended before it was killed: lower --kill-at or raise --archive")
+            time.sleep(0.5)
+        pid = run.pid
+        helpers = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        run.send_signal(signal.SIGKILL)
+    while any(Path(f"/proc/{child}").exists() for child in helpers):
+        time.sleep(0.1)
+    return time.perf_counter() - started, count(url, "SELECT count(*) FROM hesp.ingest_products")
+
+
+def export_items(url: str, path: Path) -> None:
+    """The catalogue's items as their STAC documents (hydrated), one per line."""
+    with psycopg.connect(url, options="-c search_path=pgstac,public") as conn, conn.cursor("export") as cursor:
+        cursor.execute("SELECT content_hydrate(i) FROM items i")
+        with path.open("wb") as out:
+            for (item,) in cursor:
+                out.write(orjson.dumps(item) + b"\n")
+
+
+def archive_case(args: argparse.Namespace, work: Path, admin_url: str) -> None:
+    sys.path.insert(0, str(TESTS))
+    from archive_tree import write_archive
+
+    from hygor.ingest import find_products
+
+    archive = work / "archive"
+    started = time.perf_counter()
+    made = write_archive(archive, args.archive, args.tiles)
+    print(f"wrote {args.archive} product folders ({dict(made)}) in {time.perf_counter() - started:.0f} s")
+    started = time.perf_counter()
+    found = sum(1 for _ in find_products([archive], recursive=True))
+    walk = time.perf_counter() - started
+    print(f"walk: {found} products found in {walk:.1f} s ({found / walk:.0f} folders/s)")
+
+    url = fresh_database(admin_url, "bench_template", "bench_archive")
+    command = [str(BIN / "hesp"), "ingest", str(archive), "--recursive", "--archive", "--format", "json"]
+    killed_s, committed = killed_ingest(command, url, args.archive, args.kill_at)
+    print(f"hesp ingest killed (SIGKILL) after {killed_s:.0f} s with {committed} products committed")
+    started = time.perf_counter()
+    done = subprocess.run(command, env=hesp_env(url), capture_output=True, text=True)
+    resumed_s = time.perf_counter() - started
+    report = json.loads(done.stdout)
+    items = count(url, "SELECT count(*) FROM pgstac.items")
+    distinct = count(url, "SELECT count(DISTINCT (collection, id)) FROM pgstac.items")
+    print(
+        f"resumed in {resumed_s:.0f} s: {report['resumed']} products not read again, {report['ingested']} ingested, "
+        f"{len(report['rejected'])} rejected; catalogue: {items} items, {distinct} distinct, "
+        f"for {args.archive} products"
+    )
+    if items != distinct or items != args.archive:
+        raise SystemExit("the archive is not in the catalogue exactly once")
+
+    items_file = work / "archive-items.ndjson"
+    export_items(url, items_file)
+    raw_url = fresh_database(admin_url, "bench_template", "bench_archive_raw")
+    raw = timed([str(BIN / "pypgstac"), "load", "items", str(items_file), "--dsn", raw_url, "--method", "upsert"])
+    total = killed_s + resumed_s
+    print(f"{'path':52} {'seconds':>8} {'per s':>7} {'vs raw upsert':>14}")
+    for name, seconds in (
+        ("pypgstac load --method upsert (items)", raw),
+        ("hesp ingest --recursive --archive, killed + resumed", total),
+    ):
+        print(f"{name:52} {seconds:8.0f} {args.archive / seconds:7.0f} {raw / seconds:13.0%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--tiles", type=int, default=5_000)
+    parser.add_argument("--archive", type=int, default=None, help="product folders of the archive case")
+    parser.add_argument("--kill-at", type=float, default=0.5, help="share committed when the first run is killed")
     parser.add_argument("--home", type=Path, default=None, help="HESP_HOME of the benchmark cluster")
     args = parser.parse_args()
 
@@ -101,6 +196,10 @@ def main() -> None:
     admin_url = catalog.url()
     template_url = fresh_database(admin_url, "template0", "bench_template")
     Catalog(Settings(database_url=template_url)).init()
+    if args.archive:
+        archive_case(args, work, admin_url)
+        catalog.down()
+        return
 
     items = work / "items.ndjson"
     started = time.perf_counter()
@@ -125,7 +224,7 @@ def main() -> None:
         [pypgstac, "load", "items", str(items), "--dsn", url, "--method", "insert"]
     )
     url = fresh_database(admin_url, "bench_template", "bench_hesp")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")} | {"HESP_DATABASE_URL": url}
+    env = hesp_env(url)
     results["hesp ingest (new items)"] = timed([str(BIN / "hesp"), "ingest", str(items)], env)
     results["hesp ingest (same file again)"] = timed([str(BIN / "hesp"), "ingest", str(items)], env)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -168,12 +168,12 @@ class Catalog:
         )
 
     def ingest(
-        self, paths: Iterable[Path], options: IngestOptions | None = None, progress: Progress | None = None
+        self, paths: Sequence[Path], options: IngestOptions | None = None, progress: Progress | None = None
     ) -> IngestReport:
-        """Read the products under ``paths`` into items and load them (see ``hygor.ingest``)."""
+        """Read the products under ``paths`` into items and load them, resumably (see ``hygor.ingest``)."""
         database, checker = self._ingest_context(options or IngestOptions())
         with LoaderProcess(database) as loader:
-            return ingest(paths, loader, checker, progress)
+            return ingest(paths, loader, checker, progress, database)
 
     def _ingest_context(self, options: IngestOptions) -> tuple[Database, Checker]:
         definitions = {d.id: d for d in load_collections(self.settings.collections_dir)}

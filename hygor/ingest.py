@@ -1,9 +1,13 @@
 """``hesp ingest``: find products on disk, read them into items, check them, load them in batches.
 
 Every item is checked before anything is written: its collection exists, it validates against the STAC
-schemas, and (with ``check_assets`` / ``check_cog``, always for the centre's own outputs) its files exist and
-its rasters are Cloud Optimized GeoTIFFs. An item is loaded whole or rejected with a reason; a run ends with
-one report, and running it again on the same files changes nothing.
+schemas, and (with ``check_assets`` / ``check_cog``, always for the centre's own outputs unless they come from
+an ``archive``) its files exist and its rasters are Cloud Optimized GeoTIFFs. An item is loaded whole or
+rejected with a reason; a run ends with one report, and running it again on the same files changes nothing.
+
+The products are found first (a walk of the folders by their entries' names, ``os.scandir``), so that progress
+has a total; the products whose last items a batch holds are recorded with its items
+(``hygor.ingest_runs``): a run killed and started again continues where the catalogue is.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from hygor.collections import CollectionDefinition
+from hygor.db import Database
+from hygor.ingest_runs import IngestRun, close_run, open_run, product_key, run_request
 from hygor.items import adopt
-from hygor.loader import LoadCounts, LoaderProcess
-from hygor.readers import Rejection, detect
+from hygor.loader import Done, LoadCounts, LoaderProcess
+from hygor.readers import Reader, Rejection, detect
 from hygor.validation import item_errors
 
 BATCH_SIZE = 5_000
@@ -35,11 +41,30 @@ class RejectedItem(BaseModel):
     item_id: str | None = None
 
 
+class FormatCounts(BaseModel):
+    """What one reader (format) did in a run."""
+
+    products: int = 0
+    """Products read in this run."""
+    items: int = 0
+    """Their items that passed the checks."""
+    rejected: int = 0
+    """Products of which something was rejected."""
+    resumed: int = 0
+    """Products an interrupted run had committed, not read again."""
+
+
 class IngestReport(BaseModel):
     ingested: int = 0
     updated: int = 0
     unchanged: int = 0
     rejected: list[RejectedItem] = []
+    products_found: int = 0
+    products_done: int = 0
+    """Products read (or skipped as committed by an interrupted run) so far: progress, out of products_found."""
+    resumed: int = 0
+    """Products skipped because an interrupted run of the same arguments had committed them."""
+    by_reader: dict[str, FormatCounts] = {}
 
     @property
     def ok(self) -> bool:
@@ -57,6 +82,9 @@ class IngestOptions:
     recursive: bool = False
     check_assets: bool = False
     check_cog: bool = False
+    archive: bool = False
+    """Products of an archive, catalogued from their metadata: the files of produced collections are not
+    checked unless asked (legacy GeoTIFFs are not COGs; an archive is often catalogued before it is staged)."""
     batch_size: int = BATCH_SIZE
 
 
@@ -77,26 +105,39 @@ def find_products(paths: Iterable[Path], recursive: bool) -> Iterator[tuple[Path
         yield from _walk(path, recursive, inside, top=True)
 
 
-def _walk(path: Path, recursive: bool, inside: Sequence[Path], top: bool) -> Iterator[tuple[Path, Any] | Rejection]:
-    if not top and path.is_symlink():
-        target = Path(os.path.realpath(path))
-        if not any(target.is_relative_to(folder) for folder in inside):
-            yield Rejection(str(path), f"a link to {target}, outside the ingested folders: not followed")
-            return
-        if path.is_dir() and any(target == Path(os.path.realpath(parent)) for parent in path.parents):
-            yield Rejection(str(path), "a link to a folder that holds it (a loop): not followed")
+def _walk(
+    path: Path, recursive: bool, inside: Sequence[Path], top: bool, is_dir: bool | None = None, is_link: bool = False
+) -> Iterator[tuple[Path, Any] | Rejection]:
+    if is_link:
+        refused = _link_refusal(path, inside)
+        if refused:
+            yield Rejection(str(path), refused)
             return
     found = detect(path)
+    is_dir = path.is_dir() if is_dir is None else is_dir
     if found is not None:
         yield (path, found)
-    elif path.is_dir() and (top or recursive):
-        for child in sorted(path.iterdir()):
-            if not child.name.startswith("."):
-                yield from _walk(child, recursive, inside, top=False)
-    elif path.is_dir():
+    elif is_dir and (top or recursive):
+        with os.scandir(path) as listing:  # entries know whether they are folders or links: no stat per child
+            children = sorted(
+                (entry.name, entry.is_dir(), entry.is_symlink()) for entry in listing if not entry.name.startswith(".")
+            )
+        for name, child_is_dir, child_is_link in children:
+            yield from _walk(path / name, recursive, inside, top=False, is_dir=child_is_dir, is_link=child_is_link)
+    elif is_dir:
         yield Rejection(str(path), "not a product: use --recursive to search inside folders")
     else:
         yield Rejection(str(path), "unknown format: no reader recognises this file")
+
+
+def _link_refusal(path: Path, inside: Sequence[Path]) -> str | None:
+    """Why the link ``path`` is not followed: it leads out of the inputs, or to a folder that holds it."""
+    target = Path(os.path.realpath(path))
+    if not any(target.is_relative_to(folder) for folder in inside):
+        return f"a link to {target}, outside the ingested folders: not followed"
+    if target.is_dir() and any(target == Path(os.path.realpath(parent)) for parent in path.parents):
+        return "a link to a folder that holds it (a loop): not followed"
+    return None
 
 
 class Checker:
@@ -118,7 +159,7 @@ class Checker:
         if errors:
             return f"invalid STAC item: {errors[0]}"
         definition = self.definitions.get(str(collection))
-        produced = definition is not None and definition.produced
+        produced = definition is not None and definition.produced and not self.options.archive
         if self.options.check_assets or produced:
             problem = next(
                 filter(None, (_asset_problem(k, a["href"], inside) for k, a in item["assets"].items())), None
@@ -165,17 +206,20 @@ def _cog_problem(item: dict[str, Any]) -> str | None:
 
 
 def ingest(
-    paths: Iterable[Path],
+    paths: Sequence[Path],
     loader: LoaderProcess,
     checker: Checker,
     progress: Progress | None = None,
+    database: Database | None = None,
 ) -> IngestReport:
     """Read, check and load everything under ``paths``; the report says what happened to each thing.
 
     Reading and checking the next batch overlaps with loading the previous one (in the loader's own process);
-    at most two batches are in memory.
+    at most two batches are in memory. With ``database``, the run is resumable (``hygor.ingest_runs``).
     """
     report = IngestReport()
+    options = checker.options
+    run = open_run(database, run_request(paths, options.collection, options.recursive)) if database else None
 
     def loaded(pending: Future[LoadCounts]) -> None:
         report.count(pending.result())
@@ -183,44 +227,87 @@ def ingest(
             progress(report)
 
     with _cyclic_gc_paused():
+        found = list(find_products(paths, options.recursive))
+        report.products_found = sum(1 for product in found if not isinstance(product, Rejection))
         pending: Future[LoadCounts] | None = None
-        for batch in checked_batches(paths, checker, report):
+        inside = input_folders(paths)
+        for batch, finished in checked_batches(found, checker, report, run, progress, inside):
             if pending is not None:
                 loaded(pending)
-            pending = loader.submit(batch)
+            pending = loader.submit(batch, Done(run.id, finished) if run else None)
         if pending is not None:
             loaded(pending)
+    if database is not None and run is not None:
+        close_run(database, run)
     return report
 
 
-def checked_batches(paths: Iterable[Path], checker: Checker, report: IngestReport) -> Iterator[list[dict[str, Any]]]:
-    """Batches of items that passed every check (distinct ids); what did not goes to ``report.rejected``."""
-    paths = list(paths)
-    inside = input_folders(paths)
+def checked_batches(
+    found: Iterable[tuple[Path, Reader] | Rejection],
+    checker: Checker,
+    report: IngestReport,
+    run: IngestRun | None = None,
+    progress: Progress | None = None,
+    inside: Sequence[Path] = (),
+) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
+    """Batches of the items that passed every check (distinct ids), each with the paths of the products whose
+    last items it holds and that had nothing rejected; what did not pass goes to ``report.rejected``. Products
+    that ``run`` committed already are skipped."""
     batch: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-    for found in find_products(paths, checker.options.recursive):
-        if isinstance(found, Rejection):
-            report.rejected.append(RejectedItem(path=found.path, reason=found.reason))
+    finished: list[str] = []
+    for product in found:
+        if isinstance(product, Rejection):
+            report.rejected.append(RejectedItem(path=product.path, reason=product.reason))
             continue
-        path, reader = found
-        for outcome in reader.items(path):
-            if isinstance(outcome, Rejection):
-                report.rejected.append(RejectedItem(path=outcome.path, reason=outcome.reason, item_id=outcome.item_id))
-                continue
-            item = adopt(outcome, checker.options.collection or outcome.get("collection") or reader.collection)
-            problem = checker.problem(item, inside)
+        path, reader = product
+        counts = report.by_reader.setdefault(reader.name, FormatCounts())
+        report.products_done += 1
+        product_id = product_key(path)
+        if run is not None and product_id in run.done:
+            counts.resumed += 1
+            report.resumed += 1
+            continue
+        counts.products += 1
+        rejected_before = len(report.rejected)
+        for item in _checked_items(path, reader, checker, report, inside):
+            if len(batch) >= checker.options.batch_size:  # a large product (NDJSON) spans batches
+                yield [item for _, item in batch.values()], finished
+                batch, finished = {}, []
             key = (str(item.get("collection")), str(item.get("id")))
-            if problem is None and key in batch:
+            if key in batch:
                 problem = f"same id as an item of {batch[key][0]} in this run"
-            if problem is not None:
                 report.rejected.append(RejectedItem(path=str(path), reason=problem, item_id=item.get("id")))
                 continue
             batch[key] = (str(path), item)
-            if len(batch) >= checker.options.batch_size:
-                yield [item for _, item in batch.values()]
-                batch = {}
-    if batch:
-        yield [item for _, item in batch.values()]
+            counts.items += 1
+        if len(report.rejected) > rejected_before:
+            counts.rejected += 1
+        else:
+            finished.append(product_id)  # with the batch of its last items
+        if progress:
+            progress(report)
+        if len(batch) >= checker.options.batch_size:
+            yield [item for _, item in batch.values()], finished
+            batch, finished = {}, []
+    if batch or finished:
+        yield [item for _, item in batch.values()], finished
+
+
+def _checked_items(
+    path: Path, reader: Reader, checker: Checker, report: IngestReport, inside: Sequence[Path]
+) -> Iterator[dict[str, Any]]:
+    """The items of one product that pass the checks (asset files ``inside`` the inputs); the others go to
+    ``report.rejected``."""
+    for outcome in reader.items(path):
+        if isinstance(outcome, Rejection):
+            report.rejected.append(RejectedItem(path=outcome.path, reason=outcome.reason, item_id=outcome.item_id))
+            continue
+        item = adopt(outcome, checker.options.collection or outcome.get("collection") or reader.collection)
+        problem = checker.problem(item, inside)
+        if problem is not None:
+            report.rejected.append(RejectedItem(path=str(path), reason=problem, item_id=item.get("id")))
+            continue
+        yield item
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ from pypgstac.load import Loader, Methods
 
 from hygor.db import Database, translate_errors
 from hygor.errors import DatabaseError
+from hygor.ingest_runs import record_ingested
 from hygor.sql import query
 
 DIGEST = "hesp:digest"
@@ -63,6 +64,14 @@ Digested = list[tuple[dict[str, Any], str]]  # items with their digests
 def digest(item: dict[str, Any]) -> str:
     """A stable fingerprint of an item's content (key order does not matter)."""
     return hashlib.blake2b(orjson.dumps(item, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Done:
+    """The products of an ingest run whose items a batch holds (all their items)."""
+
+    run_id: int
+    paths: list[str]
 
 
 @dataclass
@@ -208,10 +217,16 @@ class ItemLoader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def load(self, items: Sequence[dict[str, Any]], digests: Sequence[str] | None = None) -> LoadCounts:
-        """``register_items`` in a transaction of its own."""
-        with translate_errors():
-            return register_items(self._conn, items, digests)
+    def load(
+        self, items: Sequence[dict[str, Any]], digests: Sequence[str] | None = None, done: Done | None = None
+    ) -> LoadCounts:
+        """``register_items`` in a transaction of its own; with ``done``, the ingest run's record of the products
+        these items come from, in the same transaction (see ``hygor.ingest_runs``)."""
+        with translate_errors(), self._conn.transaction():
+            counts = register_items(self._conn, items, digests)
+            if done is not None:
+                record_ingested(self._conn, done.run_id, done.paths)
+            return counts
 
 
 class LoaderProcess:
@@ -227,10 +242,10 @@ class LoaderProcess:
             1, mp_context=context, initializer=_open_loader, initargs=(database.url, os.getpid())
         )
 
-    def submit(self, items: list[dict[str, Any]]) -> Future[LoadCounts]:
+    def submit(self, items: list[dict[str, Any]], done: Done | None = None) -> Future[LoadCounts]:
         """Load ``items`` in the loader process; their digests are computed here, where there is time."""
         payload = orjson.dumps({"items": items, "digests": [digest(item) for item in items]})
-        return self._pool.submit(_load_in_loader_process, payload)
+        return self._pool.submit(_load_in_loader_process, payload, done)
 
     def __enter__(self) -> LoaderProcess:
         return self
@@ -258,9 +273,9 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _load_in_loader_process(payload: bytes) -> LoadCounts:
+def _load_in_loader_process(payload: bytes, done: Done | None) -> LoadCounts:
     assert _PROCESS_LOADER is not None, "the loader process was not initialised"
     batch = orjson.loads(payload)
-    counts = _PROCESS_LOADER.load(batch["items"], batch["digests"])
+    counts = _PROCESS_LOADER.load(batch["items"], batch["digests"], done)
     gc.collect()  # between batches, when little is alive: cheap
     return counts

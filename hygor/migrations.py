@@ -98,14 +98,16 @@ def schema_state(conn: Connection, streams: Sequence[MigrationStream]) -> Schema
     """Which migrations of ``streams`` this database has; a moved one counts once its record has moved."""
     recorded = applied_migrations(conn)
     known, pending = [], []
-    explained = set()
+    moved_from = {(old.stream, old.version) for stream in streams for old in stream.moved.values()}
+    explained = set(moved_from)
     for stream in streams:
-        explained |= {(old.stream, old.version) for old in stream.moved.values()}
         for migration in stream.migrations():
             known.append(stream.label(migration))
-            explained.add((stream.name, migration.version))
-            record = recorded.get((stream.name, migration.version))
-            if record is None or record["name"] != migration.name:  # or the record of one moved away from there
+            key = (stream.name, migration.version)
+            explained.add(key)
+            record = recorded.get(key)
+            # A record still where a moved migration was is that one's, not this one's (same number, other name).
+            if record is None or (key in moved_from and record["name"] != migration.name):
                 pending.append(stream.label(migration))
     unknown = [
         f"{row['version']:04d}_{row['name']} ({key[0]})" for key, row in recorded.items() if key not in explained

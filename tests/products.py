@@ -1,4 +1,5 @@
-"""Real products of the centre's chains written on disk for tests: MAJA L2A and WASP L3A (THEIA/MUSCATE), LIS,
+"""Real products of the centre's chains written on disk for tests: MAJA L2A and WASP L3A (THEIA/MUSCATE), the
+legacy MUSCATE snow products (L2B-SNOW), LIS,
 Surfwater and S1Tiling, named and laid out as the chains do, with tiny Cloud Optimized GeoTIFFs (rio-cogeo)
 georeferenced on their tile. The MUSCATE metadata is the real MTD_ALL.xml fixture with this product's values.
 
@@ -64,7 +65,7 @@ def write_muscate_l2a(
     previous product, listed among the inputs.
     """
     product_id = muscate_id(platform, when, "L2A", tile, version)
-    document = _muscate_document(product_id, when, cloud_cover, snow_cover, version)
+    document = muscate_document(product_id, when, cloud_cover, snow_cover, version)
     organisation = _find(document, "./Product_Organisation/Muscate_Product")
     if not valid:
         for listing in ("Image_List", "Mask_List"):
@@ -90,7 +91,68 @@ def write_wasp_l3a(
     """
     central = datetime(month.year, month.month, 15, tzinfo=UTC)
     product_id = muscate_id("SENTINEL2X", central, "L3A", tile, version)
-    document = _muscate_document(product_id, central, cloud_cover, 0.0, version)
+    document = wasp_document(product_id, month, cloud_cover, with_period, version)
+    return _write_muscate(root, product_id, document, with_rasters)
+
+
+def write_muscate_snow(
+    root: Path,
+    *,
+    tile: str = "32TLS",
+    when: datetime = datetime(2016, 9, 12, 10, 35, 51, 370000, tzinfo=UTC),
+    version: str = "1-0",
+    cloud_cover: float = 8.5,
+    snow_cover: float = 31.0,
+    with_rasters: bool = True,
+    valid: bool = True,
+) -> Path:
+    """A legacy THEIA snow product (MUSCATE L2B-SNOW, LIS before 1.7), ``<id>_SNW_R2.tif`` and its metadata;
+    its input is the SENTINEL2A L2A of the same tile and date. Not ``valid``: the metadata lists no snow mask.
+    """
+    made_as = muscate_id("SENTINEL2A", when, "L2B-SNOW", tile, version)
+    product_id = made_as.replace("_C_V", "_D_V")  # the kind of the archive's snow products
+    source = muscate_id("SENTINEL2A", when, "L2A", tile, "1-0")
+    text = ET.tostring(muscate_document(made_as, when, cloud_cover, snow_cover, version), encoding="unicode")
+    document = snow_document(ET.fromstring(text.replace(made_as, product_id)), source)
+    if not valid:
+        _find(document, "./Product_Organisation/Muscate_Product/Image_List").clear()
+    folder = _write_muscate(root, product_id, document, with_rasters=False)
+    if with_rasters:
+        write_picture(folder / f"{product_id}_QKL_ALL.jpg")
+        shape = (PIXELS // 2, PIXELS // 2)
+        snow = np.where(no_data_west(shape), 254, 100).astype(np.uint8)
+        write_cog(folder / f"{product_id}_SNW_R2.tif", snow, grid.tile(tile), nodata=254)
+    return folder
+
+
+def snow_document(l2a_document: ET.Element, source: str) -> ET.Element:
+    """An L2B-SNOW Muscate_Metadata_Document from an L2A one (same identification, geoposition and quality
+    indexes): level L2B-SNOW, the snow mask as its one image, no angles nor radiometry, ``source`` as input.
+    """
+    document = l2a_document
+    product_id = _find(document, "./Product_Characteristics/PRODUCT_ID").text or ""
+    characteristics = _find(document, "./Product_Characteristics")
+    _find(characteristics, "PRODUCT_LEVEL").text = "L2B-SNOW"
+    for xpath in ("./Product_Characteristics/Band_Global_List", "./Product_Characteristics/Band_Group_List"):
+        characteristics.remove(_find(document, xpath))
+    for section in ("Geometric_Informations", "Radiometric_Informations"):
+        document.remove(_find(document, section))
+    organisation = _find(document, "./Product_Organisation/Muscate_Product")
+    for listing in ("Image_List", "Mask_List", "Data_List"):
+        _find(organisation, listing).clear()
+    image_list = _find(organisation, "Image_List")
+    _list_files(image_list, "Image", "Snow_Mask", [(f"{product_id}_SNW_R2.tif", {"group_id": "R2"})])
+    for listing, product in (("Inputs_List", source), ("Outputs_List", product_id)):
+        products = _find(document, f"./Production_Informations//{listing}")
+        products.clear()
+        ET.SubElement(ET.SubElement(products, "PRODUCT"), "PRODUCT_ID").text = product
+    return document
+
+
+def wasp_document(product_id: str, month: date, cloud_cover: float, with_period: bool, version: str) -> ET.Element:
+    """The Muscate_Metadata_Document of a WASP synthesis of ``month`` (see ``write_wasp_l3a``)."""
+    central = datetime(month.year, month.month, 15, tzinfo=UTC)
+    document = muscate_document(product_id, central, cloud_cover, 0.0, version)
     characteristics = _find(document, "./Product_Characteristics")
     _find(characteristics, "PRODUCT_LEVEL").text = "L3A"
     _find(characteristics, "PLATFORM").text = "SENTINEL2X"
@@ -115,7 +177,7 @@ def write_wasp_l3a(
     for kind, nature in (("WGT", "Pixel_Weight"), ("DTS", "Weighted_Average_Dates"), ("FLG", "Pixel_Status_Flag")):
         files = [(f"MASKS/{product_id}_{kind}_{group}.tif", {"group_id": group}) for group in ("R1", "R2")]
         _list_files(masks, "Mask", nature, files)
-    return _write_muscate(root, product_id, document, with_rasters)
+    return document
 
 
 def write_jpi(product: Path, validity_flag: str) -> Path:
@@ -138,7 +200,7 @@ def _find(element: ET.Element, xpath: str) -> ET.Element:
     return found
 
 
-def _muscate_document(
+def muscate_document(
     product_id: str, when: datetime, cloud_cover: float, snow_cover: float, version: str
 ) -> ET.Element:
     """The fixture's metadata with this product's id, file names, dates, tile, geoposition and percentages."""

@@ -82,6 +82,7 @@ def test_the_catalogue_makes_no_production_object(empty_db_url: str) -> None:
     assert catalogue.init().migrations_applied == [f"{n} (hygor)" for n in ("0001_hesp_schema", "0002_harvests",
                                                                            "0003_tiles", "0005_inventory",
                                                                            "0006_fetchable",
+                                                                           "0007_ingest_runs",
                                                                            "0008_collection_delete")]  # fmt: skip
     assert not hesp_objects(empty_db_url) & PRODUCTION_OBJECTS
     production = Production(catalogue).init()
@@ -101,7 +102,8 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
     production = Production(Catalog(Settings(database_url=empty_db_url)))
     pending = [m.name for m in production.database_status().migrations if not m.applied]
     moved_in = ["0001_requests (hymotep)", "0002_production (hymotep)", "0003_job_start (hymotep)"]
-    new = ["0006_fetchable (hygor)", "0008_collection_delete (hygor)"]  # 0006 of hesp 0.1 is hymotep's 0002 now
+    # Newer than hesp 0.1 (whose 0006 and 0007 are hymotep's 0002 and 0003 now).
+    new = ["0006_fetchable (hygor)", "0007_ingest_runs (hygor)", "0008_collection_delete (hygor)"]
     assert pending == [*new, *moved_in]
     assert production.init().migrations_applied == new
     with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:
@@ -112,7 +114,7 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         records = conn.execute("SELECT * FROM hesp.schema_migrations ORDER BY stream, version").fetchall()
     assert [(r["stream"], r["version"], r["name"]) for r in records] == [
         ("hygor", 1, "hesp_schema"), ("hygor", 2, "harvests"), ("hygor", 3, "tiles"), ("hygor", 5, "inventory"),
-        ("hygor", 6, "fetchable"), ("hygor", 8, "collection_delete"),
+        ("hygor", 6, "fetchable"), ("hygor", 7, "ingest_runs"), ("hygor", 8, "collection_delete"),
         ("hymotep", 1, "requests"), ("hymotep", 2, "production"), ("hymotep", 3, "job_start"),
     ]  # fmt: skip
     with psycopg.connect(db_url) as conn:  # the checksums of the files of today
@@ -122,7 +124,7 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
     assert all(
         r["applied_at"] == old[moved.get((r["stream"], r["version"]), r["version"])]["applied_at"]
         for r in records
-        if (r["stream"], r["name"]) not in {("hygor", "fetchable"), ("hygor", "collection_delete")}
+        if (r["stream"], r["version"]) not in {("hygor", 6), ("hygor", 7), ("hygor", 8)}  # newer than hesp 0.1
     )
     assert schema(empty_db_url) == schema(db_url)  # the objects, as a database made now has them
     assert (

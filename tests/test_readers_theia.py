@@ -18,6 +18,7 @@ from products import (
     write_jpi,
     write_lis,
     write_muscate_l2a,
+    write_muscate_snow,
     write_s1tiling,
     write_surfwater,
     write_wasp_l3a,
@@ -242,6 +243,39 @@ def test_lis_snow_product(tmp_path: Path) -> None:
     ]
 
 
+def test_legacy_muscate_snow_product_lands_beside_lis_items(tmp_path: Path) -> None:
+    product = write_muscate_snow(tmp_path / "archive")
+    assert product.name == "SENTINEL2A_20160912-103551-370_L2B-SNOW_T32TLS_D_V1-0"
+    found = detect(product)
+    assert found is not None and found.name == "theia-muscate"
+    item = read_one(TheiaMuscate(), product)
+    assert item["id"] == product.name and item["collection"] == "lis-snow"
+    properties = item["properties"]
+    assert properties["datetime"] == "2016-09-12T10:35:51.370000Z"
+    assert properties["processing:level"] == "L2B" and properties["processing:version"] == "1.0"
+    assert properties["processing:software"] == {"lis": "1.0"} and properties["grid:code"] == "MGRS-32TLS"
+    assert properties["eo:snow_cover"] == 31 and properties["eo:cloud_cover"] == 8.5 and properties[VALID] is True
+    assert properties["platform"] == "sentinel-2a" and properties["proj:shape"] == [32, 32]
+    lis = read_one(TheiaLis(), write_lis(tmp_path / "lis"))
+    assert set(lis["properties"]) <= set(properties)  # the same fields as LIS 1.7+ items
+    assert set(item["assets"]) == {"MTD_ALL", "QKL_ALL", "SNW_R2"}
+    assert item["assets"]["SNW_R2"]["roles"] == ["data", "snow-ice"] and item["assets"]["SNW_R2"]["gsd"] == 20
+    assert tile_share(item) == pytest.approx(0.75, abs=0.01)  # from the snow mask's no-data (254)
+    assert [link["href"] for link in item["links"] if link["rel"] == "derived_from"] == [
+        "../../maja-l2a/items/SENTINEL2A_20160912-103551-370_L2A_T32TLS_C_V1-0"
+    ]
+
+
+def test_legacy_snow_metadata_alone_makes_the_item(tmp_path: Path) -> None:
+    product = write_muscate_snow(tmp_path, version="1-4", with_rasters=False)
+    item = read_one(TheiaMuscate(), product)
+    assert item["properties"]["processing:version"] == "1.4" and item["properties"][VALID] is True
+    assert not Path(item["assets"]["SNW_R2"]["href"]).exists()
+    assert tile_share(item) == pytest.approx(1.0, abs=0.01)  # the corners the metadata gives
+    empty = read_one(TheiaMuscate(), write_muscate_snow(tmp_path / "empty", valid=False, with_rasters=False))
+    assert empty["properties"][VALID] is False and set(empty["assets"]) == {"MTD_ALL"}
+
+
 def test_lis_without_tree_cover_has_no_fsc_on_ground(tmp_path: Path) -> None:
     item = read_one(TheiaLis(), write_lis(tmp_path, on_ground=False))
     assert set(item["assets"]) == {"FSC-TOC", "QCFLAGS", "metadata"}
@@ -386,7 +420,7 @@ def test_unrelated_folders_and_files_are_not_detected(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("nothing here")
     (tmp_path / "s1a_33NWB_vv_DES_007_20200108.tif").write_bytes(b"not a product")  # no time in the stamp
     (tmp_path / "LIS_S2-SNOW-FSC_T31TCH_20180101T105435_1.7.0_1.tif").write_bytes(b"")  # no LIS_METADATA.XML
-    (tmp_path / "SENTINEL2A_20230615-105856-463_L1C_T31TCJ_C_V3-1_MTD_ALL.xml").write_text("<x/>")  # not L2A/L3A
+    (tmp_path / "SENTINEL2A_20230615-105856-463_L1C_T31TCJ_C_V3-1_MTD_ALL.xml").write_text("<x/>")  # not a level read
     for path in [tmp_path, *tmp_path.iterdir()]:
         assert [reader.name for reader in READERS if reader.detect(path)] == [], path
         assert detect(path) is None, path

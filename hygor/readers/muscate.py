@@ -1,4 +1,5 @@
-"""THEIA/MUSCATE products: MAJA surface reflectances (L2A) and WASP monthly syntheses (L3A).
+"""THEIA/MUSCATE products: MAJA surface reflectances (L2A), WASP monthly syntheses (L3A) and the legacy snow
+products (L2B-SNOW, made by LIS before 1.7 and published by MUSCATE).
 
 A product is a folder ``<id>/`` (``SENTINEL2A_20230615-105856-463_L2A_T31TCJ_C_V3-1``) holding ``<id>_MTD_ALL.xml``,
 a Muscate_Metadata_Document that lists every image and mask file by nature and by band or resolution group
@@ -11,6 +12,13 @@ when there, does not flag it L2NOTV. An invalid item keeps only its metadata and
 
 An L3A gives its central date and, in recent versions, its synthesis period; WASP writes the central date only,
 and the period is then the calendar month of that date.
+
+An L2B-SNOW (``SENTINEL2A_20160912-103551-370_L2B-SNOW_T32TLS_D_V1-0``, the name LIS's own snow_product_parser
+reads) holds ``<id>_SNW_R2.tif``, the 20 m snow mask (0 no snow, 100 snow, 205 cloud, 254 no data, THEIA's
+product page), its polygons (``<id>_SNW_R2.shp`` ...), the quicklook and ``<id>_MTD_ALL.xml``, a
+Muscate_Metadata_Document as for L2A (PRODUCT_LEVEL L2B-SNOW; the input L2A in Inputs_List). Its items go to
+``lis-snow`` beside LIS 1.7+ products, with the same properties: level L2B, the version that made it
+(PRODUCT_VERSION) as ``processing:version``, the 20 m grid. It is valid when its metadata lists the snow mask.
 """
 
 from __future__ import annotations
@@ -44,14 +52,28 @@ from hygor.readers.outputs import (
 )
 
 METADATA_SUFFIX = "_MTD_ALL.xml"
-# Level -> (collection, software that makes it).
-LEVELS = {"L2A": ("maja-l2a", "maja"), "L3A": ("maja-l3a-monthly", "wasp")}
-MAX_CLOUD_COVER = 90.0
-# Masks giving the valid-data footprint (20 m first: fewer pixels), and which of their values are valid data.
-DATA_MASKS: dict[str, tuple[tuple[str, ...], Valid]] = {
-    "L2A": (("EDG_R2", "EDG_R1"), lambda edge: edge == 0),
-    "L3A": (("FLG_R2", "FLG_R1"), lambda flag: flag != 0),
+SNOW = "L2B-SNOW"
+SNOW_NO_DATA = 254
+
+
+@dataclass(frozen=True)
+class Level:
+    collection: str
+    software: str
+    stac_level: str
+    """``processing:level`` of the items: the collection's (``lis-snow`` says L2B for every snow product)."""
+    data_masks: tuple[str, ...]
+    """Masks giving the valid-data footprint (20 m first: fewer pixels)."""
+    valid_data: Valid
+    """Which values of those masks are valid data."""
+
+
+LEVELS = {
+    "L2A": Level("maja-l2a", "maja", "L2A", ("EDG_R2", "EDG_R1"), lambda edge: edge == 0),
+    "L3A": Level("maja-l3a-monthly", "wasp", "L3A", ("FLG_R2", "FLG_R1"), lambda flag: flag != 0),
+    SNOW: Level("lis-snow", "lis", "L2B", ("SNW_R2",), lambda snow: snow != SNOW_NO_DATA),
 }
+MAX_CLOUD_COVER = 90.0
 CHARACTERISTICS = "./Product_Characteristics"
 ORGANISATION = "./Product_Organisation/Muscate_Product"
 GEOPOSITIONING = "./Geoposition_Informations/Geopositioning"
@@ -81,7 +103,7 @@ class TheiaMuscate(Reader):
     def read(self, path: Path) -> list[dict[str, Any]]:
         metadata = _metadata_file(path)
         if metadata is None:
-            raise ReaderError(f"{path}: not a THEIA/MUSCATE L2A or L3A product (no <id>{METADATA_SUFFIX})")
+            raise ReaderError(f"{path}: not a THEIA/MUSCATE product (no <id>{METADATA_SUFFIX})")
         root = parse_xml(metadata)
         if root.tag != "Muscate_Metadata_Document":
             raise ReaderError(f"{metadata}: root element is {root.tag}, not Muscate_Metadata_Document")
@@ -89,6 +111,9 @@ class TheiaMuscate(Reader):
 
 
 def _metadata_file(path: Path) -> Path | None:
+    named = path / f"{path.name}{METADATA_SUFFIX}"
+    if _is_metadata(named.name) and named.is_file():  # the usual layout: found without listing the folder
+        return named
     if path.is_dir():
         found = [child for child in path.glob(f"*{METADATA_SUFFIX}") if _is_metadata(child.name)]
         return found[0] if len(found) == 1 else None
@@ -104,8 +129,8 @@ def _item(metadata: Path, root: ET.Element) -> dict[str, Any]:
     product_id = required_text(root, f"{CHARACTERISTICS}/PRODUCT_ID", metadata)
     level = required_text(root, f"{CHARACTERISTICS}/PRODUCT_LEVEL", metadata)
     if level not in LEVELS:
-        raise ReaderError(f"{metadata}: product level {level} is neither L2A nor L3A")
-    collection, software = LEVELS[level]
+        raise ReaderError(f"{metadata}: product level {level} is not one of {', '.join(LEVELS)}")
+    collection, software = LEVELS[level].collection, LEVELS[level].software
     tile = product_tile(required_text(root, "./Dataset_Identification/GEOGRAPHICAL_ZONE", metadata), metadata)
     _check_crs(root, tile, metadata)
     acquired = parse_datetime(
@@ -119,15 +144,17 @@ def _item(metadata: Path, root: ET.Element) -> dict[str, Any]:
     folder = metadata.parent
     files = _listed_files(root, product_id, folder)
     valid = _valid(level, cloud, files, root, folder)
+    grids = _group_grids(root, metadata)
 
     properties: dict[str, Any] = {
         **_dates(level, acquired, root, metadata),
         "constellation": "sentinel-2",
         "instruments": ["msi"],
-        "processing:level": level,
+        "processing:level": LEVELS[level].stac_level,
         "processing:software": {software: version},
         "processing:version": version,
         **_view_angles(root, metadata),
+        **(grids.get("R2", {}) if level == SNOW else {}),  # one grid, on the item as LIS 1.7+ items have it
         VALID: valid,
     }
     optional = {
@@ -144,7 +171,6 @@ def _item(metadata: Path, root: ET.Element) -> dict[str, Any]:
     if quicklook is not None and (valid or (folder / quicklook).is_file()):  # invalid: metadata only, if so
         assets["QKL_ALL"] = asset(collection, "QKL_ALL", folder / quicklook, roles=("thumbnail", "overview"))
     if valid:
-        grids = _group_grids(root, metadata)
         groups = _band_groups(root)
         for listed in files.values():
             title = f"{listed.key} – {listed.nature.replace('_', ' ').lower()}"
@@ -212,6 +238,8 @@ def _listed_files(root: ET.Element, product_id: str, folder: Path) -> dict[str, 
 
 
 def _valid(level: str, cloud: float | None, files: dict[str, ListedFile], root: ET.Element, folder: Path) -> bool:
+    if level == SNOW:
+        return any(key in files for key in LEVELS[SNOW].data_masks)
     if not any("Reflectance" in listed.nature for listed in files.values() if not listed.is_mask):
         return False
     if level == "L2A" and cloud is not None and cloud > MAX_CLOUD_COVER:
@@ -233,7 +261,7 @@ def _flagged_not_valid(root: ET.Element, folder: Path) -> bool:
 
 
 def _dates(level: str, acquired: datetime, root: ET.Element, metadata: Path) -> dict[str, str]:
-    if level == "L2A":
+    if level != "L3A":
         return {"datetime": stac_datetime(acquired)}
     acquisition_range = f"{CHARACTERISTICS}/UTC_Acquisition_Range"
     central = _datetime(root, f"{acquisition_range}/SYNTHESIS_DATE", metadata) or acquired
@@ -305,16 +333,18 @@ def _footprint(
     level: str, valid: bool, files: dict[str, ListedFile], root: ET.Element, tile: Tile, metadata: Path
 ) -> BaseGeometry | None:
     """The valid data of the product's data mask when it is on disk, else the corners that the metadata gives."""
-    keys, accepts = DATA_MASKS[level]
+    keys = LEVELS[level].data_masks
     mask = next((files[key].path for key in keys if valid and key in files and files[key].path.is_file()), None)
     if mask is not None:
-        return read_raster(mask, tile, accepts).footprint
+        return read_raster(mask, tile, LEVELS[level].valid_data).footprint
     points = {point.get("name"): point for point in root.iterfind(f"{GEOPOSITIONING}/Global_Geopositioning/Point")}
     if not all(name in points for name in CORNERS):
         return None
     corners = [points[name] for name in CORNERS]
     if all(xml_text(point, "X") is not None and xml_text(point, "Y") is not None for point in corners):
         xy = [(_coordinate(point, "X", metadata), _coordinate(point, "Y", metadata)) for point in corners]
+        if Polygon(xy).equals(tile.utm_box):
+            return None  # the whole tile (the usual case): its footprint, computed once per tile
         return tile.to_wgs84(Polygon(xy))
     lonlat = [(_coordinate(point, "LON", metadata), _coordinate(point, "LAT", metadata)) for point in corners]
     return fix_antimeridian(Polygon(lonlat))

@@ -186,3 +186,23 @@ FROM region r JOIN hesp.tiles t ON ST_Intersects(t.footprint, r.piece)
 WHERE NOT %(land_only)s OR t.land
 GROUP BY r.name
 ORDER BY tiles DESC;
+
+-- name: upsert_ingest_run
+-- The run of these arguments: the interrupted one when there is one, else a new one.
+INSERT INTO hesp.ingest_runs (key, request) VALUES (%(key)s, %(request)s)
+ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
+RETURNING id, (xmax <> 0) AS resumed;
+
+-- name: ingested_products
+SELECT path FROM hesp.ingest_products WHERE run_id = %(run_id)s;
+
+-- name: record_ingested_products
+-- Products whose items the same transaction writes; nothing when the run was closed meanwhile (by another run
+-- of the same arguments).
+INSERT INTO hesp.ingest_products (run_id, path)
+SELECT %(run_id)s, path FROM unnest(%(paths)s::text[]) AS path
+WHERE EXISTS (SELECT FROM hesp.ingest_runs WHERE id = %(run_id)s)
+ON CONFLICT DO NOTHING;
+
+-- name: close_ingest_run
+DELETE FROM hesp.ingest_runs WHERE id = %(run_id)s;
