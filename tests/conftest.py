@@ -124,33 +124,29 @@ def hesp(*args: str, env: dict[str, str] | None = None, timeout: float = 120) ->
     )
 
 
-class Server:
-    """A ``hesp serve`` process on a loopback port."""
+class HttpProcess:
+    """A server process on a loopback port, ready once ``/_mgmt/ping`` answers; its output goes to a file, not a
+    pipe that nobody reads while it runs (a full pipe blocks it)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, name: str, command: list[str], env: dict[str, str], cwd: Path, wait_s: float = 30) -> None:
+        self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")}
-        # The server's output goes to a file, not a pipe that nobody reads while it runs (a full pipe blocks it).
-        self.log = tempfile.NamedTemporaryFile(prefix="hesp-serve-", suffix=".log")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [HESP, "serve", "--port", str(self.port)],
-            env={**clean, **env},
-            cwd=REPO,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
+        self.log = tempfile.NamedTemporaryFile(prefix=f"{name.replace(' ', '-')}-", suffix=".log")  # noqa: SIM115
+        argv = [part.replace("{port}", str(self.port)) for part in command]
+        self.process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"hesp serve exited: {self.output()}")
+                self.stop()
+                raise RuntimeError(f"{name} exited: {self.output()}")
             try:
                 if httpx.get(self.url + "/_mgmt/ping", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError("hesp serve did not answer within 30 s")
+        raise RuntimeError(f"{name} did not answer within {wait_s:g} s")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -158,11 +154,20 @@ class Server:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
         self.log.close()
 
     def output(self) -> str:
         """What the server printed so far."""
         return Path(self.log.name).read_text(errors="replace")
+
+
+class Server(HttpProcess):
+    """A ``hesp serve`` process on a loopback port."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")}
+        super().__init__("hesp serve", [HESP, "serve", "--port", "{port}"], {**clean, **env}, REPO)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from conftest import FIXTURES, HESP, REPO, database_url, free_port, hesp
+from conftest import FIXTURES, HESP, REPO, HttpProcess, database_url, hesp
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from pypgstac.db import PgstacDB
@@ -38,12 +38,11 @@ S1_TILES = ("31TDL", "31TDM")  # slice 7 covers both, slice 8 only 31TDM
 S1_UNITS = len(S1_TILES) * 12  # the months of 2021
 
 
-class Peer:
+class Peer(HttpProcess):
     """A stock stac-fastapi-pgstac on a loopback port, on a database of its own."""
 
     def __init__(self, dsn: str, workdir: Path) -> None:
         self.dsn = dsn
-        self.url = f"http://127.0.0.1:{free_port()}"
         info = conninfo_to_dict(dsn)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HESP_", "PG", "POSTGRES"))} | {
             "PGUSER": str(info["user"]),
@@ -52,41 +51,9 @@ class Peer:
             "PGPORT": str(info["port"]),
             "PGDATABASE": str(info["dbname"]),
         }
-        port = self.url.rsplit(":", 1)[1]
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "stac_fastapi.pgstac.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            port,
-        ]
-        self.log = (workdir / "uvicorn.log").open("w")
-        self.process = subprocess.Popen(command, env=env, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"stac-fastapi-pgstac exited: {(workdir / 'uvicorn.log').read_text()}")
-            try:
-                if httpx.get(f"{self.url}/_mgmt/ping", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("stac-fastapi-pgstac did not answer within 60 s")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+        command = [sys.executable, "-m", "uvicorn", "stac_fastapi.pgstac.app:create_app", "--factory",
+                   "--host", "127.0.0.1", "--port", "{port}"]  # fmt: skip
+        super().__init__("stac-fastapi-pgstac", command, env, workdir, wait_s=60)
 
 
 def collection(collection_id: str, title: str) -> dict[str, Any]:
