@@ -52,16 +52,21 @@ class AdapterError(HymotepError):
     """The job's command cannot be prepared (a chain's command not found, an input missing)."""
 
 
+FAILURE_NOTE = "hesp: job failed:"  # the runner's last line in the log of an attempt that failed
+
+
 @dataclass(frozen=True)
 class Workspace:
     root: Path
 
     @classmethod
     def create(cls, work_root: Path, job: Job) -> Workspace:
-        """A fresh work directory for this attempt of ``job`` (a leftover of a killed attempt is cleared)."""
+        """A fresh work directory for this attempt of ``job``. What killed attempts left (their log does not end
+        with the runner's failure note) is cleared; the directories of failed attempts are kept to look into."""
         root = work_root / job.collection / f"job-{job.id}-{job.attempts}"
-        if root.exists():
-            shutil.rmtree(root)
+        for earlier in root.parent.glob(f"job-{job.id}-*"):
+            if earlier == root or not cls(earlier).ended_in_failure():
+                shutil.rmtree(earlier, ignore_errors=True)
         for folder in ("input", "output", "tmp"):
             (root / folder).mkdir(parents=True)
         return cls(root)
@@ -81,6 +86,15 @@ class Workspace:
     @property
     def log_path(self) -> Path:
         return self.root / "job.log"
+
+    def ended_in_failure(self) -> bool:
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(max(0, self.log_path.stat().st_size - 4096))
+                lines = log.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            return False
+        return bool(lines) and lines[-1].startswith(FAILURE_NOTE)
 
 
 @dataclass(frozen=True)

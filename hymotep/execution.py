@@ -37,7 +37,7 @@ from hygor.items import derived_from_link
 from hygor.loader import register_items
 from hygor.readers.base import Rejection
 from hymotep import storage
-from hymotep.adapters import Invocation, Workspace, expected_outputs, prepare
+from hymotep.adapters import FAILURE_NOTE, Invocation, Workspace, expected_outputs, prepare
 from hymotep.chains import ChainDefinition, load_chains
 from hymotep.errors import HymotepError
 from hymotep.input_cache import CachePolicy, InputCache
@@ -148,7 +148,7 @@ def run_job(config: RunConfig, queue: JobQueue, job: Job) -> JobResult:
         return result("lost", error=str(exc))
     except (HespError, OSError) as exc:
         error = _one_line(exc)
-        _keep_log(workspace, kept_log, f"hesp: job failed: {error}")
+        _keep_log(workspace, kept_log, f"{FAILURE_NOTE} {error}")
         return _failed(queue, job, error, kept_log, result)
     if not config.request.keep_work:
         shutil.rmtree(workspace.root, ignore_errors=True)

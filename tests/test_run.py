@@ -77,6 +77,7 @@ def test_a_worker_killed_mid_job_leaves_a_lease_that_expires_then_the_job_runs_a
     with scenario.production.catalog.database().connect() as conn:
         attempts = conn.execute("SELECT max(attempts) AS n FROM hesp.jobs").fetchone()["n"]
     assert attempts == 2
+    assert not any(Path(scenario.env["HESP_WORK_DIR"]).rglob("job-*"))  # the killed attempt's work directory too
 
 
 def test_two_runs_at_once_run_no_job_twice(db_url: str, tmp_path: Path) -> None:
