@@ -244,3 +244,28 @@ def wait_for(probe: Callable[[], Any], until_empty: bool = False, seconds: float
         if bool(value) != until_empty or time.monotonic() > deadline:
             return value
         time.sleep(0.2)
+
+
+def test_two_ingests_of_the_same_items_at_once_count_each_item_new_once(db_url: str, tmp_path: Path) -> None:
+    """Both read the stored digests before either writes (the test holds the items' table for the moment): the
+    one that writes second finds the other's items, and reports them unchanged, not new."""
+    good = json.loads((FIXTURES.parent / "hostile" / "ingest" / "good" / "good-beside.json").read_text())
+    text = "".join(json.dumps({**good, "id": f"item-{n}", "assets": {}}) + "\n" for n in range(300))
+    copies = [tmp_path / f"copy-{n}.ndjson" for n in range(2)]  # two files: two runs, the same items
+    for copy in copies:
+        copy.write_text(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")} | {"HESP_DATABASE_URL": db_url}
+    with psycopg.connect(db_url) as holder, psycopg.connect(db_url, autocommit=True) as watcher:
+        holder.execute("LOCK TABLE pgstac.items IN SHARE MODE")  # reads go on, writes wait
+        runs = [
+            subprocess.Popen(
+                [HESP, "ingest", str(copy), "--format", "json"], env=env, stdout=subprocess.PIPE, text=True
+            )
+            for copy in copies
+        ]
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        wait_for(lambda: watcher.execute(waiting).fetchall()[0][0] >= 1, seconds=120)
+        time.sleep(3)  # the second run reads the digests too
+        holder.rollback()
+    reports = [json.loads(run.communicate(timeout=600)[0]) for run in runs]
+    assert sum(r["ingested"] for r in reports) == 300, reports
