@@ -19,6 +19,7 @@ from hymotep.queue import Job, JobQueue, JobScope, LeaseLost
 from hymotep.work_units import STATES, GapFilter
 
 MONTHLY = JobScope(collections=("maja-l3a-monthly",))
+SNOW = JobScope(collections=("lis-snow",))
 
 
 @pytest.fixture
@@ -106,23 +107,25 @@ def test_an_expired_lease_returns_the_job_and_the_late_worker_records_nothing(sc
 
 
 def test_failures_are_retried_after_a_backoff_then_fail_for_good(scenario: Production) -> None:
-    scenario.plan_jobs(GapFilter(collections=["maja-l3a-monthly"]))
+    scenario.plan_jobs(GapFilter(collections=["lis-snow"]))
     patient = scenario.job_queue("w", backoff_s=3600)
-    job = patient.claim(MONTHLY)
+    job = patient.claim(SNOW)
     assert job is not None and job.max_attempts == 3
+    with scenario.catalog.database().connect() as conn:  # this job alone, to follow its attempts
+        conn.execute("DELETE FROM hesp.jobs WHERE id <> %s", (job.id,))
     assert patient.fail(job, "exit code 1") == "queued"
-    assert patient.claim(MONTHLY) is None  # waiting for its back-off
+    assert patient.claim(SNOW) is None  # waiting for its back-off
 
     eager = scenario.job_queue("w", backoff_s=0)
     with scenario.catalog.database().connect() as conn:
         conn.execute("UPDATE hesp.jobs SET run_after = now() WHERE id = %s", (job.id,))
     outcomes = []
     for _ in range(2):
-        claimed: Job | None = eager.claim(MONTHLY)
+        claimed: Job | None = eager.claim(SNOW)
         assert claimed is not None and claimed.id == job.id
-        outcomes.append(eager.fail(claimed, "exit code 66: download error", "/logs/wasp.log"))
+        outcomes.append(eager.fail(claimed, "exit code 66: download error", "/logs/lis.log"))
     assert outcomes == ["queued", "failed"]
-    failed = [r for r in scenario.gaps(GapFilter(collections=["maja-l3a-monthly"], states=STATES)) if r["job"]]
+    failed = [r for r in scenario.gaps(GapFilter(collections=["lis-snow"], states=STATES)) if r["job"] == job.id]
     assert [(r["state"], r["reason"]) for r in failed] == [
         ("failed", f"job {job.id} failed after 3 attempts: exit code 66: download error")
     ]

@@ -199,13 +199,16 @@ def s1_config(tmp_path: Path, dem: Path, **processing: str) -> Path:
     for name in GRDS:
         (images / name).mkdir(parents=True, exist_ok=True)
         (images / name / "manifest.safe").write_text("<xfdu:XFDU><s1:pass>DESCENDING</s1:pass></xfdu:XFDU>")
-    settings = {"calibration": "sigma", "tiles": TILE.id, "output_spatial_resolution": "600"} | processing
+    settings = {"calibration": "sigma", "tiles": TILE.id, "output_spatial_resolution": "600",
+                "remove_thermal_noise": "True", "orthorectification_gridspacing": "40", "nb_parallel_processes": "1",
+                "ram_per_process": "1024", "nb_otb_threads": "1"} | processing  # fmt: skip
     config = tmp_path / "S1Processor.cfg"
-    config.write_text(
+    config.write_text(  # the options S1Tiling 1.1 requires; the DEM: any GeoTIFF of dem_dir
         f"[Paths]\noutput = {tmp_path / 'out'}\ntmp = {tmp_path / 'tmp'}\ndem_dir = {dem.parent}\n"
-        f"s1_images = {images}\n"
-        "[DataSource]\nroi_by_tiles = ALL\npolarisation = VV VH\norbit_direction = DES\nrelative_orbit_list = 7\n"
-        "first_date = 2020-01-01\nlast_date = 2020-01-31\n"
+        f"dem_format = {{id}}.tif\ns1_images = {images}\n"
+        "[DataSource]\ndownload = False\nroi_by_tiles = ALL\npolarisation = VV-VH\norbit_direction = DES\n"
+        "relative_orbit_list = 7\nfirst_date = 2020-01-01\nlast_date = 2020-01-31\n"
+        "[Mask]\ngenerate_border_mask = True\n"
         "[Processing]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items())
     )
     return config
