@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any
 
 import httpx
 import psycopg
-from conftest import HESP, snapshot
+from conftest import FIXTURES, HESP, snapshot
 
 CORPUS = Path(__file__).with_name("hostile")
+MUSCATE_MTD = FIXTURES / "real" / "theia" / "SENTINEL2A_20170203-071245-541_L2A_T38KPD_C_V1-0_MTD_ALL.xml"
 TOKEN = "hostile-token"
 LEAKS = ("Traceback", "SELECT ", "pgstac.", "psycopg", "asyncpg", "/work/", "site-packages", TOKEN)
 # Ids of the good items of ingest/ (good/, the first of two twins) and of the one in a file whose name is not
@@ -71,11 +73,39 @@ def test_the_api_corpus_gets_no_500_and_the_server_lives_on(filled_db: str, serv
     assert "Traceback" not in server.output()
 
 
+def write_hostile_muscate(root: Path) -> None:
+    """The real THEIA L2A metadata (tests/fixtures/real/theia) made hostile, one product folder per case."""
+    real = MUSCATE_MTD.read_text()
+    product_id = MUSCATE_MTD.name.removesuffix("_MTD_ALL.xml")
+    declaration, _, body = real.partition("?>")
+    laughs = "".join(f'<!ENTITY l{n} "' + f"&l{n - 1};" * 10 + '">' for n in range(1, 10))
+    doctype = "?>\n<!DOCTYPE Muscate_Metadata_Document [{}]>"
+    cases = {
+        "truncated": real[: len(real) // 2],
+        "external-entity": declaration + doctype.format('<!ENTITY leak SYSTEM "file:///etc/hostname">')
+        + body.replace(f"<PRODUCT_ID>{product_id}", "<PRODUCT_ID>&leak;", 1),
+        "entity-expansion": declaration + doctype.format('<!ENTITY l0 "lol">' + laughs)
+        + body.replace(f"<PRODUCT_ID>{product_id}", "<PRODUCT_ID>&l9;", 1),
+        "absolute-id": real.replace(f"<PRODUCT_ID>{product_id}", "<PRODUCT_ID>/etc", 1),
+        "dotdot-id": real.replace(f"<PRODUCT_ID>{product_id}", "<PRODUCT_ID>../../x", 1),
+        "nan-orbit": real.replace('<ORBIT_NUMBER type="Orbit">8454<', '<ORBIT_NUMBER type="Orbit">nan<', 1),
+        "huge-orbit": real.replace('<ORBIT_NUMBER type="Orbit">8454<', '<ORBIT_NUMBER type="Orbit">1e999<', 1),
+        "impossible-date": re.sub(r"<ACQUISITION_DATE>[^<]*<", "<ACQUISITION_DATE>2017-02-30T07:12:45.541Z<", real,
+                                  count=1),
+    }  # fmt: skip
+    for case, text in cases.items():
+        assert text != real, case
+        folder = root / case / product_id
+        folder.mkdir(parents=True)
+        (folder / MUSCATE_MTD.name).write_text(text)
+
+
 def hostile_tree(tmp_path: Path) -> Path:
     """The ingest corpus, plus what a repository cannot hold: a symlink loop, a name that is not UTF-8, a huge
-    item, a link to a folder outside the inputs."""
+    item, a link to a folder outside the inputs; and the hostile variants of real MUSCATE metadata."""
     root = tmp_path / "incoming"
     shutil.copytree(CORPUS / "ingest", root)
+    write_hostile_muscate(root / "muscate")
     (root / "loop").mkdir()
     (root / "loop" / "again").symlink_to(root / "loop")
     (root / "outside").symlink_to("/etc")
