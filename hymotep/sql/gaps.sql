@@ -57,10 +57,10 @@ units AS (  -- slots with an input on a requested date, and the chain's products
     WHERE v.unit OR u.made_at >= lower(s.dates) - %(history_days)s * interval '1 day'
 ),
 series AS ({series}),
-daily AS (  -- same-day auxiliary inputs present (fetchable) per date (CAMS), and whether some are not fetchable
+daily AS (  -- same-day auxiliary inputs present (fetchable) per date (CAMS), and one that is not fetchable
     SELECT (acquired AT TIME ZONE 'UTC')::date AS day,
            array_agg(DISTINCT collection) FILTER (WHERE fetchable) AS present,
-           bool_or(NOT fetchable) AS unfetchable
+           min(collection || ' ' || id) FILTER (WHERE NOT fetchable) AS unfetchable
     FROM hesp.inventory WHERE collection = ANY(%(daily)s::text[])
     GROUP BY 1
 ),
@@ -97,14 +97,10 @@ CROSS JOIN LATERAL (SELECT coalesce(
         WHERE i.collection = coalesce(%(upstream)s::text, %(source)s) AND i.tile = u.tile AND i.slot = u.slot
           AND NOT i.fetchable) || ' is catalogued but not fetchable yet'] END,
     CASE WHEN hesp.lacks(%(daily)s::text[], d.present) THEN coalesce(
-        CASE WHEN d.unfetchable THEN ARRAY['blocked', (SELECT min(i.collection || ' ' || i.id) FROM hesp.inventory i
-            WHERE i.collection = ANY(%(daily)s::text[]) AND NOT i.fetchable
-              AND (i.acquired AT TIME ZONE 'UTC')::date = d.day) || ' is catalogued but not fetchable yet'] END,
+        CASE WHEN d.unfetchable IS NOT NULL THEN ARRAY['blocked', d.unfetchable || ' is catalogued but not fetchable yet'] END,
         hesp.missing_verdict(%(daily)s::text[], d.present, 'for ' || (u.acquired AT TIME ZONE 'UTC')::date)) END,
     CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN coalesce(
-        CASE WHEN a.unfetchable THEN ARRAY['blocked', coalesce((SELECT min(i.collection || ' ' || i.id)
-            FROM hesp.inventory i WHERE i.collection = ANY(%(static)s::text[]) AND i.tile = u.tile AND NOT i.fetchable),
-            'a DEM tile covering it') || ' is catalogued but not fetchable yet'] END,
+        CASE WHEN a.unfetchable IS NOT NULL THEN ARRAY['blocked', a.unfetchable || ' is catalogued but not fetchable yet'] END,
         hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile')) END,
     CASE WHEN u.waits THEN ARRAY['blocked', 'waits for the acquisition of ' || (u.last_todo AT TIME ZONE 'UTC')::date] END,
     hesp.outdated_verdict(u.rank, (SELECT max(o.version) FROM hesp.inventory o
@@ -189,9 +185,7 @@ CROSS JOIN LATERAL (SELECT coalesce(
         WHERE f.collection = %(primary)s AND f.tile = u.tile AND f.start = u.start AND f.valid AND NOT f.fetchable)
         || ' is catalogued but not fetchable yet'] END,
     CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN coalesce(
-        CASE WHEN a.unfetchable THEN ARRAY['blocked', coalesce((SELECT min(i.collection || ' ' || i.id)
-            FROM hesp.inventory i WHERE i.collection = ANY(%(static)s::text[]) AND i.tile = u.tile AND NOT i.fetchable),
-            'a DEM tile covering it') || ' is catalogued but not fetchable yet'] END,
+        CASE WHEN a.unfetchable IS NOT NULL THEN ARRAY['blocked', a.unfetchable || ' is catalogued but not fetchable yet'] END,
         hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile')) END,
     hesp.outdated_verdict(m.rank, m.version, %(version)s),
     ARRAY['runnable', NULL]
@@ -200,14 +194,14 @@ CROSS JOIN LATERAL (SELECT coalesce(
 -- name: static_present
 -- Static auxiliary inputs present per tile of the scope: items on the tile (the DEM made for it), or untiled
 -- items whose footprint meets it (source DEM tiles of one degree; see static_inputs in run.sql).
--- Only fetchable items count as present; `unfetchable` says that one is catalogued but cannot be fetched yet.
+-- Only fetchable items count as present; `unfetchable` names one that is catalogued but cannot be fetched yet.
 SELECT tile, array_agg(DISTINCT collection) FILTER (WHERE fetchable) AS present,
-       bool_or(NOT fetchable) AS unfetchable
+       min(collection || ' ' || id) FILTER (WHERE NOT fetchable) AS unfetchable
 FROM (
-    SELECT i.tile, i.collection, i.fetchable
+    SELECT i.tile, i.collection, i.id, i.fetchable
     FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
     UNION ALL
-    SELECT s.tile, p.collection, i.fetchable
+    SELECT s.tile, p.collection, p.id, i.fetchable
     FROM scope s
     JOIN hesp.tiles t ON t.id = s.tile
     JOIN pgstac.items p ON p.collection = ANY(%(static)s::text[]) AND ST_Intersects(p.geometry, t.footprint)
