@@ -37,6 +37,7 @@ from pypgstac.load import Loader, Methods
 from hygor.db import Database, translate_errors
 from hygor.errors import DatabaseError
 from hygor.ingest_runs import record_ingested
+from hygor.lifecycle import ItemKey, mark_superseded
 from hygor.sql import query
 
 DIGEST = "hesp:digest"
@@ -95,6 +96,7 @@ def register_items(
     The writes run in a savepoint (a transaction of their own when ``conn`` is in autocommit), so that the
     loser of a partition race (``PARTITION_RACES``) rolls back to it and tries again once the other writer
     has committed, reading the stored digests again: an item the other wrote meanwhile is then an update.
+    The products the items make old are marked superseded in the same savepoint (``hygor.lifecycle``).
     The caller's transaction stays usable, and commits the items with whatever else it records (a job's
     success)."""
     fingerprints = list(digests) if digests is not None else [digest(item) for item in items]
@@ -116,6 +118,7 @@ def _write(conn: Connection, items: Sequence[dict[str, Any]], fingerprints: list
     counts = LoadCounts()
     for collection, members in by_collection.items():
         counts.add(_write_collection(conn, collection, members))
+    mark_superseded(conn, (ItemKey(item["collection"], item["id"]) for item in items))
     return counts
 
 

@@ -22,9 +22,10 @@ from hymotep.production import Production
 
 SCHEMA_0_1 = REPO / "tests" / "fixtures" / "schema-0.1"
 # What production owns in the hesp schema: tables and functions.
+# (version_key is the catalogue's too since 0009: it decides which product supersedes which.)
 PRODUCTION_OBJECTS = {
     "requests", "request_tiles", "jobs", "request_scope", "product_rank", "made_verdict", "outdated_verdict",
-    "job_verdict", "lacks", "missing_verdict", "version_key", "period_start", "period_end",
+    "job_verdict", "lacks", "missing_verdict", "period_start", "period_end",
 }  # fmt: skip
 # Every production table's rows, and the catalogue's a production database keeps.
 KEPT_ROWS = {
@@ -83,7 +84,7 @@ def test_the_catalogue_makes_no_production_object(empty_db_url: str) -> None:
                                                                            "0003_tiles", "0005_inventory",
                                                                            "0006_fetchable",
                                                                            "0007_ingest_runs",
-                                                                           "0008_collection_delete")]  # fmt: skip
+                                                                           "0008_collection_delete", "0009_publication")]  # fmt: skip
     assert not hesp_objects(empty_db_url) & PRODUCTION_OBJECTS
     production = Production(catalogue).init()
     assert production.migrations_applied == ["0001_requests (hymotep)", "0002_production (hymotep)",
@@ -103,19 +104,22 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
     pending = [m.name for m in production.database_status().migrations if not m.applied]
     moved_in = ["0001_requests (hymotep)", "0002_production (hymotep)", "0003_job_start (hymotep)"]
     # Newer than hesp 0.1 (whose 0006 and 0007 are hymotep's 0002 and 0003 now).
-    new = ["0006_fetchable (hygor)", "0007_ingest_runs (hygor)", "0008_collection_delete (hygor)"]
+    new = ["0006_fetchable (hygor)", "0007_ingest_runs (hygor)", "0008_collection_delete (hygor)",
+           "0009_publication (hygor)"]
     assert pending == [*new, *moved_in]
     assert production.init().migrations_applied == new
     with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:
         after = {table: conn.execute(sql).fetchall() for table, sql in KEPT_ROWS.items()}
     assert all(row.pop("fetchable") is False for row in after["inventory"])  # the item of fill() has no asset
+    assert all(row.pop("superseded") is False for row in after["inventory"])
     assert after == before
     with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:
         records = conn.execute("SELECT * FROM hesp.schema_migrations ORDER BY stream, version").fetchall()
     assert [(r["stream"], r["version"], r["name"]) for r in records] == [
         ("hygor", 1, "hesp_schema"), ("hygor", 2, "harvests"), ("hygor", 3, "tiles"), ("hygor", 5, "inventory"),
         ("hygor", 6, "fetchable"), ("hygor", 7, "ingest_runs"), ("hygor", 8, "collection_delete"),
-        ("hymotep", 1, "requests"), ("hymotep", 2, "production"), ("hymotep", 3, "job_start"),
+        ("hygor", 9, "publication"), ("hymotep", 1, "requests"), ("hymotep", 2, "production"),
+        ("hymotep", 3, "job_start"),
     ]  # fmt: skip
     with psycopg.connect(db_url) as conn:  # the checksums of the files of today
         current = dict(conn.execute("SELECT stream || version, checksum FROM hesp.schema_migrations").fetchall())
@@ -124,7 +128,7 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
     assert all(
         r["applied_at"] == old[moved.get((r["stream"], r["version"]), r["version"])]["applied_at"]
         for r in records
-        if (r["stream"], r["version"]) not in {("hygor", 6), ("hygor", 7), ("hygor", 8)}  # newer than hesp 0.1
+        if (r["stream"], r["version"]) not in {("hygor", 6), ("hygor", 7), ("hygor", 8), ("hygor", 9)}  # newer than 0.1
     )
     assert schema(empty_db_url) == schema(db_url)  # the objects, as a database made now has them
     assert (

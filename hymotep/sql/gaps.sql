@@ -47,13 +47,17 @@ slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid
     ) AS items
     GROUP BY tile, slot
 ),
-units AS (  -- slots with an input on a requested date, and the chain's products since `history_days` before
+units AS (  -- slots with an input on a requested date, and the chain's products since `history_days` before;
+            -- a unit without a current product whose product was withdrawn is not to do (see withdrawn_verdict)
     SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, s.priority, u.upstream, u.rank, u.fetchable,
-           v.unit,
-           v.unit AND coalesce(u.rank, 0) < 2 AND u.upstream IS DISTINCT FROM 1 AS todo
+           v.unit, w.withdrawn,
+           v.unit AND coalesce(u.rank, 0) < 2 AND u.upstream IS DISTINCT FROM 1 AND w.withdrawn IS NULL AS todo
     FROM slots u
     JOIN scope s ON s.tile = u.tile
     CROSS JOIN LATERAL (SELECT coalesce(s.dates @> (u.acquired AT TIME ZONE 'UTC')::date, false)) AS v(unit)
+    CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND coalesce(u.rank, 0) < 2 THEN (  -- looked up for those only
+        SELECT min(d.id) FROM hesp.withdrawn_items d
+        WHERE d.collection = %(collection)s AND d.tile = u.tile AND d.slot = u.slot) END) AS w(withdrawn)
     WHERE v.unit OR u.made_at >= lower(s.dates) - %(history_days)s * interval '1 day'
 ),
 series AS ({series}),
@@ -89,6 +93,7 @@ LEFT JOIN LATERAL (  -- looked up for the units to do only
 ) AS j ON true
 CROSS JOIN LATERAL (SELECT coalesce(
     hesp.made_verdict(u.rank),
+    hesp.withdrawn_verdict(u.withdrawn),
     CASE WHEN u.upstream = 1 THEN ARRAY['invalid', 'its ' || %(upstream)s::text || ' input is empty (too cloudy)'] END,
     hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
     CASE WHEN %(upstream)s::text IS NOT NULL AND u.upstream IS NULL THEN ARRAY['blocked', 'no ' || %(upstream)s::text || ' yet'] END,
@@ -119,7 +124,7 @@ WITH scope AS (
     SELECT * FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::text[], %(since)s::date, %(until)s::date)
 ),
 served AS (  -- the primary items and the source acquisitions of the scope, with each period they serve
-    SELECT i.tile, p.start, i.collection, i.slot, i.valid, i.fetchable, i.id
+    SELECT i.tile, p.start, i.collection, i.slot, i.valid, i.superseded, i.fetchable, i.id
     FROM scope s
     JOIN hesp.inventory i ON i.collection = ANY(ARRAY[%(primary)s, %(source)s]) AND i.tile = s.tile
     CROSS JOIN LATERAL (
@@ -132,8 +137,10 @@ served AS (  -- the primary items and the source acquisitions of the scope, with
           AND i.acquired < (g::date + %(window_to)s::integer)::timestamp AT TIME ZONE 'UTC'
     ) AS p
 ),
-inputs AS (  -- the primary items of each period: all of them, the valid ones, whether a valid one is not fetchable
-    SELECT tile, start, count(*) FILTER (WHERE valid) AS valid, bool_or(valid AND NOT fetchable) AS unfetchable
+inputs AS (  -- the primary items of each period: all of them, the valid ones (current versions), whether a valid
+            -- one is not fetchable
+    SELECT tile, start, count(*) FILTER (WHERE valid AND NOT superseded) AS valid,
+           bool_or(valid AND NOT superseded AND NOT fetchable) AS unfetchable
     FROM served WHERE collection = %(primary)s
     GROUP BY 1, 2
 ),
@@ -171,8 +178,14 @@ LEFT JOIN made m ON m.tile = u.tile AND m.start = u.start
 LEFT JOIN static a ON a.tile = u.tile
 LEFT JOIN hesp.jobs j
        ON j.collection = %(collection)s AND j.chain_version = %(version)s AND j.tile = u.tile AND j.slot = w.slot
+CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(m.rank, 0) < 2 THEN (  -- a withdrawn product of the period
+    SELECT min(d.id) FROM hesp.withdrawn_items d
+    WHERE d.collection = %(collection)s AND d.tile = u.tile
+      AND d.acquired >= u.start::timestamp AT TIME ZONE 'UTC'
+      AND d.acquired < u.period_end::timestamp AT TIME ZONE 'UTC') END) AS d(withdrawn)
 CROSS JOIN LATERAL (SELECT coalesce(
     hesp.made_verdict(m.rank),
+    hesp.withdrawn_verdict(d.withdrawn),
     CASE WHEN u.valid < %(min_valid)s AND u.pending = 0 THEN ARRAY['invalid',
         u.valid || ' valid ' || %(primary)s || ' in the period, ' || %(min_valid)s || ' needed'] END,
     hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
@@ -182,7 +195,8 @@ CROSS JOIN LATERAL (SELECT coalesce(
         || CASE WHEN %(window_to)s::integer IS NULL THEN 'period' ELSE 'synthesis window' END
         || ' have no ' || %(primary)s || ' yet'] END,
     CASE WHEN u.unfetchable THEN ARRAY['blocked', (SELECT min(f.collection || ' ' || f.id) FROM served f
-        WHERE f.collection = %(primary)s AND f.tile = u.tile AND f.start = u.start AND f.valid AND NOT f.fetchable)
+        WHERE f.collection = %(primary)s AND f.tile = u.tile AND f.start = u.start AND f.valid AND NOT f.superseded
+          AND NOT f.fetchable)
         || ' is catalogued but not fetchable yet'] END,
     CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN coalesce(
         CASE WHEN a.unfetchable IS NOT NULL THEN ARRAY['blocked', a.unfetchable || ' is catalogued but not fetchable yet'] END,

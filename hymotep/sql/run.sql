@@ -1,10 +1,11 @@
 -- The inputs of one job, from the inventory (migration 0005): the items its chain reads for its unit of work
--- (tile, slot). Each query returns (collection, id, acquired); the items themselves come from pgSTAC.
+-- (tile, slot), never a superseded product (an older version of one there is, hygor 0009). Each query returns
+-- (collection, id, acquired); the items themselves come from pgSTAC.
 
 -- name: acquisition_inputs
 -- The primary items of the unit's acquisition slot (one L1C; several Sentinel-1 slices of one pass).
 SELECT collection, id, acquired FROM hesp.inventory
-WHERE collection = %(collection)s AND tile = %(tile)s AND slot = %(slot)s AND valid
+WHERE collection = %(collection)s AND tile = %(tile)s AND slot = %(slot)s AND valid AND NOT superseded
 ORDER BY acquired, id
 
 -- name: period_inputs
@@ -16,7 +17,7 @@ FROM (SELECT hesp.period_end(%(period)s, %(start)s::date) AS period_end,
              coalesce(%(start)s::date + %(window_to)s::integer, hesp.period_end(%(period)s, %(start)s::date)) AS end_day
      ) AS p
 JOIN hesp.inventory i
-  ON i.collection = %(collection)s AND i.tile = %(tile)s AND i.valid
+  ON i.collection = %(collection)s AND i.tile = %(tile)s AND i.valid AND NOT i.superseded
  AND i.acquired >= p.first_day::timestamp AT TIME ZONE 'UTC'
  AND i.acquired < p.end_day::timestamp AT TIME ZONE 'UTC'
 ORDER BY i.acquired, i.id
@@ -24,7 +25,7 @@ ORDER BY i.acquired, i.id
 -- name: same_day_inputs
 -- The items of the auxiliary collections dated on the day (CAMS), on the tile or worldwide (no tile).
 SELECT DISTINCT ON (collection) collection, id, acquired FROM hesp.inventory
-WHERE collection = ANY(%(collections)s::text[]) AND (tile = %(tile)s OR tile IS NULL) AND valid
+WHERE collection = ANY(%(collections)s::text[]) AND (tile = %(tile)s OR tile IS NULL) AND valid AND NOT superseded
   AND acquired >= %(day)s::date::timestamp AT TIME ZONE 'UTC'
   AND acquired < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
 ORDER BY collection, acquired DESC, id
@@ -34,7 +35,7 @@ ORDER BY collection, acquired DESC, id
 -- made for it), else all its untiled items whose footprint meets the tile (source DEM tiles of one degree).
 WITH own AS (
     SELECT DISTINCT ON (collection) collection, id, acquired FROM hesp.inventory
-    WHERE collection = ANY(%(collections)s::text[]) AND tile = %(tile)s AND valid
+    WHERE collection = ANY(%(collections)s::text[]) AND tile = %(tile)s AND valid AND NOT superseded
     ORDER BY collection, acquired DESC, id
 )
 SELECT collection, id, acquired FROM own
@@ -42,21 +43,21 @@ UNION ALL
 SELECT i.collection, i.id, i.acquired
 FROM hesp.tiles t
 JOIN pgstac.items p ON p.collection = ANY(%(collections)s::text[]) AND ST_Intersects(p.geometry, t.footprint)
-JOIN hesp.inventory i ON i.collection = p.collection AND i.id = p.id AND i.tile IS NULL AND i.valid
+JOIN hesp.inventory i ON i.collection = p.collection AND i.id = p.id AND i.tile IS NULL AND i.valid AND NOT i.superseded
 WHERE t.id = %(tile)s AND p.collection NOT IN (SELECT collection FROM own)
 ORDER BY collection, id
 
 -- name: previous_product
 -- A multi-temporal chain's last valid product of the tile before the unit (MAJA's NOMINAL mode).
 SELECT collection, id, acquired FROM hesp.inventory
-WHERE collection = %(collection)s AND tile = %(tile)s AND slot < %(slot)s AND valid
+WHERE collection = %(collection)s AND tile = %(tile)s AND slot < %(slot)s AND valid AND NOT superseded
 ORDER BY slot DESC, id
 LIMIT 1
 
 -- name: following_inputs
 -- The primary items of the next acquisitions of the tile after the unit (MAJA's BACKWARD initialisation).
 SELECT collection, id, acquired FROM hesp.inventory
-WHERE collection = %(collection)s AND tile = %(tile)s AND slot > %(slot)s AND valid
+WHERE collection = %(collection)s AND tile = %(tile)s AND slot > %(slot)s AND valid AND NOT superseded
 ORDER BY slot, id
 LIMIT %(count)s
 
