@@ -14,6 +14,7 @@ from hydra.cli.doctor import doctor
 from hydra.cli.gaps import gaps
 from hydra.cli.harvest import harvest
 from hydra.cli.ingest import ingest
+from hydra.cli.lifecycle import prune, restore, withdraw, withdrawals
 from hydra.cli.render import console, errors
 from hydra.cli.run import run
 from hydra.cli.serve import serve
@@ -40,6 +41,10 @@ app.command()(status)
 app.command()(doctor)
 app.command()(serve)
 app.command()(demo)
+app.command()(withdraw)
+app.command()(restore)
+app.command()(withdrawals)
+app.command()(prune)
 
 _debug = False
 

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import attr
+import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from psycopg.conninfo import conninfo_to_dict
@@ -34,6 +35,7 @@ from hygor import __version__
 from hygor.api.auth import BearerTokenWrites
 from hygor.api.errors import install_error_handlers
 from hygor.api.limits import RequestLimits
+from hygor.api.versions import current_versions_only
 from hygor.db import Database
 from hygor.validation import item_errors
 
@@ -78,6 +80,20 @@ class HespCoreClient(CoreCrudClient):  # type: ignore[misc]
         for collection in collections.get("collections", []):
             title_links(collection)
         return collections
+
+    async def _search_base(self, search_request: Any, request: Request) -> Any:
+        """Every search (``/search``, ``/collections/{c}/items``, an item by id): superseded versions left out of
+        the default view (``hygor.api.versions``)."""
+
+        async def query_to_cql2(query: dict[str, Any]) -> dict[str, Any]:
+            async with request.app.state.get_connection(request, "r") as conn:
+                converted: dict[str, Any] = await conn.fetchval(
+                    "SELECT pgstac.query_to_cql2($1::text::jsonb)", orjson.dumps(query, option=orjson.OPT_NON_STR_KEYS).decode()
+                )
+                return converted
+
+        await current_versions_only(search_request, query_to_cql2)
+        return await super()._search_base(search_request, request)
 
 
 class CheckedItems:
