@@ -95,8 +95,12 @@ def test_a_reprocessed_unit_supersedes_its_old_product_which_the_api_hides_but_k
     assert ids(httpx.get(f"{api}/collections/{WATER}/items")) == set(new)
     text_filter = {"collections": [WATER], "filter": "\"processing:version\" LIKE '1%'", "filter-lang": "cql2-text"}
     assert ids(httpx.post(f"{api}/search", json=text_filter)) == set(new)
-    assert ids(httpx.get(f"{api}/search", params={"collections": WATER, "filter": "\"processing:version\" LIKE '1%'"})) == set(new)
-    assert ids(httpx.post(f"{api}/search", json={"collections": [WATER], "query": {"platform": {"eq": "sentinel-2a"}}})) == set(new)
+    assert ids(
+        httpx.get(f"{api}/search", params={"collections": WATER, "filter": "\"processing:version\" LIKE '1%'"})
+    ) == set(new)
+    assert ids(
+        httpx.post(f"{api}/search", json={"collections": [WATER], "query": {"platform": {"eq": "sentinel-2a"}}})
+    ) == set(new)
     # Old versions: by id (lineage), or asked for by name.
     assert ids(httpx.get(f"{api}/search", params={"ids": ",".join(old)})) == set(old)
     assert httpx.get(f"{api}/collections/{WATER}/items/{old[0]}").json()["properties"]["deprecated"] is True
@@ -158,7 +162,9 @@ def test_withdraw_then_restore_round_trips_and_gaps_do_not_remake_a_withdrawn_pr
     assert out.returncode == 0, out.stderr
     assert httpx.get(f"{api}/collections/{WATER}/items/{product}").status_code == 404
     assert product not in ids(httpx.get(f"{api}/search", params={"ids": product}))
-    assert product not in ids(httpx.post(f"{api}/search", json={"filter": {"op": "=", "args": [{"property": "deprecated"}, False]}}))
+    assert product not in ids(
+        httpx.post(f"{api}/search", json={"filter": {"op": "=", "args": [{"property": "deprecated"}, False]}})
+    )
     assert files.exists()
     again = hesp("withdraw", product, "--reason", "twice", env=scenario.env)
     assert again.returncode == 1 and again.stderr.strip() == f"error: {WATER} {product} is already withdrawn"
@@ -177,13 +183,16 @@ def test_withdraw_then_restore_round_trips_and_gaps_do_not_remake_a_withdrawn_pr
     assert item(scenario, WATER, product) == before
     assert httpx.get(f"{api}/collections/{WATER}/items/{product}").json()["id"] == product
     with scenario.production.catalog.database().connect() as conn:
-        assert conn.execute("SELECT private FROM pgstac.items WHERE id = %s", (product,)).fetchone()["private"] == digest
+        assert (
+            conn.execute("SELECT private FROM pgstac.items WHERE id = %s", (product,)).fetchone()["private"] == digest
+        )
     not_withdrawn = hesp("restore", product, env=scenario.env)
     assert not_withdrawn.stderr.strip() == f"error: {WATER} {product} is not withdrawn"
 
     history = json.loads(hesp("withdrawals", product, "--format", "json", env=scenario.env).stdout)["events"]
     assert [(e["action"], e["by"], e["reason"]) for e in history] == [
-        ("withdraw", "qa-team", "wrong water mask"), ("restore", "qa-team", "mask checked")
+        ("withdraw", "qa-team", "wrong water mask"),
+        ("restore", "qa-team", "mask checked"),
     ]
     summary = scenario.production.gap_summary(GapFilter(collections=[WATER]))
     assert {r["state"]: r["units"] for r in summary} == {"done": 2}

@@ -84,7 +84,8 @@ def test_the_catalogue_makes_no_production_object(empty_db_url: str) -> None:
                                                                            "0003_tiles", "0005_inventory",
                                                                            "0006_fetchable",
                                                                            "0007_ingest_runs",
-                                                                           "0008_collection_delete", "0009_publication")]  # fmt: skip
+                                                                           "0008_collection_delete",
+                                                                           "0009_publication")]  # fmt: skip
     assert not hesp_objects(empty_db_url) & PRODUCTION_OBJECTS
     production = Production(catalogue).init()
     assert production.migrations_applied == ["0001_requests (hymotep)", "0002_production (hymotep)",
@@ -104,8 +105,12 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
     pending = [m.name for m in production.database_status().migrations if not m.applied]
     moved_in = ["0001_requests (hymotep)", "0002_production (hymotep)", "0003_job_start (hymotep)"]
     # Newer than hesp 0.1 (whose 0006 and 0007 are hymotep's 0002 and 0003 now).
-    new = ["0006_fetchable (hygor)", "0007_ingest_runs (hygor)", "0008_collection_delete (hygor)",
-           "0009_publication (hygor)"]
+    new = [
+        "0006_fetchable (hygor)",
+        "0007_ingest_runs (hygor)",
+        "0008_collection_delete (hygor)",
+        "0009_publication (hygor)",
+    ]
     assert pending == [*new, *moved_in]
     assert production.init().migrations_applied == new
     with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:

@@ -69,7 +69,8 @@ def render_events(report: Events) -> None:
 def prune(
     superseded: Annotated[bool, typer.Option("--superseded", help="Delete superseded products (required).")] = False,
     older_than: Annotated[
-        float, typer.Option("--older-than", min=0, help="Only those superseded more than DAYS days ago.", metavar="DAYS")
+        float,
+        typer.Option("--older-than", min=0, help="Only those superseded more than DAYS days ago.", metavar="DAYS"),
     ] = 30,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted, and its size.")] = False,
     collection: Annotated[
@@ -94,5 +95,10 @@ def render_prune(report: PruneReport) -> None:
     console.print(table(title, ["collection", "item", "superseded by", "since", "bytes"], rows))
     if report.kept:
         kept = [[k.collection, k.id, k.needed_by] for k in report.kept]
-        console.print(table(f"kept {len(kept)}: a current product derives from them", ["collection", "item",
-                                                                                          "derived from by"], kept))
+        console.print(
+            table(
+                f"kept {len(kept)}: a current product derives from them",
+                ["collection", "item", "derived from by"],
+                kept,
+            )
+        )

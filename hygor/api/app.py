@@ -88,7 +88,8 @@ class HespCoreClient(CoreCrudClient):  # type: ignore[misc]
         async def query_to_cql2(query: dict[str, Any]) -> dict[str, Any]:
             async with request.app.state.get_connection(request, "r") as conn:
                 converted: dict[str, Any] = await conn.fetchval(
-                    "SELECT pgstac.query_to_cql2($1::text::jsonb)", orjson.dumps(query, option=orjson.OPT_NON_STR_KEYS).decode()
+                    "SELECT pgstac.query_to_cql2($1::text::jsonb)",
+                    orjson.dumps(query, option=orjson.OPT_NON_STR_KEYS).decode(),
                 )
                 return converted
 
