@@ -75,6 +75,12 @@ def mark_superseded(conn: Connection, keys: Iterable[ItemKey]) -> list[ItemKey]:
     return [ItemKey(collection, item_id) for collection, item_id, _ in rows]
 
 
+def withdrawn_ids(conn: Connection, collection: str, ids: list[str]) -> set[str]:
+    """Those of ``ids`` that are withdrawn from ``collection``."""
+    rows = conn.cursor(row_factory=tuple_row).execute(query("withdrawn_ids"), {"collection": collection, "ids": ids})
+    return {row[0] for row in rows}
+
+
 def operator(by: str | None) -> str:
     """Who acts: ``--by``, else the OS user."""
     return by or getpass.getuser()

@@ -37,7 +37,7 @@ from pypgstac.load import Loader, Methods
 from hygor.db import Database, translate_errors
 from hygor.errors import DatabaseError
 from hygor.ingest_runs import record_ingested
-from hygor.lifecycle import ItemKey, mark_superseded
+from hygor.lifecycle import ItemKey, mark_superseded, withdrawn_ids
 from hygor.sql import query
 
 DIGEST = "hesp:digest"
@@ -96,7 +96,8 @@ def register_items(
     The writes run in a savepoint (a transaction of their own when ``conn`` is in autocommit), so that the
     loser of a partition race (``PARTITION_RACES``) rolls back to it and tries again once the other writer
     has committed, reading the stored digests again: an item the other wrote meanwhile is then an update.
-    The products the items make old are marked superseded in the same savepoint (``hygor.lifecycle``).
+    The products the items make old are marked superseded in the same savepoint, and withdrawn items are left
+    out, counted unchanged (``hygor.lifecycle``).
     The caller's transaction stays usable, and commits the items with whatever else it records (a job's
     success)."""
     fingerprints = list(digests) if digests is not None else [digest(item) for item in items]
@@ -125,12 +126,13 @@ def _write(conn: Connection, items: Sequence[dict[str, Any]], fingerprints: list
 def _write_collection(conn: Connection, collection: str, items: Digested) -> LoadCounts:
     params = {"collection": collection, "ids": [item["id"] for item, _ in items]}
     stored: dict[str, str | None] = dict(conn.cursor(row_factory=tuple_row).execute(query("stored_digests"), params))
+    withdrawn = withdrawn_ids(conn, collection, params["ids"])  # left out: only `hesp restore` brings them back
     counts = LoadCounts()
     fresh: Digested = []
     changed: Digested = []
     for item, fingerprint in items:
         previous = stored.get(item["id"], _ABSENT)
-        if previous == fingerprint:
+        if previous == fingerprint or item["id"] in withdrawn:
             counts.unchanged += 1
         elif previous is _ABSENT:
             counts.new += 1

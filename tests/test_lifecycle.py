@@ -177,6 +177,9 @@ def test_withdraw_then_restore_round_trips_and_gaps_do_not_remake_a_withdrawn_pr
     runs = len(scenario.runs())
     run(scenario.env)
     assert len(scenario.runs()) == runs
+    ingested = hesp("ingest", str(files.parent), env=scenario.env)  # nor ingested again from its kept files
+    assert ingested.returncode == 0 and "ingested 0, updated 0, unchanged 1" in ingested.stdout, ingested.stdout
+    assert httpx.get(f"{api}/collections/{WATER}/items/{product}").status_code == 404
 
     back = hesp("restore", product, "--by", "qa-team", "--reason", "mask checked", env=scenario.env)
     assert back.returncode == 0, back.stderr

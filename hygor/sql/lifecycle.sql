@@ -4,6 +4,10 @@
 -- The products the registered items make old, marked in the registration's transaction (hesp.supersede).
 SELECT collection, id, successor FROM hesp.supersede(%(collections)s::text[], %(ids)s::text[]);
 
+-- name: withdrawn_ids
+-- The ids of a batch being registered that are withdrawn: only `hesp restore` publishes them again.
+SELECT id FROM hesp.withdrawn_items WHERE collection = %(collection)s AND id = ANY(%(ids)s::text[]);
+
 -- name: published
 -- The items named by id (in `collection` when given) that pgSTAC holds, and those withdrawn.
 SELECT i.collection, i.id, false AS withdrawn FROM pgstac.items i
