@@ -81,7 +81,7 @@ def withdrawn_ids(conn: Connection, collection: str, ids: list[str]) -> set[str]
     return {row[0] for row in rows}
 
 
-def operator(by: str | None) -> str:
+def acting_user(by: str | None) -> str:
     """Who acts: ``--by``, else the OS user."""
     return by or getpass.getuser()
 
@@ -114,7 +114,7 @@ def withdraw(conn: Connection, ids: Sequence[str], reason: str, collection: str 
              by: str | None = None) -> list[Withdrawal]:  # fmt: skip
     """Take the products out of the API, their files kept; the events recorded."""
     keys = resolve(conn, ids, collection, withdrawn=False)
-    params = {**_arrays(keys), "by": operator(by), "reason": reason}
+    params = {**_arrays(keys), "by": acting_user(by), "reason": reason}
     return [Withdrawal(**row) for row in conn.execute(query("withdraw"), params).fetchall()]
 
 
@@ -129,7 +129,7 @@ def restore(conn: Connection, ids: Sequence[str], collection: str | None = None,
             params = {"collection": row["collection"], "ids": [row["id"]], "private": [Jsonb(row["private"])]}
             conn.execute(catalogue_query("store_digests"), params)
     mark_superseded(conn, keys)  # a newer version may have come meanwhile
-    params = {**_arrays(keys), "by": operator(by), "reason": reason}
+    params = {**_arrays(keys), "by": acting_user(by), "reason": reason}
     return [Withdrawal(**row) for row in conn.execute(query("record_restore"), params).fetchall()]
 
 
