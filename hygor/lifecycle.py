@@ -4,8 +4,8 @@
   tile, acquisition slot or period) gets the STAC Version extension's ``deprecated: true`` and a
   ``successor-version`` link; ``mark_superseded`` runs in every registration (``hygor.loader.register_items``).
 - Withdrawn: the item leaves pgSTAC for ``hesp.withdrawn_items`` (the API cannot serve what pgSTAC does not
-  hold, whatever the filter); its files stay; ``hesp.withdrawals`` keeps who, when and why. ``restore`` puts
-  the very item back.
+  hold, whatever the filter); its files stay; ``hesp.withdrawals`` keeps who, when and why; the products it
+  superseded are current again. ``restore`` puts the very item back, and supersedes them again.
 - Pruned: superseded products deleted for good (``prunable`` lists them; the files are production's business).
 """
 
@@ -112,10 +112,14 @@ def resolve(conn: Connection, ids: Sequence[str], collection: str | None, *, wit
 
 def withdraw(conn: Connection, ids: Sequence[str], reason: str, collection: str | None = None,
              by: str | None = None) -> list[Withdrawal]:  # fmt: skip
-    """Take the products out of the API, their files kept; the events recorded."""
+    """Take the products out of the API, their files kept; the events recorded. The products they superseded are
+    current again (until ``restore``)."""
     keys = resolve(conn, ids, collection, withdrawn=False)
     params = {**_arrays(keys), "by": acting_user(by), "reason": reason}
-    return [Withdrawal(**row) for row in conn.execute(query("withdraw"), params).fetchall()]
+    events = [Withdrawal(**row) for row in conn.execute(query("withdraw"), params).fetchall()]
+    reinstated = [ItemKey(row["collection"], row["id"]) for row in conn.execute(query("reinstate"), _arrays(keys))]
+    mark_superseded(conn, reinstated)  # by a newer product than the withdrawn one, if there is one
+    return events
 
 
 def restore(conn: Connection, ids: Sequence[str], collection: str | None = None, by: str | None = None,

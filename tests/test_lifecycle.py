@@ -74,7 +74,7 @@ def test_a_reprocessed_unit_supersedes_its_old_product_which_the_api_hides_but_k
     scenario: RunScenario, tmp_path: Path, api: str
 ) -> None:
     old = scenario.products()
-    reprocessed(scenario, tmp_path, "1.1.0")
+    env = reprocessed(scenario, tmp_path, "1.1.0")
     new = sorted(set(scenario.products()) - set(old))
     assert len(old) == len(new) == 2
     for old_id in old:
@@ -110,6 +110,20 @@ def test_a_reprocessed_unit_supersedes_its_old_product_which_the_api_hides_but_k
 
     summary = scenario.production.gap_summary(GapFilter(collections=[WATER], chain_version="1.1.0"))
     assert {r["state"]: r["units"] for r in summary} == {"done": 2}
+
+    # Withdrawing the newer version makes the older one current again; restoring it supersedes the older again.
+    superseded, newer = old[0], link(item(scenario, WATER, old[0]), "successor-version").rsplit("/", 1)[1]
+    before = item(scenario, WATER, superseded), item(scenario, WATER, newer)
+    assert hesp("withdraw", newer, "--reason", "bad version", env=env).returncode == 0
+    reinstated = item(scenario, WATER, superseded)
+    assert "deprecated" not in reinstated["properties"] and link(reinstated, "successor-version") is None
+    assert VERSION_EXTENSION not in reinstated["stac_extensions"]
+    assert ids(httpx.get(f"{api}/collections/{WATER}/items")) == {superseded, *new} - {newer}
+    summary = scenario.production.gap_summary(GapFilter(collections=[WATER], chain_version="1.1.0"))
+    assert {r["state"]: r["units"] for r in summary} == {"done": 1, "blocked": 1}
+    assert hesp("restore", newer, env=env).returncode == 0
+    assert (item(scenario, WATER, superseded), item(scenario, WATER, newer)) == before
+    assert ids(httpx.get(f"{api}/collections/{WATER}/items")) == set(new)
 
 
 def test_prune_deletes_superseded_products_but_keeps_those_a_current_product_derives_from(

@@ -41,6 +41,10 @@ INSERT INTO hesp.withdrawals (collection, id, action, by, reason)
 SELECT collection, id, 'withdraw', %(by)s, %(reason)s FROM kept
 RETURNING collection, id, action, at, by, reason;
 
+-- name: reinstate
+-- The products that the withdrawn ones superseded, current again (hesp.reinstate).
+SELECT collection, id FROM hesp.reinstate(%(collections)s::text[], %(ids)s::text[]);
+
 -- name: take_back
 -- Withdrawn items leave hesp.withdrawn_items (the caller puts them back into pgSTAC in the same transaction).
 DELETE FROM hesp.withdrawn_items w

@@ -152,6 +152,36 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, hesp AS $$
     SELECT collection, id, successor FROM marked
 $$;
 
+-- An item's stored content as a current version again: without `deprecated`, its successor-version link and the
+-- Version extension (whose fields hesp writes no other).
+CREATE FUNCTION hesp.current_content(content jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT content
+        || jsonb_build_object(
+               'properties', (content -> 'properties') - 'deprecated',
+               'links', (SELECT coalesce(jsonb_agg(l.value ORDER BY l.n) 
+                             FILTER (WHERE l.value ->> 'rel' IS DISTINCT FROM 'successor-version'), '[]')
+                         FROM jsonb_array_elements(coalesce(content -> 'links', '[]')) WITH ORDINALITY AS l(value, n)),
+               'stac_extensions', coalesce(content -> 'stac_extensions', '[]')
+                                  - 'https://stac-extensions.github.io/version/v1.2.0/schema.json')
+$$;
+
+-- The products that `successors` (being withdrawn) superseded become current again, their records gone; the
+-- caller has hesp.supersede mark them again where another newer product remains. The products reinstated.
+CREATE FUNCTION hesp.reinstate(collections text[], successors text[])
+RETURNS TABLE (collection text, id text)
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, hesp AS $$
+    WITH freed AS (
+        DELETE FROM hesp.supersessions s USING unnest(collections, successors) AS w(collection, id)
+        WHERE s.collection = w.collection AND s.successor = w.id
+        RETURNING s.collection, s.id
+    )
+    UPDATE pgstac.items AS p SET content = hesp.current_content(p.content)
+    FROM freed f
+    WHERE p.collection = f.collection AND p.id = f.id
+    RETURNING p.collection, p.id
+$$;
+
 -- Withdrawn products, out of pgSTAC: the item, its `private` column (the load digest), and its unit (from its
 -- inventory row), so that gaps name it rather than make it again over its kept files.
 CREATE TABLE hesp.withdrawn_items (
