@@ -75,9 +75,10 @@ def mark_superseded(conn: Connection, keys: Iterable[ItemKey]) -> list[ItemKey]:
     return [ItemKey(collection, item_id) for collection, item_id, _ in rows]
 
 
-def withdrawn_ids(conn: Connection, collection: str, ids: list[str]) -> set[str]:
+def withdrawn_ids(conn: Connection, collection: str, ids: Sequence[str]) -> set[str]:
     """Those of ``ids`` that are withdrawn from ``collection``."""
-    rows = conn.cursor(row_factory=tuple_row).execute(query("withdrawn_ids"), {"collection": collection, "ids": ids})
+    params = {"collection": collection, "ids": list(ids)}
+    rows = conn.cursor(row_factory=tuple_row).execute(query("withdrawn_ids"), params)
     return {row[0] for row in rows}
 
 
