@@ -130,7 +130,9 @@ def test_files_are_served_whole_in_ranges_and_by_head(server: tuple[str, Seen], 
         xml = client.get(f"{product}/PRODUCT_MTD_ALL.xml")
         assert xml.headers["content-type"] == "application/xml" and xml.text == "<Muscate_Metadata_Document/>"
         assert client.get(f"{product}/same.xml").text == xml.text  # a link that stays in the root
-        assert client.get(COG, headers={"Origin": "http://portal.example"}).headers["access-control-allow-origin"] == "*"
+        cross_origin = client.get(COG, headers={"Origin": "http://portal.example", "Range": "bytes=0-9"})
+        assert cross_origin.headers["access-control-allow-origin"] == "*"
+        assert "Content-Range" in cross_origin.headers["access-control-expose-headers"]
 
 
 UNSERVED = [
