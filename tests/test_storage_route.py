@@ -199,3 +199,10 @@ def test_an_s3_storage_is_not_served(tmp_path: Path) -> None:
     assert StorageFiles not in [middleware.cls for middleware in create_app(Catalog(s3)).user_middleware]
     assert posix_root(ProductionSettings(storage=tmp_path)) == tmp_path
     assert posix_root(ProductionSettings(home=tmp_path)) == tmp_path / "storage"
+
+
+def test_hesp_serve_serves_the_storage_root_of_its_settings(db_url: str, storage: Path, serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve({"HESP_DATABASE_URL": db_url, "HESP_STORAGE": str(storage)})
+    answer = httpx.get(f"{server.url}/storage/{COG}", headers={"Range": "bytes=0-3"}, timeout=30)
+    assert answer.status_code == 206 and answer.content == (storage / COG).read_bytes()[:4]
+    assert f"{storage} at {server.url}/storage/" in server.output()
