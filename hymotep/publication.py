@@ -7,7 +7,8 @@ Every output item with a raster gets a ``thumbnail`` asset, a PNG of at most ``T
 long side written beside the product's files (so it is stored and published with them), unless the chain
 wrote one under that key. It is read from the overview level of the product's COG nearest above that size, not
 from the full raster: red, green and blue when the item's assets name them (``eo:common_name`` of their one
-band, the first keys in order: FRE before SRE for MAJA), else the first data COG; one linear stretch between
+band, the first keys in order: FRE before SRE for MAJA), else the first data COG its collection declares (the
+order of its item_assets: LIS's FSC-TOC, Surfwater's WATER, S1Tiling's VV); one linear stretch between
 the 2nd and 98th percentiles of the valid pixels, no data transparent. A chain's own quicklooks (MUSCATE's
 ``QKL_ALL``, LIS's and Surfwater's ``quicklook``) stay as they are, larger views of the product.
 
@@ -18,6 +19,7 @@ placeholder: a portal shows it has no picture, it does not pretend it has one.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from rasterio.io import MemoryFile
 from rasterio.transform import Affine
 
 from hygor.items import EXTENSIONS, VALID, MediaType, file_asset
+from hygor.readers.outputs import item_assets
 from hymotep.errors import HymotepError
 from hymotep.staging import sha256_multihash
 
@@ -53,7 +56,7 @@ def annotate_outputs(output_dir: Path, items: list[dict[str, Any]]) -> list[dict
 def _annotated(output_dir: Path, item: dict[str, Any]) -> dict[str, Any]:
     assets = dict(item.get("assets", {}))
     if THUMBNAIL not in assets and item.get("properties", {}).get(VALID, True) is not False:
-        sources = pictured(assets)
+        sources = pictured(assets, _declared(str(item.get("collection"))))
         if sources:
             folder = _product_folder(output_dir, assets)
             path = folder / f"{item['id']}_{THUMBNAIL}.png"
@@ -71,10 +74,15 @@ def _annotated(output_dir: Path, item: dict[str, Any]) -> dict[str, Any]:
     return {**item, "stac_extensions": extensions, "assets": assets}
 
 
-def pictured(assets: dict[str, Any]) -> list[str]:
+def pictured(assets: dict[str, Any], declared: Sequence[str] = ()) -> list[str]:
     """The keys of the assets a thumbnail shows: red, green and blue when the assets tell them, else the first
-    data COG; none when the item has no raster."""
-    rasters = [k for k, a in assets.items() if "data" in a.get("roles", []) and _is_tiff(a) and _is_local(a)]
+    data COG in the order of ``declared`` (the collection's item_assets), then of the item; none when the item
+    has no raster."""
+    rank = {key: index for index, key in enumerate(declared)}
+    rasters = sorted(
+        (k for k, a in assets.items() if "data" in a.get("roles", []) and _is_tiff(a) and _is_local(a)),
+        key=lambda key: rank.get(key, len(rank)),
+    )
     colours: dict[str, str] = {}
     for key in sorted(rasters):
         bands = assets[key].get("bands") or assets[key].get("eo:bands") or []
@@ -143,6 +151,14 @@ def _write_png(path: Path, bands: NDArray[np.uint8], transform: Affine, crs: Any
         with memory.open(**profile, crs=crs, transform=transform) as out:
             out.write(bands)
         rasterio.shutil.copy(memory.name, path, driver="PNG", ZLEVEL=9)
+
+
+def _declared(collection: str) -> list[str]:
+    """The asset keys ``collection`` declares (its item_assets), in order; none for a collection not installed."""
+    try:
+        return list(item_assets(collection))
+    except (OSError, ValueError):
+        return []
 
 
 def _file_fields(item_id: str, key: str, asset: dict[str, Any]) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def test_every_output_asset_gets_its_size_and_checksum_and_every_valid_item_a_th
             assert (alpha[:, alpha.shape[1] // 4 + 1 :] == 255).all(), name
 
 
-def test_a_reflectance_thumbnail_is_red_green_blue_and_others_show_their_first_data_raster(tmp_path: Path) -> None:
+def test_a_reflectance_thumbnail_is_red_green_blue_and_others_show_their_first_declared_raster(tmp_path: Path) -> None:
     products = outputs(tmp_path)
     (l2a,) = annotate_outputs(*products["maja-l2a"])
     assert l2a["assets"]["thumbnail"]["title"] == "Thumbnail (FRE_B4, FRE_B3, FRE_B2)"
@@ -84,7 +84,10 @@ def test_a_reflectance_thumbnail_is_red_green_blue_and_others_show_their_first_d
         assert image.mode == "RGBA" and image.size == (PIXELS, PIXELS)
     (snow,) = annotate_outputs(*products["lis-snow"])
     assert snow["assets"]["thumbnail"]["title"] == "Thumbnail (FSC-TOC)"
+    (water,) = annotate_outputs(*products["surfwater-water"])
+    assert water["assets"]["thumbnail"]["title"] == "Thumbnail (WATER)"
     passes = annotate_outputs(*products["s1tiling"])
+    assert {item["assets"]["thumbnail"]["title"] for item in passes} == {"Thumbnail (vv)"}  # as the collection
     names = {Path(item["assets"]["thumbnail"]["href"]).name for item in passes}
     assert names == {f"{item['id']}_thumbnail.png" for item in passes}  # passes share a folder: one file each
     with Image.open(passes[0]["assets"]["thumbnail"]["href"]) as image:
