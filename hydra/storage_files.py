@@ -17,6 +17,7 @@ import mimetypes
 import os
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,6 +27,7 @@ from hygor.items import MediaType
 from hymotep.settings import ProductionSettings
 
 PREFIX = "/storage"
+ROUTE = SimpleNamespace(path_format=f"{PREFIX}/{{key:path}}")
 PRIVATE = frozenset({"logs"})  # <root>/logs: the jobs' logs
 MEDIA_TYPES = {
     ".tif": MediaType.COG, ".tiff": MediaType.COG, ".png": MediaType.PNG, ".jpg": MediaType.JPEG,
@@ -69,6 +71,7 @@ class StorageFiles:
         if not (path == PREFIX or path.startswith(PREFIX + "/")):
             await self.app(scope, receive, send)
             return
+        scope["route"] = ROUTE  # what the request metrics label it with (hydra.metrics)
         response: Response
         if scope["method"] == "OPTIONS":
             response = Response(status_code=204, headers=PREFLIGHT)

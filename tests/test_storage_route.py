@@ -133,6 +133,7 @@ def test_files_are_served_whole_in_ranges_and_by_head(server: tuple[str, Seen], 
         cross_origin = client.get(COG, headers={"Origin": "http://portal.example", "Range": "bytes=0-9"})
         assert cross_origin.headers["access-control-allow-origin"] == "*"
         assert "Content-Range" in cross_origin.headers["access-control-expose-headers"]
+    assert 'route="/storage/{key:path}",status="206"' in httpx.get(f"{base}/metrics", timeout=30).text
 
 
 UNSERVED = [
