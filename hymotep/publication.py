@@ -9,7 +9,8 @@ wrote one under that key. It is read from the overview level of the product's CO
 from the full raster: red, green and blue when the item's assets name them (``eo:common_name`` of their one
 band, the first keys in order: FRE before SRE for MAJA), else the first data COG its collection declares (the
 order of its item_assets: LIS's FSC-TOC, Surfwater's WATER, S1Tiling's VV); one linear stretch between
-the 2nd and 98th percentiles of the valid pixels, no data transparent. A chain's own quicklooks (MUSCATE's
+the 2nd and 98th percentiles of the valid pixels (between their extremes when those are equal, as for a mask
+of a few classes), no data transparent. A chain's own quicklooks (MUSCATE's
 ``QKL_ALL``, LIS's and Surfwater's ``quicklook``) stay as they are, larger views of the product.
 
 A product that is legitimately empty (``hesp:valid`` false: no raster) gets no thumbnail rather than a
@@ -108,11 +109,14 @@ def write_thumbnail(rasters: list[Path], path: Path, side: int = THUMBNAIL_SIDE)
 
 
 def stretched(bands: list[np.ma.MaskedArray[Any, Any]]) -> NDArray[np.uint8]:
-    """``bands`` as bytes, one linear stretch between the 2nd and 98th percentiles of their valid pixels, and an
-    alpha band: opaque where every band has data."""
+    """``bands`` as bytes, one linear stretch between the 2nd and 98th percentiles of their valid pixels (their
+    extremes when those are equal; mid-grey for a uniform raster), and an alpha band: opaque where every band has
+    data."""
     valid = ~np.logical_or.reduce([np.ma.getmaskarray(band) for band in bands])
     values = np.concatenate([np.asarray(band.data, dtype=np.float64)[valid] for band in bands])
     low, high = np.percentile(values, STRETCH_PERCENTILES) if values.size else (0.0, 0.0)
+    if high <= low and values.size:  # a few classes, one of them on 96 % of the pixels: the classes all show
+        low, high = values.min(), values.max()
     scaled = []
     for band in bands:
         data = np.asarray(band.data, dtype=np.float64)

@@ -119,3 +119,12 @@ def test_thumbnails_of_small_rasters_are_not_enlarged(tmp_path: Path, side: int)
     with Image.open(write_thumbnail([cog], tmp_path / "small.png")) as image:
         assert image.size == (side, side)
         assert np.asarray(image)[0, 0].tolist() == [128, 255]  # uniform: mid-grey, opaque
+
+
+def test_a_mask_whose_classes_are_rare_shows_them_all(tmp_path: Path) -> None:
+    water = np.zeros((64, 64), dtype=np.uint8)
+    water[10:14, 10:14] = 1  # under 2 % of the pixels: the percentiles are both 0
+    cog = write_cog(tmp_path / "water.tif", water, TILE, nodata=255)
+    with Image.open(write_thumbnail([cog], tmp_path / "water.png")) as image:
+        grey = np.asarray(image)[..., 0]
+    assert grey[12, 12] == 255 and grey[40, 40] == 0
