@@ -6,8 +6,9 @@ What a worker does for each job, wherever it runs (a local process, a Dask worke
 2. find its inputs and prepare its private work directory and command (``hymotep.adapters``);
 3. run the command, its output and errors written to the job's log, within the chain's time limit; a lost
    lease stops it;
-4. read the outputs with the chain's reader, check them (tile, chain version, valid STAC, COGs), move them
-   under the storage root, add ``derived_from`` links to the inputs and a link to the log;
+4. read the outputs with the chain's reader, check them (tile, chain version, valid STAC, COGs), give their
+   files checksums and each item a thumbnail (``hymotep.publication``), move them under the storage root,
+   add ``derived_from`` links to the inputs and a link to the log;
 5. register the items (``hygor.loader.register_items``) and mark the job succeeded in one transaction, which
    the lease guards: a job whose lease was lost registers nothing. A failure is recorded with its error and
    log, and retried after a back-off.
@@ -42,6 +43,7 @@ from hymotep.chains import ChainDefinition, load_chains
 from hymotep.errors import HymotepError
 from hymotep.input_cache import CachePolicy, InputCache
 from hymotep.job_inputs import JobInputs, resolve_inputs
+from hymotep.publication import annotate_outputs
 from hymotep.queue import Job, JobQueue, JobScope, LeaseLost
 from hymotep.run_request import RunRequest
 from hymotep.settings import child_environment
@@ -179,6 +181,7 @@ def _produce(
     bad = next(((item_id, p) for item_id, p in problems if p), None)
     if bad:
         raise ChainFailed(f"output {bad[0]} is not a valid product: {bad[1]}")
+    items = annotate_outputs(workspace.output_dir, items)  # checksums and thumbnail, stored with the product
     stored = storage.store(workspace.output_dir, destination, items)
     return [_with_lineage(item, inputs, job, kept_log) for item in stored.items]
 

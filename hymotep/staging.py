@@ -30,6 +30,7 @@ MULTIHASH: dict[int, str] = {
     0x11: "sha1", 0x12: "sha256", 0x13: "sha512", 0x14: "sha3_512", 0x15: "sha3_384", 0x16: "sha3_256",
     0x17: "sha3_224", 0x20: "sha384", 0xD5: "md5", 0x1013: "sha224", 0x1014: "sha512_224", 0x1015: "sha512_256",
 }  # fmt: skip
+SHA2_256 = 0x12
 BLAKE2B, BLAKE2S = range(0xB201, 0xB241), range(0xB241, 0xB261)  # blake2b-8..512, blake2s-8..256
 REMOTE_SCHEMES = ("http", "https", "s3")
 
@@ -104,14 +105,26 @@ def check(remote: RemoteFile, path: Path) -> None:
     if remote.checksum is None:
         return
     name, new_hash, expected = decode_multihash(remote.checksum, remote.label)
+    actual = file_digest(path, new_hash)[: len(expected)]
+    if actual != expected:
+        raise StagingError(f"{remote.label}: checksum mismatch for {remote.href}: {name} {actual.hex()}, its item "
+                           f"says {expected.hex()} (file:checksum {remote.checksum})")  # fmt: skip
+
+
+def file_digest(path: Path, new_hash: Callable[[], Any]) -> bytes:
+    """The digest of the file at ``path`` by the hash ``new_hash`` makes, read in blocks."""
     digest = new_hash()
     with path.open("rb") as data:
         while block := data.read(CHUNK):
             digest.update(block)
-    actual = digest.digest()[: len(expected)]
-    if actual != expected:
-        raise StagingError(f"{remote.label}: checksum mismatch for {remote.href}: {name} {actual.hex()}, its item "
-                           f"says {expected.hex()} (file:checksum {remote.checksum})")  # fmt: skip
+    result: bytes = digest.digest()
+    return result
+
+
+def sha256_multihash(path: Path) -> str:
+    """The ``file:checksum`` of the file at ``path``: its SHA2-256 as a multihash in hex (``1220`` + digest)."""
+    digest = file_digest(path, hashlib.sha256)
+    return f"{SHA2_256:02x}{len(digest):02x}{digest.hex()}"  # both below 0x80: one-byte varints
 
 
 def decode_multihash(text: str, label: str) -> tuple[str, Callable[[], Any], bytes]:

@@ -9,28 +9,17 @@ the server (every other request is aborted and recorded) and log no error or war
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from browser import Watch, chromium, needs_chromium
 from dashboard_scenario import API_TOKEN, COLOURS, LOG_TAIL, NO_UNIT, Scenario, build
 from PIL import Image
-from playwright.sync_api import (
-    Browser,
-    ConsoleMessage,
-    Page,
-    Request,
-    Response,
-    Route,
-    ViewportSize,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from hydra.web import create_app
 from hygor.api.server import BackgroundServer
@@ -38,24 +27,10 @@ from hymotep.work_units import STATES, GapFilter
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS_SCREENSHOT = REPO / "docs" / "dashboard.png"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT: ViewportSize = {"width": 1400, "height": 900}
 COLOUR_TOLERANCE = 4  # per channel, out of 255
-LOOPBACK = "127.0.0.1"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason=f"{CHROMIUM} is not installed (scripts/test installs the Debian package chromium)",
-)
+pytestmark = needs_chromium
 
 # Every tile's centre on the screen, in CSS pixels of the page.
 TILE_CENTRES_JS = """
@@ -73,48 +48,6 @@ TILE_CENTRES_JS = """
 NEXT_FRAMES_JS = "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
 
 
-@dataclass
-class Watch:
-    """What a page does that it should not: console errors and warnings, page errors, failed answers, and any
-    request leaving the loopback (aborted)."""
-
-    problems: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)
-
-    def attach(self, page: Page) -> None:
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        page.on("request", lambda request: self.requests.append(request.url))
-        page.on("requestfailed", self._failed)
-        page.on("response", self._response)
-        page.route(lambda url: True, self._route)
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            self.problems.append(f"console {message.type}: {message.text} ({message.location})")
-
-    def _failed(self, request: Request) -> None:
-        if request.url not in self.blocked:
-            self.problems.append(f"request failed: {request.url} ({request.failure})")
-
-    def _response(self, response: Response) -> None:
-        if response.status >= 400:
-            self.problems.append(f"HTTP {response.status}: {response.url}")
-
-    def _route(self, route: Route) -> None:
-        if urlsplit(route.request.url).hostname == LOOPBACK:
-            route.continue_()
-        else:
-            self.blocked.append(route.request.url)
-            route.abort()
-
-    def assert_clean(self) -> None:
-        assert self.problems == []
-        assert self.blocked == []
-        assert self.requests and all(urlsplit(url).hostname == LOOPBACK for url in self.requests), self.requests
-
-
 @pytest.fixture
 def dashboard(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Scenario]]:
     """The application over the dashboard scenario, served on a loopback port: (base URL, scenario)."""
@@ -125,10 +58,8 @@ def dashboard(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Scenario]]:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def open_dashboard(browser: Browser, url: str, watch: Watch) -> Page:

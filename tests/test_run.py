@@ -41,6 +41,9 @@ def test_run_makes_every_product_once_with_lineage_and_logs(scenario: RunScenari
     assert {link["href"].split("/")[-3] for link in lineage} == {"maja-l2a"}
     stored = Path(item["assets"]["WATER"]["href"])
     assert stored.is_relative_to(scenario.storage / "surfwater-water" / "31TCJ" / "2023") and stored.exists()
+    thumbnail = item["assets"]["thumbnail"]  # made before the product was stored, and stored with it
+    assert Path(thumbnail["href"]).parent == stored.parent and thumbnail["file:size"] > 0
+    assert item["assets"]["WATER"]["file:checksum"].startswith("1220")
     log = next(link for link in item["links"] if link["rel"] == "related")
     assert "water of SENTINEL2A" in Path(log["href"].removeprefix("file://")).read_text()
 

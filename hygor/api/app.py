@@ -34,6 +34,7 @@ from stac_fastapi.types.stac import Collection, Collections
 from hygor import __version__
 from hygor.api.auth import BearerTokenWrites
 from hygor.api.errors import install_error_handlers
+from hygor.api.html import HtmlPages
 from hygor.api.limits import RequestLimits
 from hygor.api.versions import current_versions_only
 from hygor.db import Database
@@ -186,6 +187,7 @@ def create_app(database: Database, api_token: str | None = None) -> FastAPI:
     )
     api = instantiate_api(client=HespCoreClient, extensions=extensions, lifespan=lifespan, settings=settings)
     install_error_handlers(api.app)
+    api.app.add_middleware(HtmlPages)  # item pages for browsers, from the JSON
     api.app.add_middleware(RequestLimits)
     if api_token is not None:
         api.app.add_middleware(BearerTokenWrites, token=api_token)

@@ -99,7 +99,8 @@ def sentinel_platform(code: str) -> str | None:
 
 
 @cache
-def _item_assets(collection: str) -> dict[str, Any]:
+def item_assets(collection: str) -> dict[str, Any]:
+    """The item_assets ``collection`` declares, in its order."""
     document = json.loads((Settings().collections_dir / collection / "collection.json").read_text())
     assets: dict[str, Any] = document.get("item_assets", {})
     return assets
@@ -111,7 +112,7 @@ def asset(
     """An asset described as ``collection``'s item_assets declare ``key``; for a file that the collection does
     not declare, described by ``roles`` and ``title`` (the key by default) with a media type from its suffix.
     """
-    template = _item_assets(collection).get(key)
+    template = item_assets(collection).get(key)
     if template is None:
         media_type = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
         return file_asset(path.absolute(), media_type=media_type, roles=roles, title=title or key, **fields)
