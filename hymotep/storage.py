@@ -279,8 +279,8 @@ class ObjectStorage:
 
         if not quick:
             return S3Store(self.bucket)
-        return S3Store(self.bucket, client_options={"timeout": "10s", "connect_timeout": "5s"},
-                       retry_config={"max_retries": 1, "retry_timeout": timedelta(seconds=10)})  # fmt: skip
+        # Only the retries: client options given here would replace those of the AWS_* variables (AWS_ALLOW_HTTP).
+        return S3Store(self.bucket, retry_config={"max_retries": 1, "retry_timeout": timedelta(seconds=10)})
 
     def _objects(self, start: str) -> Iterator[tuple[str, datetime]]:
         """The objects whose key starts with ``start`` under the root, with their modification times."""
