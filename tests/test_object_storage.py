@@ -67,7 +67,8 @@ def test_a_production_in_object_storage_reads_its_own_products_back(
     report = production.run(RunRequest(scope=wanted, executor=ExecutorSpec(workers=2)), chain_path=str(chain_path))
 
     assert report.failed == report.lost == 0 and report.succeeded >= 6, report
-    left = [row for row in production.gap_summary(wanted) if row["state"] != "done" and row["units"]]
+    undone = ("runnable", "failed", "queued", "running")  # as the demo counts: a too cloudy L2A makes no snow
+    left = [row for row in production.gap_summary(wanted) if row["state"] in undone and row["units"]]
     assert left == [], left
     items = items_of(db_url, CHAINS)
     assert {item["collection"] for item in items} == set(CHAINS)
