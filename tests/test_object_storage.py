@@ -1,10 +1,12 @@
 """Products stored in S3-compatible object storage (a moto server process on loopback): a production whose chains
-read the products it stored there (LIS and WASP read MAJA's L2A, MAJA NOMINAL its previous L2A), a registration
-that fails leaving nothing of its product, and ``hesp storage orphans`` finding what a crash left."""
+read the products it stored there (LIS and WASP read MAJA's L2A, MAJA NOMINAL its previous L2A); in the bucket
+and in a folder, a registration that fails leaving nothing of its product, and ``hesp storage orphans`` finding
+what a crash left."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -100,17 +102,39 @@ def test_a_production_in_object_storage_reads_its_own_products_back(
     assert logs and all(log.is_relative_to(home / "logs") and log.is_file() for log in logs)
 
 
-@pytest.fixture
-def water(db_url: str, s3_endpoint: str, tmp_path: Path) -> dict[str, str]:
-    """The surfwater production of the run tests (a test chain), its products stored in the bucket."""
-    assert httpx.put(f"{s3_endpoint}/{BUCKET}").status_code == 200
+@dataclass(frozen=True)
+class Water:
+    """The surfwater production of the run tests (a test chain), its products in a folder or in the bucket."""
+
+    env: dict[str, str]
+    folder: Path | None  # the storage folder; None: the bucket
+
+    def files(self, under: str) -> dict[str, int]:
+        """The files (objects) under ``under`` (a folder of keys, relative to the root), with their sizes."""
+        if self.folder is None:
+            return {key.removeprefix("centre/"): size for key, size in objects(f"centre/{under}").items()}
+        found = (self.folder / under).rglob("*")
+        return {p.relative_to(self.folder).as_posix(): p.stat().st_size for p in found if p.is_file()}
+
+    def put(self, key: str, data: bytes) -> None:
+        if self.folder is None:
+            obstore.put(S3Store(BUCKET), f"centre/{key}", data)
+        else:
+            (self.folder / key).parent.mkdir(parents=True, exist_ok=True)
+            (self.folder / key).write_bytes(data)
+
+
+@pytest.fixture(params=["s3", "folder"])
+def water(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Water:
     scenario = build(db_url, tmp_path)
-    return {**scenario.env, "HESP_STORAGE": ROOT, "HESP_PUBLIC_URL": PUBLIC, "HESP_HOME": str(tmp_path / "home")}
+    env = {**scenario.env, "HESP_HOME": str(tmp_path / "home")}
+    if request.param == "folder":
+        return Water(env, scenario.storage)
+    assert httpx.put(f"{request.getfixturevalue('s3_endpoint')}/{BUCKET}").status_code == 200
+    return Water({**env, "HESP_STORAGE": ROOT, "HESP_PUBLIC_URL": PUBLIC}, None)
 
 
-def test_a_product_whose_registration_fails_leaves_nothing_and_orphans_are_found(
-    water: dict[str, str], db_url: str
-) -> None:
+def test_a_product_whose_registration_fails_leaves_nothing_and_orphans_are_found(water: Water, db_url: str) -> None:
     refused = "20230108"  # the second acquisition's product: pgSTAC refuses it, as a failing database would
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(f"""
@@ -122,23 +146,23 @@ def test_a_product_whose_registration_fails_leaves_nothing_and_orphans_are_found
             CREATE TRIGGER refuse_one BEFORE INSERT OR UPDATE ON pgstac.items
             FOR EACH ROW EXECUTE FUNCTION public.refuse_one()""")  # fmt: skip
 
-    result = hesp("run", "--collection", "surfwater-water", "--backoff", "0", env=water, timeout=300)
+    result = hesp("run", "--collection", "surfwater-water", "--backoff", "0", env=water.env, timeout=300)
 
     assert "job 2 (surfwater-water 31TCJ) retried: refused by the test" in result.stdout, result.stdout + result.stderr
     registered = {item["id"] for item in items_of(db_url, ("surfwater-water",))}
     assert len(registered) == 3 and not any(refused in i for i in registered)
-    stored = objects("centre/surfwater-water/31TCJ/2023/")
-    assert {key.split("/")[4] for key in stored} == registered  # every attempt of the refused one removed its own
-    # A worker that died between its upload and its registration left a product that nothing references.
-    crashed = "centre/surfwater-water/31TCJ/2023/SURFWATER_CRASHED"
+    stored = water.files("surfwater-water/")
+    assert {key.split("/")[3] for key in stored} == registered  # every attempt of the refused one removed its own
+    # A worker that died between storing and registering left a product that nothing references.
+    crashed = "surfwater-water/31TCJ/2023/SURFWATER_CRASHED"
     for name in ("SURFWATER_CRASHED_WATER.tif", "MASKS/SURFWATER_CRASHED_MASK.tif"):
-        obstore.put(S3Store(BUCKET), f"{crashed}/{name}", b"uploaded, never registered")
-    found = hesp("storage", "orphans", "--min-age", "0", "--format", "json", env=water)
+        water.put(f"{crashed}/{name}", b"stored, never registered")
+    found = hesp("storage", "orphans", "--min-age", "0", "--format", "json", env=water.env)
     assert json.loads(found.stdout)["keys"] == ["surfwater-water/31TCJ/2023/SURFWATER_CRASHED"], found.stdout
-    young = hesp("storage", "orphans", env=water)  # just stored: maybe a running job's, left out by default
+    young = hesp("storage", "orphans", env=water.env)  # just stored: maybe a running job's, left out by default
     assert young.stdout.startswith("0 orphan product(s) found"), young.stdout + young.stderr
-    deleted = hesp("storage", "orphans", "--min-age", "0", "--delete", env=water)
+    deleted = hesp("storage", "orphans", "--min-age", "0", "--delete", env=water.env)
     assert "1 orphan product(s) removed" in deleted.stdout, deleted.stdout + deleted.stderr
-    assert objects(crashed) == {} and objects("centre/surfwater-water/") == stored
-    again = hesp("storage", "orphans", "--min-age", "0", "--collection", "surfwater-water", env=water)
+    assert water.files(crashed) == {} and water.files("surfwater-water/") == stored
+    again = hesp("storage", "orphans", "--min-age", "0", "--collection", "surfwater-water", env=water.env)
     assert again.stdout.startswith("0 orphan product(s) found"), again.stdout
