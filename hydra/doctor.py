@@ -28,6 +28,7 @@ from hymotep.chains import load_chains
 from hymotep.migrations import STREAMS
 from hymotep.queue_status import stale_leases
 from hymotep.settings import ProductionSettings, command_search_path
+from hymotep.storage import ObjectStorage, StorageError
 
 DEFAULT_MIN_FREE_GB = 10.0
 SCHEDULER_TIMEOUT = "5s"
@@ -233,8 +234,28 @@ def _free_space(ctx: _Context) -> str:
 
 
 def _folders(settings: ProductionSettings) -> list[Path]:
-    """The storage root, and the work root unless it is the same folder."""
-    return list(dict.fromkeys([settings.storage_root, settings.work_root]))
+    """The storage root (with object storage: the job logs' folder), and the work root unless it is the same."""
+    return list(dict.fromkeys([settings.log_root if settings.object_storage else settings.storage_root,
+                               settings.work_root]))  # fmt: skip
+
+
+def _object_storage(ctx: _Context) -> tuple[Outcome, str] | str:
+    if not ctx.settings.object_storage:
+        return Outcome.SKIP, "the storage is a folder"
+    try:
+        bucket = ObjectStorage(ctx.settings.storage_location, "")
+        bucket.probe()
+    except StorageError as exc:
+        raise CheckFailed(f"cannot write to the object storage: {exc}") from None
+    return f"{bucket.url} reachable and writable"
+
+
+def _public_url(ctx: _Context) -> str:
+    try:
+        spec = ctx.settings.storage_spec
+    except StorageError as exc:
+        raise CheckFailed(str(exc)) from None
+    return f"products published at {spec.public_url}/<key>"
 
 
 def _workers(ctx: _Context) -> tuple[Outcome, str] | str:
@@ -271,6 +292,8 @@ CHECKS: tuple[tuple[str, Callable[[_Context], tuple[Outcome, str] | str]], ...] 
     ("chain commands", _chain_commands),
     ("storage", _storage),
     ("free space", _free_space),
+    ("object storage", _object_storage),
+    ("public URL", _public_url),
     ("stale leases", _stale_leases),
     ("workers", _workers),
 )

@@ -29,6 +29,8 @@ from hygor.loader import ItemLoader
 MISSION_START = datetime(2014, 4, 3, tzinfo=UTC)  # Sentinel-1A: nothing upstream is older
 PAGE_SIZE = 500
 TILE_IN_ID = re.compile(r"_T?(\d{2}[C-HJ-NP-X][A-HJ-NP-Z][A-HJ-NP-V])(?:_|$)")
+# The alternates where a Hespérides peer keeps its own products' files (hymotep.storage): not ours to read.
+INTERNAL_ALTERNATES = ("local", "s3")
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,7 @@ def _harvest_unit(
         for upstream in page.get("features", []):
             if query.tiles and owner_tile(upstream, query.tiles) not in (None, unit.area):
                 continue  # another tile's item overlapping this one: harvested under its own unit, if asked for
-            item = on_grid(adopt(upstream, query.collection))
+            item = on_grid(adopt(without_internal_locations(upstream), query.collection))
             problem = checker.problem(item)
             if problem is not None:
                 report.rejected.append(RejectedItem(path=query.source_url, reason=problem, item_id=item.get("id")))
@@ -210,6 +212,19 @@ def _harvest_unit(
             report.count(loader.load(list({item["id"]: item for item in batch}.values())))
             count += len(batch)
     return count
+
+
+def without_internal_locations(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` less the alternates where a Hespérides peer keeps its products' files (``local``: a path on its
+    machines, ``s3``: its bucket; see hymotep.storage): not ours to read, its public hrefs are."""
+    assets = {}
+    for key, asset in item.get("assets", {}).items():
+        alternate = asset.get("alternate") if isinstance(asset, dict) else None
+        if isinstance(alternate, dict) and set(alternate) & set(INTERNAL_ALTERNATES):
+            kept = {name: place for name, place in alternate.items() if name not in INTERNAL_ALTERNATES}
+            asset = {k: v for k, v in asset.items() if k != "alternate"} | ({"alternate": kept} if kept else {})
+        assets[key] = asset
+    return {**item, "assets": assets} if "assets" in item else item
 
 
 def _rfc3339(when: datetime) -> str:

@@ -31,6 +31,7 @@ from hymotep.errors import HymotepError
 from hymotep.job_inputs import InputItem, JobInputs
 from hymotep.queue import Job
 from hymotep.settings import command_search_path
+from hymotep.storage import internal_href
 
 MAJA_MODES = {"init": "L2INIT", "backward": "L2BACKWARD", "nominal": "L2NOMINAL"}
 EARTH_EXPLORER_DATA = (".DBL.DIR", ".DBL")  # MAJA's auxiliary products: a .HDR header beside its data
@@ -374,7 +375,7 @@ def _asset_path(inputs: JobInputs, collection: str, key: str) -> Path:
     asset = (item.item.get("assets", {}) if item else {}).get(key)
     if asset is None:
         raise AdapterError(f"no {collection} input with a {key} asset for tile {inputs.unit.tile}")
-    return Path(str(asset["href"]).removeprefix("file://"))
+    return Path(internal_href(asset).removeprefix("file://"))
 
 
 ADAPTERS: dict[str, Callable[[Context], dict[str, str | list[str]]]] = {

@@ -7,11 +7,12 @@ What a worker does for each job, wherever it runs (a local process, a Dask worke
 3. run the command, its output and errors written to the job's log, within the chain's time limit; a lost
    lease stops it;
 4. read the outputs with the chain's reader, check them (tile, chain version, valid STAC, COGs), give their
-   files checksums and each item a thumbnail (``hymotep.publication``), move them under the storage root,
-   add ``derived_from`` links to the inputs and a link to the log;
+   files checksums and each item a thumbnail (``hymotep.publication``), move or upload them into the storage
+   (``hymotep.storage``), add ``derived_from`` links to the inputs and a link to the log;
 5. register the items (``hygor.loader.register_items``) and mark the job succeeded in one transaction, which
-   the lease guards: a job whose lease was lost registers nothing. A failure is recorded with its error and
-   log, and retried after a back-off.
+   the lease guards: a job whose lease was lost registers nothing. When that transaction fails, what this
+   attempt stored is removed unless an item of the product is registered (a re-run writes the same keys as the
+   registered copy). A failure is recorded with its error and log, and retried after a back-off.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +48,7 @@ from hymotep.publication import annotate_outputs
 from hymotep.queue import Job, JobQueue, JobScope, LeaseLost
 from hymotep.run_request import RunRequest
 from hymotep.settings import child_environment
+from hymotep.sql import run_query
 
 POLL_S = 0.2
 Outcome = Literal["succeeded", "retried", "failed", "lost"]
@@ -62,7 +64,8 @@ class RunConfig:
 
     database_url: str
     collections_dir: Path
-    storage_root: Path
+    storage: storage.StorageSpec
+    log_root: Path  # where the job logs are kept (a folder, whatever the storage)
     work_root: Path
     request: RunRequest
     chain_path: str = ""
@@ -133,7 +136,7 @@ def run_for(config: RunConfig, budget_s: float, limit: int | None = None) -> Bat
 
 def run_job(config: RunConfig, queue: JobQueue, job: Job) -> JobResult:
     started = time.monotonic()
-    kept_log = storage.log_path(config.storage_root, job.collection, job.tile, job.id, job.attempts)
+    kept_log = storage.log_path(config.log_root, job.collection, job.tile, job.id, job.attempts)
     result = _result_factory(job, started, kept_log, queue.worker)
     try:
         chain = _chains(config.collections_dir)[job.collection]
@@ -142,9 +145,9 @@ def run_job(config: RunConfig, queue: JobQueue, job: Job) -> JobResult:
         return _failed(queue, job, f"cannot prepare the job: {_one_line(exc)}", None, result)
     try:
         with _lease_kept(queue, job) as lease_lost:
-            items = _produce(config, chain, job, workspace, lease_lost, kept_log)
+            stored = _produce(config, chain, job, workspace, lease_lost, kept_log)
             _keep_log(workspace, kept_log, "hesp: registering the products")
-            _register(config, queue, job, items, kept_log)
+            _register(config, queue, job, stored, kept_log)
     except (LeaseLost, DatabaseUnreachable) as exc:  # nothing recorded: the lease expires, the job comes back
         _keep_log(workspace, kept_log, f"hesp: outcome not recorded: {exc}")
         return result("lost", error=str(exc))
@@ -154,14 +157,14 @@ def run_job(config: RunConfig, queue: JobQueue, job: Job) -> JobResult:
         return _failed(queue, job, error, kept_log, result)
     if not config.request.keep_work:
         shutil.rmtree(workspace.root, ignore_errors=True)
-    return result("succeeded", items=tuple(i["id"] for i in items))
+    return result("succeeded", items=tuple(i["id"] for i in stored.items))
 
 
 def _produce(
     config: RunConfig, chain: ChainDefinition, job: Job, workspace: Workspace, lease_lost: threading.Event,
     kept_log: Path,
-) -> list[dict[str, Any]]:  # fmt: skip
-    """The job's items, its products stored: everything short of registering them."""
+) -> storage.StoredProduct:  # fmt: skip
+    """The job's product stored, with its items: everything short of registering them."""
     with _pool(config.database_url).connect() as conn:
         inputs = resolve_inputs(conn, job, chain)
     assert chain.run is not None
@@ -174,7 +177,7 @@ def _produce(
         raise LeaseLost(f"job {job.id}: lease lost while it ran, its products are not kept")
     acquired = inputs.unit.acquired
     name = items[0]["id"] if len(items) == 1 else f"{job.tile}_{job.slot}"
-    destination = storage.product_folder(config.storage_root, job.collection, job.tile, acquired, name)
+    key = storage.product_key(job.collection, job.tile, acquired, name)
     storage.check_links(workspace.output_dir)
     checker = _checker(config.collections_dir)  # checked where the chain wrote them: a refused product is not kept
     problems = [(i["id"], checker.problem(i, input_folders([workspace.output_dir]))) for i in items]
@@ -182,8 +185,8 @@ def _produce(
     if bad:
         raise ChainFailed(f"output {bad[0]} is not a valid product: {bad[1]}")
     items = annotate_outputs(workspace.output_dir, items)  # checksums and thumbnail, stored with the product
-    stored = storage.store(workspace.output_dir, destination, items)
-    return [_with_lineage(item, inputs, job, kept_log) for item in stored.items]
+    stored = _storage(config.storage).store(workspace.output_dir, key, items)
+    return replace(stored, items=[_with_lineage(item, inputs, job, kept_log) for item in stored.items])
 
 
 @contextmanager
@@ -291,12 +294,31 @@ def _with_lineage(item: dict[str, Any], inputs: JobInputs, job: Job, kept_log: P
     return {**item, "links": [*kept, *lineage, log_link]}
 
 
-def _register(config: RunConfig, queue: JobQueue, job: Job, items: list[dict[str, Any]], kept_log: Path) -> None:
+def _register(config: RunConfig, queue: JobQueue, job: Job, stored: storage.StoredProduct, kept_log: Path) -> None:
     """Register the items and record the job's success in one transaction (rolled back when the lease is lost);
-    ``register_items`` retries pgSTAC's partition races inside it."""
-    with _pool(config.database_url).connect() as conn, conn.transaction():
-        register_items(conn, items)
-        queue.succeed(conn, job, str(kept_log))
+    ``register_items`` retries pgSTAC's partition races inside it. When it fails, the stored product goes too,
+    unless one of its items is registered."""
+    try:
+        with _pool(config.database_url).connect() as conn, conn.transaction():
+            register_items(conn, stored.items)
+            queue.succeed(conn, job, str(kept_log))
+    except BaseException:
+        _discard_unregistered(config, stored)
+        raise
+
+
+def _discard_unregistered(config: RunConfig, stored: storage.StoredProduct) -> None:
+    """Remove ``stored`` from the storage when none of its items is registered; left in place when that cannot
+    be known or done (``hesp storage orphans`` finds it)."""
+    collections = [str(item["collection"]) for item in stored.items]
+    ids = [str(item["id"]) for item in stored.items]
+    try:
+        with _pool(config.database_url).connect() as conn:
+            if conn.execute(run_query("registered"), {"collections": collections, "ids": ids}).fetchone():
+                return
+        _storage(config.storage).discard(stored.key)
+    except Exception:  # noqa: BLE001 - best effort: the failure being handled is what the job reports
+        pass
 
 
 @contextmanager
@@ -370,6 +392,11 @@ def _one_line(exc: BaseException) -> str:
 def _pool(url: str) -> ConnectionPool:
     """The worker process's connections to the database, kept between jobs."""
     return ConnectionPool(url)
+
+
+@cache
+def _storage(spec: storage.StorageSpec) -> storage.Storage:
+    return spec.open()
 
 
 @cache

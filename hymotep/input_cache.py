@@ -26,10 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from hymotep.job_inputs import PRODUCT_FOLDERS, InputItem, JobInputs
-from hymotep.staging import RemoteFile, Retry, StagingError, fetch, is_remote, sync_folder
+from hymotep.staging import RemoteFile, Retry, StagingError, fetch, is_remote, list_objects, sync_folder
+from hymotep.storage import internal_href, key_under
 
 GB = 1_000_000_000
 PREVIEWS = {"thumbnail", "overview"}  # not fetched: no chain reads them
@@ -46,6 +48,9 @@ class CachePolicy:
     max_bytes: int | None = None  # None: unbounded
     downloads: int = 4  # files fetched at once by a worker process
     retry: Retry = field(default_factory=Retry)
+    # The object storage's root (s3://bucket/prefix) when products are stored there: one of its products is staged
+    # whole, every object under its key, as the chains read a product folder (MAJA NOMINAL, WASP), not its assets.
+    product_root: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class InputCache:
     def staged(self, inputs: JobInputs, log: Log = lambda line: None) -> Iterator[JobInputs]:
         """``inputs`` with every remote asset replaced by its copy in the cache, fetched first when missing; the
         entries are held (not evicted) until the block ends. ``StagingError`` names the asset that failed."""
-        remote = {(i.collection, i.id): i for i in inputs.all() if _remote_assets(i)}
+        remote = {(i.collection, i.id): i for i in inputs.all() if _remote_assets(i, None)}
         with ExitStack() as held:
             staged: dict[tuple[str, str], InputItem] = {}
             for key in sorted(remote):  # one order for every job: none waits for another holding what it needs
@@ -127,7 +132,7 @@ class InputCache:
 
     def _stage(self, item: InputItem, held: ExitStack, log: Log) -> InputItem:
         entry = Entry(self.policy.root, item.collection, item.id)
-        assets = _remote_assets(item)
+        assets = _remote_assets(item, self.policy.product_root)
         entry.lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(entry.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         held.callback(os.close, fd)  # closing it releases the lock
@@ -173,17 +178,18 @@ class InputCache:
         sync_folder(entry.record.parent)
 
 
-def _remote_assets(item: InputItem) -> list[_Asset]:
+def _remote_assets(item: InputItem, product_root: str | None) -> list[_Asset]:
     """The remote assets of ``item`` to fetch (not its thumbnails), each with its place in the entry's folder:
     relative to the parent of the outermost product folder (``.SAFE``) their common folder lies in, else of
-    their common folder."""
+    their common folder. A product of the object storage under ``product_root`` comes whole: every object under
+    its key, relative to the key's parent."""
     found = {
         key: asset for key, asset in item.item.get("assets", {}).items()
-        if is_remote(str(asset.get("href", ""))) and not set(asset.get("roles") or ["data"]) <= PREVIEWS
+        if is_remote(internal_href(asset)) and not set(asset.get("roles") or ["data"]) <= PREVIEWS
     }  # fmt: skip
     if not found:
         return []
-    paths = {key: PurePosixPath(unquote(urlsplit(str(a["href"])).path) or "/") for key, a in found.items()}
+    paths = {key: PurePosixPath(unquote(urlsplit(internal_href(a)).path) or "/") for key, a in found.items()}
     label = f"{item.collection}/{item.id}"
     for key, path in paths.items():
         if ".." in path.parts or path.name in ("", "/"):
@@ -191,15 +197,42 @@ def _remote_assets(item: InputItem) -> list[_Asset]:
     folders = [p.parent for p in paths.values()]
     common = PurePosixPath(os.path.commonpath(folders))
     top = next((f for f in [*reversed(common.parents), common] if f.name.endswith(PRODUCT_FOLDERS)), common)
-    base = top.parent
-    return [
+    stored = _stored_product(found, product_root)
+    base = PurePosixPath(urlsplit(stored).path).parent if stored else top.parent
+    assets = [
         _Asset(key, RemoteFile.of(f"{label} asset {key}", found[key]), path.relative_to(base))
         for key, path in sorted(paths.items())
     ]
+    if stored:
+        listed = {a.remote.href for a in assets}
+        assets += [
+            _Asset(f"object:{href}", RemoteFile(href, f"{label} object {href}", size),
+                   PurePosixPath(urlsplit(href).path).relative_to(base))
+            for href, size in list_objects(f"{stored}/") if href not in listed
+        ]  # fmt: skip
+    return assets
+
+
+def _stored_product(assets: dict[str, dict[str, Any]], product_root: str | None) -> str | None:
+    """``s3://bucket/prefix/<key>`` of the stored product whose assets these are; None unless every one lies
+    under ``product_root``."""
+    if product_root is None:
+        return None
+    hrefs = [internal_href(a) for a in assets.values()]
+    root = product_root.rstrip("/") + "/"
+    keys = {key_under(h[len(root) :]) for h in hrefs if h.startswith(root)}
+    if len(keys) != 1 or None in keys or len(hrefs) != sum(h.startswith(root) for h in hrefs):
+        return None
+    return root + str(keys.pop())
 
 
 def _with_hrefs(item: InputItem, hrefs: dict[str, str]) -> InputItem:
-    assets = {key: {**asset, "href": hrefs.get(key, asset["href"])} for key, asset in item.item["assets"].items()}
+    """``item`` with the hrefs of its staged assets replaced by their copies (their ``alternate`` dropped, so that
+    ``internal_href`` reads the copy)."""
+    assets = {
+        key: {**{k: v for k, v in asset.items() if k != "alternate"}, "href": hrefs[key]} if key in hrefs else asset
+        for key, asset in item.item["assets"].items()
+    }
     return InputItem(item.role, {**item.item, "assets": assets})
 
 

@@ -19,6 +19,7 @@ from hymotep.chains import ChainDefinition
 from hymotep.errors import HymotepError
 from hymotep.queue import Job
 from hymotep.sql import run_query
+from hymotep.storage import internal_href
 from hymotep.work_units import Connection
 
 SLOT_SECONDS = 43200  # hesp.acquisition_slot: half-days
@@ -45,8 +46,8 @@ class InputItem:
         return str(self.item["id"])
 
     def files(self) -> list[Path]:
-        """The local files of its assets."""
-        hrefs = (str(asset["href"]) for asset in self.item.get("assets", {}).values())
+        """The local files of its assets (their internal location: a stored product's href is public)."""
+        hrefs = (internal_href(asset) for asset in self.item.get("assets", {}).values())
         return [Path(h.removeprefix("file://")) for h in hrefs if "://" not in h or h.startswith("file://")]
 
     def product_path(self) -> Path:

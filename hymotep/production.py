@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDe
 from hymotep.execution import JobResult, RunConfig
 from hymotep.executors import RunReport, dask_client, run_jobs
 from hymotep.migrations import STREAMS
+from hymotep.orphans import ORPHAN_AGE, Orphans, find_orphans
 from hymotep.requests import load_request_file, produced_chains
 from hymotep.run_request import RunRequest
 from hymotep.settings import ProductionSettings
@@ -117,13 +119,26 @@ class Production:
         return RunConfig(
             database_url=self.catalog.database().url,
             collections_dir=settings.collections_dir.absolute(),
-            storage_root=settings.storage_root,
+            storage=settings.storage_spec,
+            log_root=settings.log_root,
             work_root=settings.work_root,
             chain_path=settings.chain_search if chain_path is None else chain_path,
             home=settings.home.absolute(),
             request=replace(request, scope=scope),
             input_cache=settings.input_cache_policy,
         )
+
+    def orphans(
+        self, collection: str | None = None, *, delete: bool = False, min_age: timedelta = ORPHAN_AGE
+    ) -> Orphans:
+        """The products under the storage (of ``collection``) that no registered item references, stored at least
+        ``min_age`` ago; removed too with ``delete``."""
+        storage = self.settings.storage_spec.open()
+        with self.catalog.database().connect() as conn:
+            keys = find_orphans(conn, storage, collection, min_age)
+        for key in keys if delete else []:
+            storage.discard(key)
+        return Orphans(storage=self.settings.storage_location, keys=keys, deleted=delete)
 
     def run(
         self,

@@ -6,21 +6,30 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
 from hygor.settings import Settings
 from hymotep.input_cache import GB, CachePolicy
+from hymotep.storage import LOGS, StorageError, StorageSpec, is_object_location
 
 # In HESP_HOME: the chain path that `hesp demo` ran its reference chains with, used while HESP_CHAIN_PATH is unset.
 CHAIN_PATH_RECORD = "chain_path"
+# What `hesp serve` serves a POSIX storage root at by default.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080/storage"
 
 
 class ProductionSettings(Settings):
     """The catalogue's settings and production's own."""
 
-    # Where products and job logs are kept (<storage>/<collection>/<tile>/<year>/...): <home>/storage by default.
-    storage: Path | None = None
+    # Where products are kept (<storage>/<collection>/<tile>/<year>/...): a folder (<home>/storage by default, the
+    # job logs in its logs/ folder) or S3-compatible object storage, s3://bucket/prefix (endpoint and credentials
+    # from the AWS_* variables; the job logs in <home>/logs).
+    storage: str | Path | None = None
+    # Where the stored products are published: an asset's href is <public_url>/<key under the storage>. Default
+    # for a folder: what `hesp serve` serves (http://127.0.0.1:8080/storage); required for object storage.
+    public_url: str | None = None
     # Where jobs get their private work directories: <home>/work by default.
     work_dir: Path | None = None
     # Folders searched for the chains' commands before PATH (os.pathsep-separated).
@@ -41,8 +50,38 @@ class ProductionSettings(Settings):
         return cls(**settings.model_dump())
 
     @property
+    def storage_location(self) -> str:
+        """The storage as workers open it: an absolute path, or ``s3://bucket/prefix``."""
+        return str(self.storage) if self.object_storage else str(self.storage_root)
+
+    @property
+    def object_storage(self) -> bool:
+        return bool(self.storage) and is_object_location(str(self.storage))
+
+    @property
     def storage_root(self) -> Path:
-        return (self.storage or self.home / "storage").absolute()
+        """The POSIX storage root (with object storage: none of the products, only what lies beside)."""
+        if self.object_storage:
+            return (self.home / "storage").absolute()
+        return Path(self.storage or self.home / "storage").absolute()
+
+    @property
+    def log_root(self) -> Path:
+        """Where job logs are kept: on a POSIX folder always, the dashboard reads their tails from there."""
+        return (self.home / LOGS).absolute() if self.object_storage else self.storage_root / LOGS
+
+    @property
+    def storage_spec(self) -> StorageSpec:
+        """The storage and its public URL; ``StorageError`` when object storage has no HESP_PUBLIC_URL."""
+        public = self.public_url
+        if public is None:
+            if self.object_storage:
+                raise StorageError(f"HESP_PUBLIC_URL is not set: the products stored in {self.storage} need the "
+                                   "http(s) URL they are published at")  # fmt: skip
+            public = DEFAULT_PUBLIC_URL
+        if urlsplit(public).scheme.lower() not in ("http", "https") or not urlsplit(public).netloc:
+            raise StorageError(f"HESP_PUBLIC_URL {public!r} is not an http(s) URL")
+        return StorageSpec(self.storage_location, public.rstrip("/"))
 
     @property
     def work_root(self) -> Path:
@@ -52,7 +91,8 @@ class ProductionSettings(Settings):
     def input_cache_policy(self) -> CachePolicy:
         root = (self.input_cache or self.home / "input-cache").absolute()
         bound = None if self.input_cache_gb is None else int(self.input_cache_gb * GB)
-        return CachePolicy(root, bound, self.input_downloads)
+        products = self.storage_location if self.object_storage else None  # staged whole when read as inputs
+        return CachePolicy(root, bound, self.input_downloads, product_root=products)
 
     @property
     def chain_search(self) -> str:

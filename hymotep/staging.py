@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from hymotep.errors import HymotepError
+from hymotep.storage import internal_href
 
 CHUNK = 1 << 20
 # Multihash function codes (the multicodec table) to hashlib's names: file:checksum is a multihash in hex.
@@ -61,9 +62,10 @@ class RemoteFile:
 
     @classmethod
     def of(cls, label: str, asset: dict[str, Any]) -> RemoteFile:
+        """The file of ``asset`` where a worker reads it (its internal location, ``internal_href``)."""
         size = asset.get("file:size")
         checksum = asset.get("file:checksum")
-        return cls(str(asset["href"]), label, size if isinstance(size, int) else None,
+        return cls(internal_href(asset), label, size if isinstance(size, int) else None,
                    checksum if isinstance(checksum, str) else None)  # fmt: skip
 
 
@@ -192,6 +194,20 @@ def _http(remote: RemoteFile, part: Path, timeout_s: float) -> None:
                     out.write(block)
     except httpx.TransportError as exc:  # refused, reset, cut mid-body, timed out: resumed at the next attempt
         raise _Transient(f"{type(exc).__name__}: {exc}") from None
+
+
+def list_objects(prefix: str) -> list[tuple[str, int]]:
+    """(``s3://bucket/key``, size) of every object under ``prefix`` (``s3://bucket/folder/``)."""
+    import obstore
+    from obstore.exceptions import BaseError
+    from obstore.store import S3Store
+
+    url = urlsplit(prefix)
+    try:
+        batches = list(obstore.list(S3Store(url.netloc), url.path.lstrip("/")))
+    except BaseError as exc:
+        raise StagingError(f"{prefix} cannot be listed: {str(exc).splitlines()[0]}") from None
+    return [(f"s3://{url.netloc}/{meta['path']}", int(meta["size"])) for batch in batches for meta in batch]
 
 
 def _s3(remote: RemoteFile, part: Path, timeout_s: float) -> None:

@@ -206,3 +206,33 @@ def snapshot(url: str) -> tuple[object, ...]:
             conn.execute("SELECT content FROM pgstac.collections ORDER BY id").fetchall(),
             conn.execute("SELECT id, content FROM pgstac.items ORDER BY id").fetchall(),
         )
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto S3 server in its own process on loopback, and the AWS_* settings that lead obstore to it."""
+    server = shutil.which("moto_server", path=str(Path(sys.executable).parent))
+    if server is None:
+        pytest.skip("moto[server] is not installed (pip install -e '.[test]')")
+    port = free_port()
+    process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        settings = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                    "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}  # fmt: skip
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

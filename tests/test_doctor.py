@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from conftest import free_port, hesp
@@ -47,6 +48,8 @@ NAMES = (
     "chain commands",
     "storage",
     "free space",
+    "object storage",
+    "public URL",
     "stale leases",
     "workers",
 )
@@ -58,7 +61,7 @@ def failing(lines: dict[str, str]) -> set[str]:
 
 def test_healthy_installation_passes(healthy: dict[str, str]) -> None:
     code, lines = doctor(healthy)
-    assert code == 0, lines
+    assert code == 0, {k: v for k, v in lines.items() if not v.startswith("PASS")}
     assert failing(lines) == set()
     assert lines["database"].startswith("PASS reachable at postgresql://")
     assert "PostgreSQL" in lines["database"]
@@ -152,3 +155,29 @@ def test_unreachable_scheduler(healthy: dict[str, str]) -> None:
     assert code == 1
     assert failing(lines) == {"workers"}
     assert lines["workers"].startswith("FAIL cannot reach the scheduler at tcp://127.0.0.1:")
+
+
+def test_object_storage_is_probed_and_needs_a_public_url(healthy: dict[str, str], s3_endpoint: str) -> None:
+    """With HESP_STORAGE=s3://...: a probe object put and deleted, HESP_PUBLIC_URL required (by `hesp run` too)."""
+    assert httpx.put(f"{s3_endpoint}/products").status_code == 200
+    s3 = {**healthy, "HESP_STORAGE": "s3://products/centre", "HESP_PUBLIC_URL": "https://data.example.org/p"}
+    code, lines = doctor(s3)
+    assert code == 0, {k: v for k, v in lines.items() if not v.startswith("PASS")}
+    assert lines["object storage"] == "PASS s3://products/centre reachable and writable", lines
+    assert lines["public URL"] == "PASS products published at https://data.example.org/p/<key>"
+    assert lines["storage"].startswith(f"PASS {healthy['HESP_HOME']}/logs and "), lines  # the logs stay on a folder
+    code, lines = doctor({**s3, "HESP_STORAGE": "s3://no-such-bucket/centre"})
+    assert code == 1 and failing(lines) == {"object storage"}, lines
+    assert lines["object storage"].startswith("FAIL cannot write to the object storage: s3://no-such-bucket/centre")
+    unpublished = {k: v for k, v in s3.items() if k != "HESP_PUBLIC_URL"}
+    code, lines = doctor(unpublished)
+    assert code == 1 and failing(lines) == {"public URL"}, lines
+    assert lines["public URL"].startswith("FAIL HESP_PUBLIC_URL is not set: the products stored in s3://products")
+    run = hesp("run", env=unpublished)
+    assert run.returncode == 1 and "error: HESP_PUBLIC_URL is not set" in run.stderr, run.stdout + run.stderr
+    assert lines_of(doctor({**healthy, "HESP_PUBLIC_URL": "ftp://x"}))["public URL"].startswith("FAIL HESP_PUBLIC_URL")
+    assert lines_of(doctor(healthy))["object storage"] == "SKIP the storage is a folder"
+
+
+def lines_of(result: tuple[int, dict[str, str]]) -> dict[str, str]:
+    return result[1]

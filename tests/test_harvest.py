@@ -17,6 +17,7 @@ from conftest import HESP, REPO, hesp
 from stac_items import l2a_item
 
 from hygor import Catalog, Settings
+from hymotep.storage import ALTERNATE_ASSETS
 
 TILES = ("31TCJ", "31TDJ")
 START = datetime(2022, 1, 2, 10, 50)
@@ -33,6 +34,10 @@ def upstream(make_db: Callable[[], str], tmp_path: Path, serve) -> tuple[str, st
         for day in range(0, DAYS, 5):
             for tile in TILES:
                 item = l2a_item(tile, START + timedelta(days=day), cloud_cover=float(day % 100))
+                for asset in item["assets"].values():  # a Hespérides peer's own storage, as it publishes it
+                    asset["alternate"] = {"local": {"href": f"/peer/storage/{item['id']}"},
+                                          "mirror": {"href": "https://mirror.example.org/x"}}  # fmt: skip
+                item["stac_extensions"] = [*item.get("stac_extensions", []), ALTERNATE_ASSETS]
                 out.write(json.dumps(item | {"collection": "sentinel-2-l2a-esa"}) + "\n")
     report = Catalog(Settings(database_url=url)).ingest([items])
     assert report.ok and report.ingested == 2 * len(range(0, DAYS, 5))
@@ -103,6 +108,11 @@ def test_tiles_select_items_of_those_tiles_only(upstream: tuple[str, str], db_ur
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["ingested"] == len(range(0, DAYS, 5))
     assert all("_T31TCJ_" in item_id for item_id in contents(db_url))
+    with psycopg.connect(db_url) as conn:  # as the API serves them (pgSTAC keeps assets dehydrated)
+        rows = conn.execute("SELECT pgstac.get_item(id, collection) FROM pgstac.items").fetchall()
+    harvested = [asset for row in rows for asset in row[0]["assets"].values()]
+    assert harvested and all(asset["alternate"] == {"mirror": {"href": "https://mirror.example.org/x"}}
+                             for asset in harvested), "the peer's internal locations are not ours"  # fmt: skip
 
 
 @pytest.mark.parametrize(

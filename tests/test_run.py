@@ -19,6 +19,7 @@ from run_scenario import RunScenario, build
 from hygor.cluster import EmbeddedCluster
 from hymotep.execution import JobResult, Outcome
 from hymotep.executors import RunReport
+from hymotep.storage import ALTERNATE_ASSETS, internal_href
 from hymotep.work_units import GapFilter
 
 
@@ -39,11 +40,17 @@ def test_run_makes_every_product_once_with_lineage_and_logs(scenario: RunScenari
         item = conn.execute("SELECT pgstac.get_item(%s, 'surfwater-water') AS item", (products[0],)).fetchone()["item"]
     lineage = [link for link in item["links"] if link["rel"] == "derived_from"]
     assert {link["href"].split("/")[-3] for link in lineage} == {"maja-l2a"}
-    stored = Path(item["assets"]["WATER"]["href"])
+    water = item["assets"]["WATER"]
+    stored = Path(internal_href(water))  # the file, kept as the asset's alternate; its href is public
     assert stored.is_relative_to(scenario.storage / "surfwater-water" / "31TCJ" / "2023") and stored.exists()
+    assert water["alternate"]["local"]["href"] == str(stored) and ALTERNATE_ASSETS in item["stac_extensions"]
+    assert water["href"] == f"http://127.0.0.1:8080/storage/{stored.relative_to(scenario.storage)}"
+    for asset in item["assets"].values():
+        assert asset["href"].startswith("http://127.0.0.1:8080/storage/surfwater-water/31TCJ/2023/")
+        assert Path(asset["alternate"]["local"]["href"]).is_file()
     thumbnail = item["assets"]["thumbnail"]  # made before the product was stored, and stored with it
-    assert Path(thumbnail["href"]).parent == stored.parent and thumbnail["file:size"] > 0
-    assert item["assets"]["WATER"]["file:checksum"].startswith("1220")
+    assert Path(internal_href(thumbnail)).parent == stored.parent and thumbnail["file:size"] > 0
+    assert water["file:checksum"].startswith("1220")
     log = next(link for link in item["links"] if link["rel"] == "related")
     assert "water of SENTINEL2A" in Path(log["href"].removeprefix("file://")).read_text()
 

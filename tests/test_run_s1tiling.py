@@ -20,6 +20,7 @@ from shapely.geometry import box
 
 from hygor.db import Database
 from hygor.loader import ItemLoader
+from hymotep.storage import internal_href
 from reference_chains import launchers
 
 TILE = "31TCJ"
@@ -77,9 +78,9 @@ def test_s1tiling_backscatter_end_to_end(db_url: str, tmp_path: Path) -> None:
         assert item["properties"]["processing:version"] == "1.1.0" and item["properties"]["grid:code"] == "MGRS-31TCJ"
         assert {"vv", "vh", "vv-border-mask", "vh-border-mask"} <= set(item["assets"])
         for asset in item["assets"].values():
-            stored = Path(asset["href"].removeprefix("file://"))
+            stored = Path(internal_href(asset))
             assert stored.is_relative_to(storage / "s1tiling-backscatter" / TILE / "2023") and stored.is_file()
-        with rasterio.open(item["assets"]["vv"]["href"].removeprefix("file://")) as vv:
+        with rasterio.open(internal_href(item["assets"]["vv"])) as vv:
             assert (vv.res, vv.shape) == ((600.0, 600.0), (183, 183))  # the chain.yaml setting reached S1Processor
 
     gaps = hesp("gaps", "-c", "s1tiling-backscatter", "--state", "done", "--list", "--format", "json", env=env)

@@ -8,11 +8,7 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import pytest
 from adapter_inputs import s1tiling_collections, write_dem_tiles, write_grd, write_tile_dem
-from conftest import free_port, hesp
+from conftest import hesp
 from run_scenario import write_request
 from shapely.geometry import box
 
@@ -315,36 +311,6 @@ def test_a_job_whose_inputs_are_remote_runs_after_staging(db_url: str, upstream:
     assert {u["acquired"]: u["state"] for u in json.loads(after.stdout)} == {
         "2023-01-16T17:45:00Z": "failed", "2023-01-22T17:45:00Z": "blocked",
     }  # fmt: skip
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A moto S3 server in its own process on loopback, and the AWS_* settings that lead obstore to it."""
-    server = shutil.which("moto_server", path=str(Path(sys.executable).parent))
-    if server is None:
-        pytest.skip("moto[server] is not installed (pip install -e '.[test]')")
-    port = free_port()
-    process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        settings = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                    "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}  # fmt: skip
-        for name, value in settings.items():
-            monkeypatch.setenv(name, value)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_an_s3_input_is_fetched_with_the_aws_settings(s3_endpoint: str, upstream: Upstream, tmp_path: Path) -> None:

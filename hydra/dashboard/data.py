@@ -84,7 +84,7 @@ def overview(production: Production, with_logs: bool) -> dict[str, Any]:
 
 def recent_failures(production: Production, with_logs: bool, limit: int = FAILURES_LISTED) -> list[dict[str, Any]]:
     """The newest failed attempts, with their error kind and, ``with_logs``, their log's path and tail."""
-    storage = production.settings.storage_root
+    logs = production.settings.log_root
     with production.catalog.database().connect() as conn:
         failures = queue_status.recent_failures(conn, limit)
     return [
@@ -92,20 +92,20 @@ def recent_failures(production: Production, with_logs: bool, limit: int = FAILUR
             **failure.model_dump(exclude=set() if with_logs else {"log_path"}),
             "at": failure.at.isoformat(),
             "kind": error_kind(failure.error),
-            "log_tail": log_tail(failure.log_path, storage) if with_logs else None,
+            "log_tail": log_tail(failure.log_path, logs) if with_logs else None,
             "log_hidden": not with_logs,
         }
         for failure in failures
     ]
 
 
-def log_tail(path: str | None, storage: Path) -> str | None:
-    """The last lines of a job log kept under ``storage``; None when there is none (or it lies elsewhere: the
-    dashboard shows the centre's logs, not any file a job row names)."""
+def log_tail(path: str | None, logs: Path) -> str | None:
+    """The last lines of a job log kept under ``logs`` (the logs folder); None when there is none (or it lies
+    elsewhere: the dashboard shows the centre's logs, not any file a job row names)."""
     if not path:
         return None
     log = Path(path).resolve()
-    if not log.is_relative_to(storage.resolve()) or not log.is_file():
+    if not log.is_relative_to(logs.resolve()) or not log.is_file():
         return None
     with log.open("rb") as stream:
         stream.seek(max(0, log.stat().st_size - LOG_TAIL_BYTES))

@@ -1,5 +1,5 @@
 """The production workshop's named queries (``queries.sql``, ``gaps.sql``, ``queue.sql``, ``queue_status.sql``,
-``run.sql``) and its migrations (``migrations/``, see ``hymotep.migrations``)."""
+``run.sql``, ``storage.sql``) and its migrations (``migrations/``, see ``hymotep.migrations``)."""
 
 from __future__ import annotations
 
@@ -24,3 +24,7 @@ def queue_status_query(name: str) -> str:
 
 def run_query(name: str) -> str:
     return named_queries(__package__, "run.sql")[name]
+
+
+def storage_query(name: str) -> str:
+    return named_queries(__package__, "storage.sql")[name]

@@ -65,3 +65,10 @@ LIMIT %(count)s
 -- Items as the STAC API serves them (pgSTAC hydrates the stored content with its collection's base item).
 SELECT pgstac.get_item(id, collection) AS item
 FROM unnest(%(collections)s::text[], %(ids)s::text[]) AS wanted(collection, id)
+
+-- name: registered
+-- Whether any of these items is registered (a product that must stay in the storage).
+SELECT 1 AS registered
+FROM unnest(%(collections)s::text[], %(ids)s::text[]) AS wanted(collection, id)
+JOIN pgstac.items AS i ON i.collection = wanted.collection AND i.id = wanted.id
+LIMIT 1
