@@ -356,7 +356,9 @@ def _published(item: dict[str, Any], source: Path, key: str, storage: Storage) -
 def key_under(relative: str) -> str | None:
     """The product key a path relative to the root lies under (``<collection>/<tile>/<year>/<product>``)."""
     parts = relative.split("/")
-    return "/".join(parts[:KEY_DEPTH]) if len(parts) > KEY_DEPTH else None
+    if len(parts) <= KEY_DEPTH or any(part in ("", ".", "..") for part in parts):
+        return None  # not a product's file, or a path that would climb out of its place
+    return "/".join(parts[:KEY_DEPTH])
 
 
 def _hidden(key: str) -> bool:

@@ -19,6 +19,7 @@ from run_scenario import RunScenario, build
 from hygor import Catalog, Settings
 from hygor.api.server import BackgroundServer
 from hygor.settings import default_collections_dir
+from hymotep.storage import internal_href
 from hymotep.work_units import GapFilter
 
 WATER = "surfwater-water"
@@ -130,7 +131,7 @@ def test_prune_deletes_superseded_products_but_keeps_those_a_current_product_der
     scenario: RunScenario, tmp_path: Path, api: str
 ) -> None:
     old = scenario.products()
-    old_files = [Path(item(scenario, WATER, i)["assets"]["WATER"]["href"]).parent for i in old]
+    old_files = [Path(internal_href(item(scenario, WATER, i)["assets"]["WATER"])).parent for i in old]
     env = reprocessed(scenario, tmp_path, "1.1.0")
     new = sorted(set(scenario.products()) - set(old))
     # A newer version of the first L2A ingested (hesp ingest, the other write path): the old one is superseded,
@@ -156,7 +157,7 @@ def test_prune_deletes_superseded_products_but_keeps_those_a_current_product_der
     assert pruned.returncode == 0, pruned.stderr
     assert "deleted 2 superseded products" in pruned.stdout and old_l2a in pruned.stdout
     assert not any(folder.exists() for folder in old_files)
-    assert all(Path(item(scenario, WATER, i)["assets"]["WATER"]["href"]).exists() for i in new)
+    assert all(Path(internal_href(item(scenario, WATER, i)["assets"]["WATER"])).exists() for i in new)
     assert httpx.get(f"{api}/collections/{WATER}/items/{old[0]}").status_code == 404
     assert set(scenario.products()) == set(new)
     assert item(scenario, "maja-l2a", old_l2a)  # kept: the lineage of a current product
@@ -168,7 +169,7 @@ def test_withdraw_then_restore_round_trips_and_gaps_do_not_remake_a_withdrawn_pr
 ) -> None:
     product = scenario.products()[0]
     before = item(scenario, WATER, product)
-    files = Path(before["assets"]["WATER"]["href"])
+    files = Path(internal_href(before["assets"]["WATER"]))
     with scenario.production.catalog.database().connect() as conn:
         digest = conn.execute("SELECT private FROM pgstac.items WHERE id = %s", (product,)).fetchone()["private"]
 

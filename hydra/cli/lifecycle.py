@@ -83,7 +83,7 @@ def prune(
         raise typer.BadParameter("say what to prune: --superseded")
     production = Production()
     report = prune_superseded(
-        production.catalog.database(), production.settings.storage_root, older_than, collection or (), dry_run
+        production.catalog.database(), production.settings.storage_spec.open(), older_than, collection or (), dry_run
     )
     show(report, output, render_prune)
 
