@@ -166,3 +166,6 @@ def test_a_product_whose_registration_fails_leaves_nothing_and_orphans_are_found
     assert water.files(crashed) == {} and water.files("surfwater-water/") == stored
     again = hesp("storage", "orphans", "--min-age", "0", "--collection", "surfwater-water", env=water.env)
     assert again.stdout.startswith("0 orphan product(s) found"), again.stdout
+    pattern = hesp("storage", "orphans", "--min-age", "0", "--delete", "--collection", "*", env=water.env)
+    assert pattern.returncode == 1 and "error: '*' is not a collection id" in pattern.stderr, pattern.stderr
+    assert water.files("surfwater-water/") == stored

@@ -82,11 +82,14 @@ class HtmlPages:
             document = json.loads(body)
         except ValueError:
             document = {"description": "the catalogue's answer is not JSON"}
-        query = [(k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k != "f"]
-        as_json = f"{scope['path']}?{urlencode([*query, ('f', 'json')])}"
+        as_json = f"{scope['path']}?{urlencode([*_query_without_f(scope), ('f', 'json')])}"
         page = render(document if isinstance(document, dict) else {}, status, as_json)
         headers = {"Content-Security-Policy": CSP, "Vary": "Accept", "X-Content-Type-Options": "nosniff"}
         await HTMLResponse(page, status_code=status, headers=headers)(scope, receive, send)
+
+
+def _query_without_f(scope: Scope) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"), True) if k != "f"]
 
 
 def _varying(send: Send) -> Send:
@@ -100,9 +103,8 @@ def _varying(send: Send) -> Send:
 
 async def _json_answer(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[int, bytes]:
     """The status and body the API answers ``scope`` as a JSON client asks it (no ``f``, no compression)."""
-    query = [(k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), True) if k != "f"]
     headers = [(k, v) for k, v in scope["headers"] if k not in (b"accept", b"accept-encoding")]
-    inner = {**scope, "method": "GET", "query_string": urlencode(query).encode(),
+    inner = {**scope, "method": "GET", "query_string": urlencode(_query_without_f(scope)).encode(),
              "headers": [*headers, (b"accept", b"application/json")]}  # fmt: skip
     answer: dict[str, Any] = {"status": 500, "body": []}
 
