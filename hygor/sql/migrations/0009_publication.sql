@@ -100,7 +100,9 @@ $$;
 -- they belong to, every product of an older chain version than the unit's newest valid product (compared as
 -- versions) gets `deprecated` and a `successor-version` link to it, and the newest a `predecessor-version` link
 -- to the newest of them. Set-based, on the touched units only, in the registration's transaction; the
--- inventory trigger records `superseded`. The superseded products (collection, id, successor).
+-- inventory trigger records `superseded`. Tiled products only: an untiled item has no unit, and the slices of a
+-- collection cut by footprint (Sentinel-1 GRD) share a unit without covering the same ground. The superseded
+-- products (collection, id, successor).
 CREATE FUNCTION hesp.supersede(collections text[], ids text[])
 RETURNS TABLE (collection text, id text, successor text)
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, hesp AS $$
@@ -108,7 +110,8 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, hesp AS $$
         SELECT DISTINCT i.collection, i.tile, i.slot
         FROM unnest(collections, ids) AS w(collection, id)
         JOIN hesp.inventory i ON i.collection = w.collection AND i.id = w.id
-        WHERE i.tile IS NOT NULL AND i.version IS NOT NULL
+        WHERE i.tile IS NOT NULL AND i.version IS NOT NULL  -- a slice of a collection cut by footprint (S1 GRD)
+          AND NOT EXISTS (SELECT FROM hesp.footprint_collections f WHERE f.collection = i.collection)
     ),
     newest AS (
         SELECT DISTINCT ON (t.collection, t.tile, t.slot) i.collection, i.tile, i.slot, i.id,
