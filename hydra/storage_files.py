@@ -25,10 +25,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hygor.api.errors import error_response
 from hygor.items import MediaType
 from hymotep.settings import ProductionSettings
+from hymotep.storage import LOGS
 
 PREFIX = "/storage"
 ROUTE = SimpleNamespace(path_format=f"{PREFIX}/{{key:path}}")
-PRIVATE = frozenset({"logs"})  # <root>/logs: the jobs' logs
+PRIVATE = frozenset({LOGS})  # <root>/logs: the jobs' logs
 MEDIA_TYPES = {
     ".tif": MediaType.COG, ".tiff": MediaType.COG, ".png": MediaType.PNG, ".jpg": MediaType.JPEG,
     ".jpeg": MediaType.JPEG, ".xml": MediaType.XML, ".json": MediaType.JSON,
@@ -49,9 +50,7 @@ PREFLIGHT = {
 
 def posix_root(settings: ProductionSettings) -> Path | None:
     """The storage root to serve: None for an S3 storage (``HESP_STORAGE=s3://...``)."""
-    if settings.storage is not None and str(settings.storage).startswith("s3:/"):
-        return None
-    return settings.storage_root
+    return None if settings.object_storage else settings.storage_root
 
 
 def media_type(path: Path) -> str:

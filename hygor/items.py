@@ -103,10 +103,11 @@ def tiled_item(
 
 
 def derived_from_link(collection: str, item_id: str) -> dict[str, Any]:
-    """A lineage link to an input item, relative to the item's own URL in the STAC API."""
+    """A lineage link to an input item, relative to the STAC API's root: stac-fastapi-pgstac resolves an item's
+    stored links against the root (hygor migration 0010)."""
     return {
         "rel": "derived_from",
-        "href": f"../../{collection}/items/{item_id}",
+        "href": f"collections/{collection}/items/{item_id}",
         "type": "application/geo+json",
         "title": f"input {item_id}",
     }

@@ -21,6 +21,7 @@ from hygor.db import Database
 from hygor.lifecycle import ItemKey, Prunable, delete_items, prunable
 from hymotep.storage import Storage, internal_href
 
+
 class PrunedProduct(BaseModel):
     collection: str
     id: str

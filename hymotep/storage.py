@@ -81,6 +81,14 @@ class Storage(Protocol):
         """The product key an internal href lies under; None when it is not under the root."""
         ...
 
+    def gdal_paths(self, suffix: str) -> Iterator[str]:
+        """The stored files whose names end with ``suffix``, as GDAL opens them (within ``gdal_options()``)."""
+        ...
+
+    def gdal_options(self) -> dict[str, str]:
+        """The GDAL configuration that reaches the storage."""
+        ...
+
 
 @dataclass(frozen=True)
 class StorageSpec:
@@ -201,6 +209,15 @@ class PosixStorage:
     def internal(self, key: str) -> str:
         return str(self.root / key)
 
+    def gdal_paths(self, suffix: str) -> Iterator[str]:
+        for path in sorted(self.root.rglob(f"*{suffix}")):
+            key = path.relative_to(self.root).as_posix()
+            if not _hidden(key) and not key.startswith(f"{LOGS}/"):
+                yield str(path)
+
+    def gdal_options(self) -> dict[str, str]:
+        return {}
+
 
 class ObjectStorage:
     """Products in S3-compatible object storage under ``s3://bucket/prefix``, reached with obstore (endpoint and
@@ -295,6 +312,21 @@ class ObjectStorage:
 
     def internal(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._object(key)}"
+
+    def gdal_paths(self, suffix: str) -> Iterator[str]:
+        for name, _ in self._objects(""):
+            if name.endswith(suffix) and not _hidden(name):
+                yield f"/vsis3/{self.bucket}/{name}"
+
+    def gdal_options(self) -> dict[str, str]:
+        """GDAL's own names for the endpoint that obstore reads from AWS_ENDPOINT_URL (AWS_ALLOW_HTTP: plain
+        HTTP), path-style as S3-compatible servers answer."""
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        if not endpoint:
+            return {}
+        url = urlsplit(endpoint)
+        return {"AWS_S3_ENDPOINT": url.netloc, "AWS_HTTPS": "NO" if url.scheme == "http" else "YES",
+                "AWS_VIRTUAL_HOSTING": "FALSE"}  # fmt: skip
 
 
 def _folder_of(root: Path, key: str) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+import rasterio
 from rio_cogeo.cogeo import cog_validate
 
 from hygor import Catalog
@@ -30,6 +31,7 @@ from hymotep.executors import RunReport
 from hymotep.production import Production
 from hymotep.run_request import ExecutorSpec, RunRequest
 from hymotep.settings import CHAIN_PATH_RECORD
+from hymotep.storage import Storage
 from hymotep.store import StoredRequest
 from hymotep.work_units import STATES, GapFilter
 from reference_chains import launchers
@@ -123,9 +125,9 @@ class Ran:
 
 @dataclass(frozen=True)
 class CogsChecked:
-    root: Path
+    root: str  # a folder, or s3://bucket/prefix
     rasters: int
-    invalid: list[Path]
+    invalid: list[str]
 
 
 @dataclass(frozen=True)
@@ -193,10 +195,9 @@ def run_demo(catalog: Catalog, *, workers: int = 2, runner: Runner = _production
     yield Section("6. the gaps again")
     after = production.gap_summary(wanted)
     yield Gaps(after)
-    yield Section("7. the outputs: Cloud Optimized GeoTIFFs under the storage root")
-    storage = production.settings.storage_root
-    rasters, invalid = validate_cogs(storage)
-    yield CogsChecked(storage, rasters, invalid)
+    yield Section("7. the outputs: Cloud Optimized GeoTIFFs in the storage")
+    rasters, invalid = validate_cogs(production.settings.storage_spec.open())
+    yield CogsChecked(production.settings.storage_location, rasters, invalid)
     yield Section("8. the STAC API, as a portal sees it")
     with BackgroundServer(catalog.api()) as url, httpx.Client(base_url=url, timeout=30) as api:
         yield from query_api(api, url)
@@ -204,12 +205,12 @@ def run_demo(catalog: Catalog, *, workers: int = 2, runner: Runner = _production
     yield Finished(production.database_status(), left, len(invalid), report.failed + report.lost)
 
 
-def validate_cogs(root: Path) -> tuple[int, list[Path]]:
-    """How many GeoTIFFs lie under ``root``, and those that are not valid Cloud Optimized GeoTIFFs."""
-    rasters = sorted(
-        p for p in root.rglob("*.tif") if not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-    return len(rasters), [p for p in rasters if not cog_validate(str(p), quiet=True)[0]]
+def validate_cogs(storage: Storage) -> tuple[int, list[str]]:
+    """How many GeoTIFFs the storage holds (a folder or a bucket), and those that are not valid Cloud Optimized
+    GeoTIFFs."""
+    with rasterio.Env(**storage.gdal_options()):
+        rasters = list(storage.gdal_paths(".tif"))
+        return len(rasters), [path for path in rasters if not cog_validate(path, quiet=True)[0]]
 
 
 def query_api(api: httpx.Client, url: str) -> Iterator[ApiAnswer | Lineage]:

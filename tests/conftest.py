@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -128,9 +129,11 @@ class HttpProcess:
     """A server process on a loopback port, ready once ``/_mgmt/ping`` answers; its output goes to a file, not a
     pipe that nobody reads while it runs (a full pipe blocks it)."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], cwd: Path, wait_s: float = 30) -> None:
+    def __init__(
+        self, name: str, command: list[str], env: dict[str, str], cwd: Path, wait_s: float = 30, port: int | None = None
+    ) -> None:
         self.name = name
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix=f"{name.replace(' ', '-')}-", suffix=".log")  # noqa: SIM115
         argv = [part.replace("{port}", str(self.port)) for part in command]
@@ -165,9 +168,9 @@ class HttpProcess:
 class Server(HttpProcess):
     """A ``hesp serve`` process on a loopback port."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")}
-        super().__init__("hesp serve", [HESP, "serve", "--port", "{port}"], {**clean, **env}, REPO)
+        super().__init__("hesp serve", [HESP, "serve", "--port", "{port}"], {**clean, **env}, REPO, port=port)
 
 
 @pytest.fixture
@@ -208,9 +211,10 @@ def snapshot(url: str) -> tuple[object, ...]:
         )
 
 
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A moto S3 server in its own process on loopback, and the AWS_* settings that lead obstore to it."""
+@contextmanager
+def moto_s3() -> Iterator[dict[str, str]]:
+    """A moto S3 server in its own process on loopback; the AWS_* settings that lead obstore to it (its URL is
+    AWS_ENDPOINT_URL)."""
     server = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     if server is None:
         pytest.skip("moto[server] is not installed (pip install -e '.[test]')")
@@ -228,11 +232,17 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        settings = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                    "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}  # fmt: skip
-        for name, value in settings.items():
-            monkeypatch.setenv(name, value)
-        yield url
+        yield {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+               "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}  # fmt: skip
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto S3 server (``moto_s3``), its settings in this process's environment."""
+    with moto_s3() as settings:
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        yield settings["AWS_ENDPOINT_URL"]

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import hesp
+from conftest import Server, free_port, hesp
+from published import served_items, unreachable_assets
 
 from hygor.cluster import EmbeddedCluster
 
@@ -21,7 +22,8 @@ def demo(work_root: Path) -> Iterator[tuple[dict[str, str], subprocess.Completed
     home = work_root / "demo"
     home.mkdir()
     home.chmod(0o755)
-    env = {"HESP_HOME": str(home)}
+    # Published where the test's `hesp serve` will serve the storage folder (8080 by default).
+    env = {"HESP_HOME": str(home), "HESP_PUBLIC_URL": f"http://127.0.0.1:{free_port()}/storage"}
     yield env, hesp("demo", env=env, timeout=600)
     EmbeddedCluster(home, 0).down()
 
@@ -39,7 +41,7 @@ def test_demo_produces_every_product_and_serves_them_with_lineage(
     assert ran and ran[1] == ran[2] and int(ran[1]) >= 100, out  # planned == succeeded, nothing failed
     after = out.split("6. the gaps again")[1].split("7. the outputs")[0]
     assert re.findall(r"│\s+(\d+)\s*$", after, re.MULTILINE) == ["0"] * 4  # the gaps column: none left
-    assert re.search(r"[1-9]\d+ GeoTIFFs under .*, 0 not valid COGs", out)
+    assert re.search(r"[1-9]\d+ GeoTIFFs in .*, 0 not valid COGs", out)
     assert re.search(r"snow item LIS_S2-SNOW-FSC_T\S+: made from SENTINEL2[AB]_\S+_L2A_", out)
 
 
@@ -61,3 +63,21 @@ def test_the_commands_the_demo_suggests_agree_with_it(
     assert {row["collection"]: row["gaps"] for row in gaps} == dict.fromkeys(succeeded, 0), gaps
     run = hesp("run", "--request", "demo", "--workers", "1", env=env, timeout=300)
     assert run.returncode == 0 and "nothing to run" in run.stdout, run.stdout + run.stderr
+
+
+def test_hesp_serve_publishes_every_output_asset_for_the_portals(
+    demo: tuple[dict[str, str], subprocess.CompletedProcess[str]],
+) -> None:
+    """Each asset of each output item `hesp serve` lists answers at its href, served from the storage folder in
+    ranges, and GDAL reads a window of each COG through /vsicurl/."""
+    env, result = demo
+    assert result.returncode == 0, result.stdout[-1000:]
+    port = int(env["HESP_PUBLIC_URL"].split(":")[2].split("/")[0])
+    server = Server(env, port=port)
+    try:
+        items = served_items(server.url, ["maja-l2a", "lis-snow", "surfwater-water", "maja-l3a-monthly"])
+        assert len(items) >= 90 and all(a["href"].startswith(env["HESP_PUBLIC_URL"]) for i in items
+                                        for a in i["assets"].values())  # fmt: skip
+        assert unreachable_assets(items) == []
+    finally:
+        server.stop()

@@ -82,10 +82,10 @@ def test_a_reprocessed_unit_supersedes_its_old_product_which_the_api_hides_but_k
         stale = item(scenario, WATER, old_id)
         assert stale["properties"]["deprecated"] is True and VERSION_EXTENSION in stale["stac_extensions"]
         successor = link(stale, "successor-version")
-        assert successor is not None and successor.startswith(f"../../{WATER}/items/")
+        assert successor is not None and successor.startswith(f"collections/{WATER}/items/")
         current = item(scenario, WATER, successor.rsplit("/", 1)[1])
         assert current["properties"]["processing:version"] == "1.1.0" and "deprecated" not in current["properties"]
-        assert link(current, "predecessor-version") == f"../../{WATER}/items/{old_id}"
+        assert link(current, "predecessor-version") == f"collections/{WATER}/items/{old_id}"
     with scenario.production.catalog.database().connect() as conn:
         rows = conn.execute("SELECT id, superseded FROM hesp.inventory WHERE collection = %s", (WATER,)).fetchall()
     assert {r["id"]: r["superseded"] for r in rows} == {**{i: True for i in old}, **{i: False for i in new}}

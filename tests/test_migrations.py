@@ -4,6 +4,7 @@ workshop's objects made by its own migrations; a database made by hesp 0.1 upgra
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -13,6 +14,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pypgstac.db import PgstacDB
 from pypgstac.migrate import Migrate
+from stac_items import l2a_item
 
 from hygor import Catalog, Settings
 from hygor.errors import MigrationError
@@ -85,7 +87,8 @@ def test_the_catalogue_makes_no_production_object(empty_db_url: str) -> None:
                                                                            "0006_fetchable",
                                                                            "0007_ingest_runs",
                                                                            "0008_collection_delete",
-                                                                           "0009_publication")]  # fmt: skip
+                                                                           "0009_publication",
+                                                                           "0010_lineage_links")]  # fmt: skip
     assert not hesp_objects(empty_db_url) & PRODUCTION_OBJECTS
     production = Production(catalogue).init()
     assert production.migrations_applied == ["0001_requests (hymotep)", "0002_production (hymotep)",
@@ -110,6 +113,7 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         "0007_ingest_runs (hygor)",
         "0008_collection_delete (hygor)",
         "0009_publication (hygor)",
+        "0010_lineage_links (hygor)",
     ]
     assert pending == [*new, *moved_in]
     assert production.init().migrations_applied == new
@@ -123,8 +127,8 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
     assert [(r["stream"], r["version"], r["name"]) for r in records] == [
         ("hygor", 1, "hesp_schema"), ("hygor", 2, "harvests"), ("hygor", 3, "tiles"), ("hygor", 5, "inventory"),
         ("hygor", 6, "fetchable"), ("hygor", 7, "ingest_runs"), ("hygor", 8, "collection_delete"),
-        ("hygor", 9, "publication"), ("hymotep", 1, "requests"), ("hymotep", 2, "production"),
-        ("hymotep", 3, "job_start"),
+        ("hygor", 9, "publication"), ("hygor", 10, "lineage_links"), ("hymotep", 1, "requests"),
+        ("hymotep", 2, "production"), ("hymotep", 3, "job_start"),
     ]  # fmt: skip
     with psycopg.connect(db_url) as conn:  # the checksums of the files of today
         current = dict(conn.execute("SELECT stream || version, checksum FROM hesp.schema_migrations").fetchall())
@@ -133,7 +137,7 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
     assert all(
         r["applied_at"] == old[moved.get((r["stream"], r["version"]), r["version"])]["applied_at"]
         for r in records
-        if (r["stream"], r["version"]) not in {("hygor", 6), ("hygor", 7), ("hygor", 8), ("hygor", 9)}  # newer than 0.1
+        if r["stream"] == "hymotep" or r["version"] < 6  # the others are newer than 0.1
     )
     assert schema(empty_db_url) == schema(db_url)  # the objects, as a database made now has them
     assert (
@@ -145,6 +149,24 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
     assert again.migrations_applied == [] and not again.changed
     with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:
         assert conn.execute("SELECT * FROM hesp.schema_migrations ORDER BY stream, version").fetchall() == records
+
+
+def test_lineage_links_written_relative_to_the_item_are_mended_to_the_api_root(db_url: str) -> None:
+    """Items registered before 0010 said ``../../<collection>/items/<id>``, which the API resolved against its root
+    into a URL that answers 404; the migration rewrites them, and only them."""
+    item = l2a_item("31TCJ", datetime(2023, 1, 3, 10, 56), cloud_cover=10.0)
+    item["links"] = [{"rel": "derived_from", "href": "../../sentinel-2-l1c/items/S2A_X", "type": "application/json"},
+                     {"rel": "license", "href": "https://example.org/licence"}]  # fmt: skip
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SELECT pgstac.create_item(%s)", (Jsonb(item),))
+        conn.execute("DELETE FROM hesp.schema_migrations WHERE stream = 'hygor' AND version = 10")
+    assert "0010_lineage_links (hygor)" in Catalog(Settings(database_url=db_url)).init().migrations_applied
+    with psycopg.connect(db_url) as conn:
+        (served,) = conn.execute("SELECT pgstac.get_item(%s, 'maja-l2a')", (item["id"],)).fetchone()
+    assert [link["href"] for link in served["links"]] == [
+        "collections/sentinel-2-l1c/items/S2A_X",
+        "https://example.org/licence",
+    ]
 
 
 def build_0_1(url: str) -> None:

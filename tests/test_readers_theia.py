@@ -132,7 +132,7 @@ def test_maja_l2a_product(l2a: Path) -> None:
     assert cog_validate(item["assets"]["FRE_B4"]["href"], quiet=True)[0]
     assert tile_share(item) == pytest.approx(0.75, abs=0.01)  # from the edge mask
     assert [link["href"] for link in item["links"] if link["rel"] == "derived_from"] == [
-        "../../maja-l2a/items/SENTINEL2A_20230610-105856-463_L2A_T31TCJ_C_V3-1"
+        "collections/maja-l2a/items/SENTINEL2A_20230610-105856-463_L2A_T31TCJ_C_V3-1"
     ]
 
 
@@ -239,7 +239,7 @@ def test_lis_snow_product(tmp_path: Path) -> None:
     assert item["assets"]["FSC-OG"]["href"].endswith("LIS_S2-SNOW-FSC_T31TCH_20180101T105435_1.7.0_1.tif")
     assert tile_share(item) == pytest.approx(0.75, abs=0.01)
     assert [link["href"] for link in item["links"]] == [
-        "../../maja-l2a/items/SENTINEL2A_20180101-105435-000_L2A_T31TCH_C_V3-1"
+        "collections/maja-l2a/items/SENTINEL2A_20180101-105435-000_L2A_T31TCH_C_V3-1"
     ]
 
 
@@ -262,7 +262,7 @@ def test_legacy_muscate_snow_product_lands_beside_lis_items(tmp_path: Path) -> N
     assert item["assets"]["SNW_R2"]["roles"] == ["data", "snow-ice"] and item["assets"]["SNW_R2"]["gsd"] == 20
     assert tile_share(item) == pytest.approx(0.75, abs=0.01)  # from the snow mask's no-data (254)
     assert [link["href"] for link in item["links"] if link["rel"] == "derived_from"] == [
-        "../../maja-l2a/items/SENTINEL2A_20160912-103551-370_L2A_T32TLS_C_V1-0"
+        "collections/maja-l2a/items/SENTINEL2A_20160912-103551-370_L2A_T32TLS_C_V1-0"
     ]
 
 
@@ -324,7 +324,7 @@ def test_surfwater_product(tmp_path: Path) -> None:
     assert item["assets"]["metadata"]["type"] == "application/json"
     assert tile_share(item) == pytest.approx(0.75, abs=0.01)
     assert [link["href"] for link in item["links"]] == [
-        "../../maja-l2a/items/SENTINEL2A_20230615-105856-000_L2A_T31TCJ_C_V3-1"
+        "collections/maja-l2a/items/SENTINEL2A_20230615-105856-000_L2A_T31TCJ_C_V3-1"
     ]
 
 

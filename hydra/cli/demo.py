@@ -43,7 +43,7 @@ def demo(
             case steps.Ran(report):
                 render_report(report)
             case steps.CogsChecked(root, rasters, invalid):
-                console.print(f"{rasters} GeoTIFFs under {root}, {len(invalid)} not valid COGs (rio-cogeo)")
+                console.print(f"{rasters} GeoTIFFs in {root}, {len(invalid)} not valid COGs (rio-cogeo)")
                 for path in invalid[:5]:
                     console.print(f"  not a valid COG: {path}", markup=False)
             case steps.ApiAnswer(request, answer):

@@ -71,11 +71,11 @@ CREATE TABLE hesp.supersessions (
 );
 CREATE INDEX supersessions_at_idx ON hesp.supersessions (superseded_at);
 
--- The lineage link from an item to another of the same catalogue, relative to the item's URL in the STAC API
--- (as hygor.items.derived_from_link writes them).
+-- The lineage link from an item to another of the same catalogue, relative to the STAC API's root (as
+-- hygor.items.derived_from_link writes them, migration 0010).
 CREATE FUNCTION hesp.item_link(rel text, collection text, id text) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT jsonb_build_object('rel', rel, 'href', '../../' || collection || '/items/' || id,
+    SELECT jsonb_build_object('rel', rel, 'href', 'collections/' || collection || '/items/' || id,
                               'type', 'application/geo+json')
 $$;
 
