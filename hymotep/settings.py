@@ -71,6 +71,18 @@ class ProductionSettings(Settings):
         return (self.home / LOGS).absolute() if self.object_storage else self.storage_root / LOGS
 
     @property
+    def gdal_options(self) -> dict[str, str]:
+        """The GDAL configuration that reaches the object storage (none for a folder): GDAL's own names for the
+        endpoint obstore reads from AWS_ENDPOINT_URL (AWS_ALLOW_HTTP: plain HTTP), path-style as S3-compatible
+        servers answer."""
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        if not self.object_storage or not endpoint:
+            return {}
+        url = urlsplit(endpoint)
+        return {"AWS_S3_ENDPOINT": url.netloc, "AWS_HTTPS": "NO" if url.scheme == "http" else "YES",
+                "AWS_VIRTUAL_HOSTING": "FALSE"}  # fmt: skip
+
+    @property
     def storage_spec(self) -> StorageSpec:
         """The storage and its public URL; ``StorageError`` when object storage has no HESP_PUBLIC_URL."""
         public = self.public_url

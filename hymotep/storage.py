@@ -82,11 +82,8 @@ class Storage(Protocol):
         ...
 
     def gdal_paths(self, suffix: str) -> Iterator[str]:
-        """The stored files whose names end with ``suffix``, as GDAL opens them (within ``gdal_options()``)."""
-        ...
-
-    def gdal_options(self) -> dict[str, str]:
-        """The GDAL configuration that reaches the storage."""
+        """The stored files whose names end with ``suffix``, as GDAL opens them (object storage: within
+        ``ProductionSettings.gdal_options``)."""
         ...
 
 
@@ -215,9 +212,6 @@ class PosixStorage:
             if not _hidden(key) and not key.startswith(f"{LOGS}/"):
                 yield str(path)
 
-    def gdal_options(self) -> dict[str, str]:
-        return {}
-
 
 class ObjectStorage:
     """Products in S3-compatible object storage under ``s3://bucket/prefix``, reached with obstore (endpoint and
@@ -317,16 +311,6 @@ class ObjectStorage:
         for name, _ in self._objects(""):
             if name.endswith(suffix) and not _hidden(name):
                 yield f"/vsis3/{self.bucket}/{name}"
-
-    def gdal_options(self) -> dict[str, str]:
-        """GDAL's own names for the endpoint that obstore reads from AWS_ENDPOINT_URL (AWS_ALLOW_HTTP: plain
-        HTTP), path-style as S3-compatible servers answer."""
-        endpoint = os.environ.get("AWS_ENDPOINT_URL")
-        if not endpoint:
-            return {}
-        url = urlsplit(endpoint)
-        return {"AWS_S3_ENDPOINT": url.netloc, "AWS_HTTPS": "NO" if url.scheme == "http" else "YES",
-                "AWS_VIRTUAL_HOSTING": "FALSE"}  # fmt: skip
 
 
 def _folder_of(root: Path, key: str) -> Path:

@@ -196,7 +196,7 @@ def run_demo(catalog: Catalog, *, workers: int = 2, runner: Runner = _production
     after = production.gap_summary(wanted)
     yield Gaps(after)
     yield Section("7. the outputs: Cloud Optimized GeoTIFFs in the storage")
-    rasters, invalid = validate_cogs(production.settings.storage_spec.open())
+    rasters, invalid = validate_cogs(production.settings.storage_spec.open(), production.settings.gdal_options)
     yield CogsChecked(production.settings.storage_location, rasters, invalid)
     yield Section("8. the STAC API, as a portal sees it")
     with BackgroundServer(catalog.api()) as url, httpx.Client(base_url=url, timeout=30) as api:
@@ -205,10 +205,10 @@ def run_demo(catalog: Catalog, *, workers: int = 2, runner: Runner = _production
     yield Finished(production.database_status(), left, len(invalid), report.failed + report.lost)
 
 
-def validate_cogs(storage: Storage) -> tuple[int, list[str]]:
+def validate_cogs(storage: Storage, gdal_options: dict[str, str]) -> tuple[int, list[str]]:
     """How many GeoTIFFs the storage holds (a folder or a bucket), and those that are not valid Cloud Optimized
     GeoTIFFs."""
-    with rasterio.Env(**storage.gdal_options()):
+    with rasterio.Env(**gdal_options):
         rasters = list(storage.gdal_paths(".tif"))
         return len(rasters), [path for path in rasters if not cog_validate(path, quiet=True)[0]]
 

@@ -5,6 +5,7 @@ every output item the STAC API serves fetched in ranges over HTTP and, for the C
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +36,15 @@ def demo(work_root: Path) -> Iterator[tuple[dict[str, str], subprocess.Completed
     home.mkdir()
     home.chmod(0o755)
     with moto_s3() as aws:
-        assert httpx.put(f"{aws['AWS_ENDPOINT_URL']}/{BUCKET}").status_code == 200
+        bucket = f"{aws['AWS_ENDPOINT_URL']}/{BUCKET}"
+        assert httpx.put(bucket).status_code == 200
+        # The products are published as a datalake publishes them: anyone may read the objects under the prefix
+        # (a bucket policy; moto enforces it: without, an anonymous GET is 403). AWS counts HEAD as GetObject,
+        # moto asks for HeadObject.
+        read = {"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:HeadObject"],
+                "Resource": f"arn:aws:s3:::{BUCKET}/{PREFIX}/*"}  # fmt: skip
+        policy = {"Version": "2012-10-17", "Statement": [read]}
+        assert httpx.put(f"{bucket}?policy", content=json.dumps(policy)).status_code == 200
         env = {**aws, "HESP_HOME": str(home), "HESP_STORAGE": f"s3://{BUCKET}/{PREFIX}",
                "HESP_PUBLIC_URL": f"{aws['AWS_ENDPOINT_URL']}/{BUCKET}/{PREFIX}"}  # fmt: skip
         yield env, hesp("demo", env=env, timeout=900)
