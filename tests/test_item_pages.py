@@ -44,13 +44,9 @@ def publish(output_dir: Path, kind: str, product: Path, root: Path, base: str) -
     """The product's item as production registers it: annotated, stored under ``root``, with public hrefs."""
     (item,) = annotate_outputs(output_dir, reader(kind).read(product))
     acquired = datetime.fromisoformat(item["properties"]["datetime"])
-    folder = storage.product_folder(root, item["collection"], TILE.id, acquired, item["id"])
-    (stored,) = storage.store(output_dir, folder, [item]).items
-    assets = {
-        key: {**asset, "href": f"{base}/storage/{Path(asset['href']).relative_to(root).as_posix()}"}
-        for key, asset in stored["assets"].items()
-    }
-    return {**stored, "assets": assets}
+    key = storage.product_key(item["collection"], TILE.id, acquired, item["id"])
+    (stored,) = storage.PosixStorage(root, f"{base}/storage").store(output_dir, key, [item]).items
+    return stored
 
 
 @pytest.fixture
