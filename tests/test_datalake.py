@@ -73,3 +73,25 @@ def test_the_demo_production_runs_with_its_products_in_object_storage(
         if item["properties"].get("hesp:valid", True):
             assert "thumbnail" in item["assets"], item["id"]
     assert unreachable_assets(items) == []
+
+
+def test_the_chains_read_the_products_of_the_bucket_whole_and_the_logs_stay_on_a_folder(
+    demo: tuple[dict[str, str], subprocess.CompletedProcess[str]],
+) -> None:
+    """LIS, Surfwater, WASP and MAJA NOMINAL read L2A products kept in the bucket: each was fetched into the input
+    cache whole, every object under its key, not only the files its item lists."""
+    env, result = demo
+    assert result.returncode == 0, result.stdout[-3000:]
+    home = Path(env["HESP_HOME"])
+    store = S3Store(BUCKET, endpoint=env["AWS_ENDPOINT_URL"], allow_http=True, region="us-east-1",
+                    access_key_id="test", secret_access_key="test")  # fmt: skip
+    l2a = [str(o["path"]) for batch in obstore.list(store, f"{PREFIX}/maja-l2a/") for o in batch]
+    entries = [folder for folder in (home / "input-cache" / "maja-l2a").iterdir() if folder.is_dir()]
+    assert len(entries) >= 30, entries  # every valid L2A, read by LIS and Surfwater at least
+    for entry in entries:
+        (product,) = entry.iterdir()
+        cached = {p.relative_to(product).as_posix() for p in product.rglob("*") if p.is_file()}
+        stored = {key.partition(f"/{product.name}/")[2] for key in l2a if f"/{product.name}/" in key}
+        assert cached == stored, entry
+    logs = list((home / "logs").rglob("job-*.log"))
+    assert len(logs) >= 100 and not list((home / "storage").rglob("*.log"))
