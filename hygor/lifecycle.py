@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +21,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from hygor.acting import acting_user
 from hygor.errors import HygorError
 from hygor.sql import named_queries
 from hygor.sql import query as catalogue_query
@@ -80,11 +80,6 @@ def withdrawn_ids(conn: Connection, collection: str, ids: Sequence[str]) -> set[
     params = {"collection": collection, "ids": list(ids)}
     rows = conn.cursor(row_factory=tuple_row).execute(query("withdrawn_ids"), params)
     return {row[0] for row in rows}
-
-
-def acting_user(by: str | None) -> str:
-    """Who acts: ``--by``, else the OS user."""
-    return by or getpass.getuser()
 
 
 def resolve(conn: Connection, ids: Sequence[str], collection: str | None, *, withdrawn: bool) -> list[ItemKey]:

@@ -9,6 +9,7 @@ line naming the file.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -297,6 +298,39 @@ def primary_path(chains: dict[str, ChainDefinition], collection: str) -> list[st
 def downstream(chains: dict[str, ChainDefinition], collection: str) -> list[str]:
     """``collection`` and every produced collection whose primary inputs lead to it (maja-l2a: lis-snow, ...)."""
     return sorted(c for c in chains if collection in primary_path(chains, c)[:-1])
+
+
+def needed_chains(
+    chains: dict[str, ChainDefinition], requested: Sequence[str]
+) -> dict[str, tuple[tuple[str, ...], bool]]:
+    """What asking for the chains ``requested`` makes the centre produce: each of them, and the produced
+    collections they need (the primary inputs down to the source, lis-snow: maja-l2a; the required auxiliary
+    inputs the centre produces, a DEM chain; and what those need). Each with the requested chains that need it
+    (none when it is requested itself), and whether it is needed once per tile only (reached through a static
+    input: a tile's DEM is made once, not for every acquisition)."""
+    needed: dict[str, tuple[tuple[str, ...], bool]] = {}
+    for chain in requested:
+        for collection, once in _reach(chains, chain).items():
+            by, one_off = needed.get(collection, ((), True))
+            needed_by = by if collection in requested else tuple(sorted({*by, chain}))
+            needed[collection] = (needed_by, one_off and once)
+    return needed
+
+
+def _reach(chains: dict[str, ChainDefinition], start: str) -> dict[str, bool]:
+    """The produced collections ``start`` needs (itself included), each with whether only through static inputs."""
+    found: dict[str, bool] = {}
+    pending = [(start, False)]
+    while pending:
+        collection, once = pending.pop()
+        if collection not in chains or (collection in found and (once or not found[collection])):
+            continue
+        found[collection] = once
+        inputs = chains[collection].inputs
+        pending.append((chains[collection].primary_input.collection, once))
+        pending.extend((i.collection, once or i.match == "static") for i in inputs
+                       if i.role == "auxiliary" and not i.optional)  # fmt: skip
+    return found
 
 
 def _load_chain(path: Path) -> ChainDefinition:

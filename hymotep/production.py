@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from hygor import Catalog
+from hygor.acting import acting_user
 from hygor.catalog import CatalogStatus, InitReport
 from hygor.tiles import select_tiles
-from hymotep import queue, store, work_units
+from hymotep import decisions, queue, store, work_units
 from hymotep.chains import ChainDefinition, ChainError, load_chains, source_collection
+from hymotep.decisions import Decision, HistoryEvent
 from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDemand, estimate, plan_capacity
 from hymotep.execution import JobResult, RunConfig
 from hymotep.executors import RunReport, dask_client, run_jobs
@@ -54,11 +56,16 @@ class Production:
         """The catalogue's status, production's migrations included (``Catalog.status``)."""
         return self.catalog.status(STREAMS)
 
-    def add_request(self, path: Path, *, replace: bool = False) -> StoredRequest:
-        """Validate a request file, resolve its zone to tiles and store it; nothing is stored on any fault."""
+    def add_request(self, path: Path, *, replace: bool = False, by: str | None = None) -> StoredRequest:
+        """Validate a request file, resolve its zone to tiles and store it, recorded in its history as done by
+        ``by`` (the OS user by default); nothing is stored on any fault. A replaced request keeps its decision and
+        releases the queued jobs of what it no longer asks for."""
         request = load_request_file(path, produced_chains(self.catalog.settings.collections_dir))
-        with self.catalog.database().connect() as conn:
-            return store.add_request(conn, request, replace=replace)
+        with self._changing() as (conn, chains):
+            before = decisions.asked(conn, request.name) if replace else None
+            stored = store.add_request(conn, request, replace=replace, by=acting_user(by))
+            decisions.release_jobs(conn, chains, before)
+            return stored
 
     def requests(self) -> list[StoredRequest]:
         with self.catalog.database().connect() as conn:
@@ -68,9 +75,34 @@ class Production:
         with self.catalog.database().connect() as conn:
             return store.get_request(conn, name)
 
-    def remove_request(self, name: str) -> None:
+    def remove_request(self, name: str, *, by: str | None = None) -> None:
+        """Remove a request (its history stays) and the queued jobs only it asked for."""
+        with self._changing() as (conn, chains):
+            before = decisions.asked(conn, name)
+            store.remove_request(conn, name, by=acting_user(by))
+            decisions.release_jobs(conn, chains, before)
+
+    def decide(self, name: str, decision: Decision, reason: str | None = None, *, by: str | None = None) -> bool:
+        """Accept request ``name`` or leave it out (overriding the capacity plan), recorded in its history; a request
+        left out releases its queued jobs that no accepted request asks for. False when it was so already."""
+        with self._changing() as (conn, chains):
+            before = decisions.asked(conn, name)
+            changed = decisions.decide(conn, name, decision, reason, acting_user(by))
+            if changed and decision == "left-out":
+                decisions.release_jobs(conn, chains, before)
+            return changed
+
+    def request_history(self, name: str | None = None) -> list[HistoryEvent]:
+        """Every change to request ``name`` (to all requests when None), oldest first, removed requests included."""
         with self.catalog.database().connect() as conn:
-            store.remove_request(conn, name)
+            return decisions.history(conn, name)
+
+    @contextmanager
+    def _changing(self) -> Iterator[tuple[store.Connection, dict[str, ChainDefinition]]]:
+        """A connection in the transaction of a change to requests, and the chains."""
+        chains = load_chains(self.catalog.settings.collections_dir)
+        with self.catalog.database().connect() as conn, conn.transaction():
+            yield conn, chains
 
     def gaps(self, wanted: work_units.GapFilter) -> Iterator[dict[str, Any]]:
         """The units of work in ``wanted.states``, streamed (see ``hymotep.work_units``)."""
@@ -200,15 +232,30 @@ class Production:
         with self.catalog.database().connect() as conn:
             return {t.id: t.footprint for t in select_tiles(conn, ids=tiles, with_footprint=True) if t.footprint}
 
-    def estimate(self, name: str | None = None) -> EstimateReport:
-        """Tiles, acquisitions, products, CPU-hours and storage a year of one request, or of all of them."""
+    def estimate(self, name: str | None = None, *, as_of: date | None = None) -> EstimateReport:
+        """Tiles, acquisitions, products, CPU-hours and storage a year of one request, or of all of them, and their
+        backlog before ``as_of`` (today)."""
         demands, chains, observed = self._demands([name] if name else None)
-        return estimate(demands, chains, observed)
+        return estimate(demands, chains, observed, as_of or date.today())
 
-    def plan_capacity(self, cpu_hours: float, storage_tb: float) -> CapacityPlan:
-        """Which requests fit a yearly budget, by priority; what is left out and why."""
+    def plan_capacity(
+        self,
+        cpu_hours: float,
+        storage_tb: float,
+        *,
+        as_of: date | None = None,
+        apply: bool = False,
+        by: str | None = None,
+    ) -> CapacityPlan:
+        """Which requests fit the budget of the year from ``as_of`` (today), by priority; what is left out and why.
+        With ``apply``, each request's decision is recorded (``by``), in one transaction."""
         demands, chains, observed = self._demands(None)
-        return plan_capacity(demands, chains, observed, cpu_hours, storage_tb)
+        plan = plan_capacity(demands, chains, observed, cpu_hours, storage_tb, as_of or date.today())
+        if not apply:
+            return plan
+        with self._changing() as (conn, chains):
+            changed = decisions.apply_plan(conn, chains, plan, acting_user(by))
+        return plan.model_copy(update={"applied": True, "changed": tuple(changed)})
 
     def _demands(
         self, names: list[str] | None

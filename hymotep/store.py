@@ -1,4 +1,5 @@
-"""Production requests in the database: stored with their zone resolved to tiles, listed, removed."""
+"""Production requests in the database: stored with their zone resolved to tiles, listed, removed; every change
+recorded in the request's history (``hymotep.decisions``) in the transaction that makes it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from shapely.geometry.base import BaseGeometry
 from hygor.db import translate_errors
 from hygor.regions import bbox_geometry, region
 from hygor.tiles import select_tiles
+from hymotep.decisions import Decision, record
 from hymotep.requests import ProductionRequest, RequestError, Zone
 from hymotep.sql import query
 
@@ -33,6 +35,10 @@ class StoredRequest(BaseModel):
     notes: str | None
     created_at: datetime
     tiles: int
+    decision: Decision = "accepted"
+    decision_reason: str | None = None
+    decided_at: datetime | None = None  # None: accepted when added, not decided since
+    decided_by: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StoredRequest:
@@ -57,20 +63,27 @@ def zone_geometry(zone: Zone) -> BaseGeometry:
     return shape(zone.value)
 
 
-def add_request(conn: Connection, request: ProductionRequest, *, replace: bool = False) -> StoredRequest:
-    """Store ``request`` and its tiles in one transaction; refuse an existing name unless ``replace``."""
+def add_request(conn: Connection, request: ProductionRequest, *, by: str, replace: bool = False) -> StoredRequest:
+    """Store ``request`` and its tiles in one transaction, recorded as ``added`` (or ``replaced``, with the fields
+    changed) by ``by``; refuse an existing name unless ``replace``. A replaced request keeps its decision."""
     tiles = zone_tiles(conn, request.zone)
     if not tiles:
         raise RequestError(f"{request.name}: its zone ({request.zone.describe()}) covers no tile of the grid")
     with conn.transaction(), translate_errors():
-        if replace:
+        before = find_request(conn, request.name) if replace else None
+        if before is not None:
             conn.execute(query("delete_request"), {"name": request.name})
         try:
-            conn.execute(query("insert_request"), _row(request))
+            conn.execute(query("insert_request"), _row(request, before))
         except psycopg.errors.UniqueViolation:
             raise RequestError(f"a request named {request.name!r} exists already: use --replace") from None
         conn.execute(query("insert_request_tiles"), {"name": request.name, "tiles": tiles})
-    return get_request(conn, request.name)
+        stored = get_request(conn, request.name)
+        if before is None:
+            record(conn, request.name, "added", by, _described(stored))
+        else:
+            record(conn, request.name, "replaced", by, {"changed": _changes(before, stored)})
+    return stored
 
 
 def list_requests(conn: Connection) -> list[StoredRequest]:
@@ -79,17 +92,24 @@ def list_requests(conn: Connection) -> list[StoredRequest]:
 
 
 def get_request(conn: Connection, name: str) -> StoredRequest:
+    found = find_request(conn, name)
+    if found is None:
+        raise RequestError(f"no request named {name!r}")
+    return found
+
+
+def find_request(conn: Connection, name: str) -> StoredRequest | None:
     with translate_errors():
         row = conn.execute(query("list_requests"), {"name": name}).fetchone()
-    if row is None:
-        raise RequestError(f"no request named {name!r}")
-    return StoredRequest.from_row(row)
+    return None if row is None else StoredRequest.from_row(row)
 
 
-def remove_request(conn: Connection, name: str) -> None:
-    with translate_errors():
+def remove_request(conn: Connection, name: str, *, by: str) -> None:
+    """Remove the request, recorded in its history (which stays)."""
+    with conn.transaction(), translate_errors():
         if conn.execute(query("delete_request"), {"name": name}).rowcount == 0:
             raise RequestError(f"no request named {name!r}")
+        record(conn, name, "removed", by)
 
 
 def request_tiles(conn: Connection, names: list[str]) -> dict[str, list[tuple[str, float]]]:
@@ -124,7 +144,7 @@ def observed_acquisitions(conn: Connection, collection: str, tiles: list[str]) -
         return {row["tile"]: float(row["per_year"]) for row in rows}
 
 
-def _row(request: ProductionRequest) -> dict[str, Any]:
+def _row(request: ProductionRequest, before: StoredRequest | None) -> dict[str, Any]:
     return {
         "name": request.name,
         "title": request.title,
@@ -135,4 +155,22 @@ def _row(request: ProductionRequest) -> dict[str, Any]:
         "end": request.end,
         "priority": request.priority,
         "notes": request.notes,
+        "decision": before.decision if before else None,
+        "decision_reason": before.decision_reason if before else None,
+        "decided_at": before.decided_at if before else None,
+        "decided_by": before.decided_by if before else None,
     }
+
+
+DESCRIBED = ("title", "requester", "zone", "chains", "start", "end", "priority", "notes", "tiles")
+
+
+def _described(request: StoredRequest) -> dict[str, Any]:
+    """What the history keeps of a request added: its fields (the zone as given, and its number of tiles)."""
+    return request.model_dump(mode="json", include=set(DESCRIBED))
+
+
+def _changes(before: StoredRequest, after: StoredRequest) -> dict[str, list[Any]]:
+    """The fields a replacement changed: ``{field: [before, after]}``."""
+    old, new = _described(before), _described(after)
+    return {field: [old[field], new[field]] for field in DESCRIBED if old[field] != new[field]}

@@ -11,6 +11,8 @@ auxiliary inputs and the jobs, and gives each unit a state:
 - ``blocked``: an input is missing (no CAMS for the date, no L2A yet, the period is not over, the previous
   acquisition of a multi-temporal series is still to do);
 - ``outdated``: made by an older chain version: to reprocess;
+- ``not-accepted``: only requests left out (``hesp plan capacity --apply``, ``hesp request leave-out``) ask for
+  it: shown, never planned;
 - ``runnable``: everything is there.
 
 Large requests are cut in ranges of tiles computed at once on separate connections; rows stream from
@@ -38,9 +40,9 @@ from hymotep.chains import ChainDefinition, downstream, primary_path
 from hymotep.errors import HymotepError
 from hymotep.sql import gaps_query
 
-State = Literal["runnable", "blocked", "queued", "running", "failed", "outdated", "invalid", "done"]
+State = Literal["runnable", "blocked", "queued", "running", "failed", "outdated", "not-accepted", "invalid", "done"]
 STATES: tuple[State, ...] = get_args(State)
-GAP_STATES: tuple[State, ...] = ("runnable", "blocked", "queued", "running", "failed", "outdated")
+GAP_STATES: tuple[State, ...] = ("runnable", "blocked", "queued", "running", "failed", "outdated", "not-accepted")
 COLUMNS = (
     "collection", "tile", "slot", "acquired", "period_end", "input", "state", "reason", "mode", "job", "attempts",
     "priority",

@@ -110,14 +110,14 @@ def test_estimates_count_shared_tiles_once_and_use_the_inventory(db_url: str, tm
     one = json.loads(hesp("request", "estimate", "pyrenees-snow", "--format", "json", env=env).stdout)
     assert [r["name"] for r in one["requests"]] == ["pyrenees-snow"]
 
-    total_cpu = report["total"]["cpu_hours_per_year"]
+    total_cpu = report["total"]["cpu_hours_per_year"] + report["total"]["backlog_cpu_hours"]
     plenty = json.loads(
         hesp(
             "plan", "capacity", "--cpu-hours", str(total_cpu + 1), "--storage-tb", "100", "--format", "json", env=env
         ).stdout
     )
     assert [r["name"] for r in plenty["accepted"]] == ["pyrenees-snow", "occitanie-water"] and not plenty["left_out"]
-    tight_budget = snow["cpu_hours_per_year"] + 1
+    tight_budget = snow["cpu_hours_per_year"] + snow["backlog_cpu_hours"] + 1
     tight = json.loads(
         hesp(
             "plan", "capacity", "--cpu-hours", str(tight_budget), "--storage-tb", "100", "--format", "json", env=env

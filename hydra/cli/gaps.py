@@ -82,8 +82,9 @@ def gaps(
     by_request: Annotated[bool, typer.Option("--by-request", help="A summary per request and collection.")] = False,
     output: Annotated[GapsFormat, typer.Option("--format", "-f", help="Output format.")] = GapsFormat.TABLE,
 ) -> None:
-    """The units of work the requests expect, by state: runnable, blocked, queued, running, failed, outdated
-    (and done, invalid). A summary by default; --list streams one line per unit."""
+    """The units of work the requests expect, by state: runnable, blocked, queued, running, failed, outdated,
+    not-accepted (asked only by requests left out), and done, invalid. A summary by default; --list streams one
+    line per unit."""
     states = tuple(cast(State, s) for s in state) if state else GAP_STATES
     wanted = gap_filter(collection, request, tile, since, until, states=states, chain_version=chain_version)
     production = Production()

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel
 
+from hydra.cli.options import By
 from hydra.cli.render import FormatOption, OutputFormat, console, show, table
 from hygor import lifecycle
 from hygor.lifecycle import Withdrawal
@@ -18,7 +19,6 @@ Ids = Annotated[list[str], typer.Argument(help="Item ids.", show_default=False)]
 CollectionOption = Annotated[
     str | None, typer.Option("--collection", "-c", help="The items' collection (when an id is in several).")
 ]
-By = Annotated[str | None, typer.Option("--by", help="Who acts (default: the OS user).")]
 
 
 class Events(BaseModel):

@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Annotated
 
 import typer
+
+By = Annotated[str | None, typer.Option("--by", help="Who acts (default: the OS user).")]
+AsOf = Annotated[
+    datetime | None,
+    typer.Option(
+        "--as-of",
+        formats=["%Y-%m-%d"],
+        help="The day estimates are made on: the backlog is what the "
+        "requests' periods hold before it, a budget year starts then (default: today).",
+    ),
+]
+
+
+def day(value: datetime | None) -> date | None:
+    """The date of a date option."""
+    return value.date() if value else None
 
 
 def comma_list(values: list[str] | None) -> list[str] | None:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from hydra.cli.gaps import Collections, Requests, Since, Tiles, Until, gap_filter
+from hydra.cli.options import AsOf, By, day
 from hydra.cli.render import OutputFormat, console, print_json, show, table
 from hymotep.production import PlanReport, Production
 
@@ -42,12 +43,20 @@ def render_plan(report: PlanReport) -> None:
 
 @app.command()
 def capacity(
-    cpu_hours: Annotated[float, typer.Option("--cpu-hours", min=0, help="CPU-hours a year available.")],
-    storage_tb: Annotated[float, typer.Option("--storage-tb", min=0, help="New storage a year, in TB.")],
+    cpu_hours: Annotated[float, typer.Option("--cpu-hours", min=0, help="CPU-hours available in the year.")],
+    storage_tb: Annotated[float, typer.Option("--storage-tb", min=0, help="New storage in the year, in TB.")],
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Record each request's decision (only accepted requests are produced).")
+    ] = False,
+    by: By = None,
+    as_of: AsOf = None,
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:
-    """Which requests fit the yearly budget, by priority (tiles shared with accepted requests cost nothing)."""
-    plan = Production().plan_capacity(cpu_hours, storage_tb)
+    """Which requests fit the budget of the year from today, by priority. A request costs what the year adds: its
+    chains and the chains they need (tiles and dates taken by requests accepted before it cost nothing), its
+    production in the year and its backlog (its period before today, to catch up within the year). Without
+    --apply nothing is recorded."""
+    plan = Production().plan_capacity(cpu_hours, storage_tb, as_of=day(as_of), apply=apply, by=by)
     if output is OutputFormat.JSON:
         print_json(plan)
         return
@@ -57,14 +66,23 @@ def capacity(
             r.priority,
             "accepted" if r.reason is None else "left out",
             f"{r.cpu_hours_per_year:,.0f}",
+            f"{r.backlog_cpu_hours:,.0f}",
             f"{r.storage_tb_per_year:,.2f}",
+            f"{r.backlog_storage_tb:,.2f}",
             r.reason or "",
         ]
         for r in (*plan.accepted, *plan.left_out)
     ]
-    columns = ["request", "priority", "decision", "CPU-hours/yr", "storage TB/yr", "why"]
-    console.print(table("capacity plan (marginal cost of each request)", columns, rows))
+    columns = ["request", "priority", "decision", "CPU-hours/yr", "backlog CPU-hours", "storage TB/yr", "backlog TB",
+               "why"]  # fmt: skip
+    console.print(table(f"capacity plan of the year from {plan.as_of} (marginal cost of each request)", columns, rows))
     console.print(
-        f"used {plan.used.cpu_hours_per_year:,.0f} CPU-hours and {plan.used.storage_tb_per_year:,.2f} TB a year; "
+        f"used {plan.used.cpu_hours_per_year:,.0f} CPU-hours and {plan.used.storage_tb_per_year:,.2f} TB; "
         f"left {plan.left.cpu_hours_per_year:,.0f} CPU-hours and {plan.left.storage_tb_per_year:,.2f} TB"
     )
+    if not plan.applied:
+        console.print("nothing recorded: --apply records these decisions (only accepted requests are produced)")
+    elif plan.changed:
+        console.print(f"decisions recorded for {', '.join(plan.changed)} (see `hesp request history`)")
+    else:
+        console.print("decisions recorded: none changed")

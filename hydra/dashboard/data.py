@@ -67,6 +67,7 @@ def overview(production: Production, with_logs: bool) -> dict[str, Any]:
                 "start": r.start.isoformat(),
                 "end": r.end.isoformat() if r.end else None,
                 "priority": r.priority,
+                "decision": r.decision,
                 "collections": [
                     {"collection": collection, **counts(states)}
                     for collection, states in sorted(per_request[r.name].items())

@@ -50,11 +50,13 @@ slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid
 units AS (  -- slots with an input on a requested date, and the chain's products since `history_days` before;
             -- a unit without a current product whose product was withdrawn is not to do (see withdrawn_verdict)
     SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, s.priority, u.upstream, u.rank, u.fetchable,
-           v.unit, w.withdrawn,
-           v.unit AND coalesce(u.rank, 0) < 2 AND u.upstream IS DISTINCT FROM 1 AND w.withdrawn IS NULL AS todo
+           v.unit, w.withdrawn, v.accepted, s.left_out,
+           v.unit AND coalesce(u.rank, 0) < 2 AND u.upstream IS DISTINCT FROM 1 AND w.withdrawn IS NULL
+             AND v.accepted AS todo  -- a unit of left-out requests only is not to do (nor waited for)
     FROM slots u
     JOIN scope s ON s.tile = u.tile
-    CROSS JOIN LATERAL (SELECT coalesce(s.dates @> (u.acquired AT TIME ZONE 'UTC')::date, false)) AS v(unit)
+    CROSS JOIN LATERAL (SELECT coalesce(s.dates @> (u.acquired AT TIME ZONE 'UTC')::date, false),
+                               coalesce(s.accepted @> (u.acquired AT TIME ZONE 'UTC')::date, false)) AS v(unit, accepted)
     CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND coalesce(u.rank, 0) < 2 THEN (  -- looked up for those only
         SELECT min(d.id) FROM hesp.withdrawn_items d
         WHERE d.collection = %(collection)s AND d.tile = u.tile AND d.slot = u.slot) END) AS w(withdrawn)
@@ -95,6 +97,7 @@ CROSS JOIN LATERAL (SELECT coalesce(
     hesp.made_verdict(u.rank),
     hesp.withdrawn_verdict(u.withdrawn),
     CASE WHEN u.upstream = 1 THEN ARRAY['invalid', 'its ' || %(upstream)s::text || ' input is empty (too cloudy)'] END,
+    hesp.not_accepted_verdict(u.accepted, u.left_out),
     hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
     CASE WHEN %(upstream)s::text IS NOT NULL AND u.upstream IS NULL THEN ARRAY['blocked', 'no ' || %(upstream)s::text || ' yet'] END,
     CASE WHEN NOT u.fetchable THEN ARRAY['blocked', (  -- looked up for the blocked units only
@@ -154,7 +157,8 @@ pending AS (  -- source acquisitions whose primary product is not made yet (nor 
     GROUP BY 1, 2
 ),
 units AS (
-    SELECT k.tile, k.start, hesp.period_end(%(period)s, k.start) AS period_end, s.priority,
+    SELECT k.tile, k.start, hesp.period_end(%(period)s, k.start) AS period_end, s.priority, s.left_out,
+           s.accepted && daterange(k.start, hesp.period_end(%(period)s, k.start)) AS accepted,
            coalesce(k.start + %(window_to)s::integer, hesp.period_end(%(period)s, k.start)) AS inputs_end,
            coalesce(n.valid, 0) AS valid, coalesce(q.pending, 0) AS pending, n.unfetchable
     FROM (SELECT tile, start FROM inputs UNION SELECT tile, start FROM pending) AS k
@@ -188,6 +192,7 @@ CROSS JOIN LATERAL (SELECT coalesce(
     hesp.withdrawn_verdict(d.withdrawn),
     CASE WHEN u.valid < %(min_valid)s AND u.pending = 0 THEN ARRAY['invalid',
         u.valid || ' valid ' || %(primary)s || ' in the period, ' || %(min_valid)s || ' needed'] END,
+    hesp.not_accepted_verdict(u.accepted, u.left_out),
     hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
     CASE WHEN u.inputs_end > %(now)s THEN ARRAY['blocked', CASE WHEN %(window_to)s::integer IS NULL
         THEN 'the period ends on ' ELSE 'the synthesis window ends on ' END || u.inputs_end] END,

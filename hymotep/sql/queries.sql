@@ -1,8 +1,11 @@
 -- Named queries of the production workshop (tables: hygor/sql/migrations).
 
 -- name: insert_request
-INSERT INTO hesp.requests (name, title, requester, zone, chains, start_date, end_date, priority, notes)
-VALUES (%(name)s, %(title)s, %(requester)s, %(zone)s, %(chains)s, %(start)s, %(end)s, %(priority)s, %(notes)s);
+-- A new request is accepted (the column's default); a replaced one keeps its decision.
+INSERT INTO hesp.requests (name, title, requester, zone, chains, start_date, end_date, priority, notes,
+                           decision, decision_reason, decided_at, decided_by)
+VALUES (%(name)s, %(title)s, %(requester)s, %(zone)s, %(chains)s, %(start)s, %(end)s, %(priority)s, %(notes)s,
+        coalesce(%(decision)s, 'accepted'), %(decision_reason)s, %(decided_at)s, %(decided_by)s);
 
 -- name: delete_request
 DELETE FROM hesp.requests WHERE name = %(name)s;
@@ -12,7 +15,8 @@ INSERT INTO hesp.request_tiles (request, tile) SELECT %(name)s, unnest(%(tiles)s
 
 -- name: list_requests
 SELECT r.name, r.title, r.requester, r.zone, r.chains, r.start_date, r.end_date, r.priority, r.notes, r.created_at,
-       (SELECT count(*) FROM hesp.request_tiles t WHERE t.request = r.name) AS tiles
+       (SELECT count(*) FROM hesp.request_tiles t WHERE t.request = r.name) AS tiles,
+       r.decision, r.decision_reason, r.decided_at, r.decided_by
 FROM hesp.requests r
 WHERE %(name)s::text IS NULL OR r.name = %(name)s
 ORDER BY r.priority, r.name;

@@ -19,7 +19,9 @@
   const COUNTRY_STYLE = { color: "#c8c8c8", weight: 0.6, fillColor: "#e6e6e6", fillOpacity: 1, interactive: false };
   const SELECTED_STYLE = { color: "#0d47a1", weight: 3, fill: false, interactive: false };
   // Unit states (hymotep.work_units.State), finished ones first; an unknown state is listed after them.
-  const STATE_ORDER = ["done", "invalid", "outdated", "running", "queued", "failed", "blocked", "runnable"];
+  const STATE_ORDER = [
+    "done", "invalid", "outdated", "running", "queued", "failed", "blocked", "runnable", "not-accepted",
+  ];
   const REFRESH_MS = 60 * 1000;
   const API = new URL("../api/", document.currentScript.src).pathname; // /dashboard/api/
 
@@ -390,7 +392,8 @@
       "progress",
       overview.requests.map((request) => {
         const period = `${request.start} → ${request.end || "ongoing"}`;
-        const about = `${plural(request.tiles, "tile")} · ${period} · priority ${request.priority}`;
+        const decision = request.decision === "left-out" ? " · left out" : "";
+        const about = `${plural(request.tiles, "tile")} · ${period} · priority ${request.priority}${decision}`;
         return el(
           "div",
           { class: request.name === state.request ? "request selected" : "request", "data-request": request.name },
