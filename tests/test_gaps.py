@@ -265,6 +265,7 @@ def test_the_cli_gives_the_python_api_sets_in_json_and_csv(scenario: Production)
             "running": 0,
             "failed": 1,
             "outdated": 1,
+            "not-accepted": 0,
             "invalid": 1,
             "done": 5,
             "gaps": 14,

@@ -27,7 +27,8 @@ SCHEMA_0_1 = REPO / "tests" / "fixtures" / "schema-0.1"
 # (version_key is the catalogue's too since 0009: it decides which product supersedes which.)
 PRODUCTION_OBJECTS = {
     "requests", "request_tiles", "jobs", "request_scope", "product_rank", "made_verdict", "outdated_verdict",
-    "job_verdict", "lacks", "missing_verdict", "period_start", "period_end",
+    "job_verdict", "lacks", "missing_verdict", "period_start", "period_end", "request_history",
+    "not_accepted_verdict",
 }  # fmt: skip
 # Every production table's rows, and the catalogue's a production database keeps.
 KEPT_ROWS = {
@@ -92,7 +93,7 @@ def test_the_catalogue_makes_no_production_object(empty_db_url: str) -> None:
     assert not hesp_objects(empty_db_url) & PRODUCTION_OBJECTS
     production = Production(catalogue).init()
     assert production.migrations_applied == ["0001_requests (hymotep)", "0002_production (hymotep)",
-                                             "0003_job_start (hymotep)"]  # fmt: skip
+                                             "0003_job_start (hymotep)", "0004_decisions (hymotep)"]  # fmt: skip
     assert PRODUCTION_OBJECTS <= hesp_objects(empty_db_url)
 
 
@@ -115,12 +116,15 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         "0009_publication (hygor)",
         "0010_lineage_links (hygor)",
     ]
-    assert pending == [*new, *moved_in]
-    assert production.init().migrations_applied == new
+    assert pending == [*new, *moved_in, "0004_decisions (hymotep)"]
+    assert production.init().migrations_applied == [*new, "0004_decisions (hymotep)"]
     with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:
         after = {table: conn.execute(sql).fetchall() for table, sql in KEPT_ROWS.items()}
     assert all(row.pop("fetchable") is False for row in after["inventory"])  # the item of fill() has no asset
     assert all(row.pop("superseded") is False for row in after["inventory"])
+    for row in after["requests"]:  # requests of hesp 0.1 are accepted, as they were produced
+        assert (row.pop("decision"), row.pop("decision_reason"), row.pop("decided_at"), row.pop("decided_by")) == (
+            "accepted", None, None, None)  # fmt: skip
     assert after == before
     with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:
         records = conn.execute("SELECT * FROM hesp.schema_migrations ORDER BY stream, version").fetchall()
@@ -128,7 +132,7 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         ("hygor", 1, "hesp_schema"), ("hygor", 2, "harvests"), ("hygor", 3, "tiles"), ("hygor", 5, "inventory"),
         ("hygor", 6, "fetchable"), ("hygor", 7, "ingest_runs"), ("hygor", 8, "collection_delete"),
         ("hygor", 9, "publication"), ("hygor", 10, "lineage_links"), ("hymotep", 1, "requests"),
-        ("hymotep", 2, "production"), ("hymotep", 3, "job_start"),
+        ("hymotep", 2, "production"), ("hymotep", 3, "job_start"), ("hymotep", 4, "decisions"),
     ]  # fmt: skip
     with psycopg.connect(db_url) as conn:  # the checksums of the files of today
         current = dict(conn.execute("SELECT stream || version, checksum FROM hesp.schema_migrations").fetchall())
@@ -137,7 +141,7 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
     assert all(
         r["applied_at"] == old[moved.get((r["stream"], r["version"]), r["version"])]["applied_at"]
         for r in records
-        if r["stream"] == "hymotep" or r["version"] < 6  # the others are newer than 0.1
+        if (r["stream"], r["version"]) in moved or (r["stream"], r["version"]) < ("hygor", 6)  # others: newer than 0.1
     )
     assert schema(empty_db_url) == schema(db_url)  # the objects, as a database made now has them
     assert (
