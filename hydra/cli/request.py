@@ -40,7 +40,7 @@ def list_(output: FormatOption = OutputFormat.TABLE) -> None:
         print_json(found)
         return
     rows = [
-        [r.name, r.priority, r.requester.get("name"), ", ".join(r.chains), _period(r), r.tiles, _decision(r)]
+        [r.name, r.priority, r.requester.get("name"), ", ".join(r.chains), _period(r), r.tiles, r.decision]
         for r in found
     ]
     columns = ["name", "priority", "requester", "chains", "period", "tiles", "decision"]
