@@ -9,9 +9,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import gap_scenario
 import pytest
 from conftest import hesp
 from run_scenario import RunScenario, build
+
+from hymotep.work_units import STATES, GapFilter
 
 TILES = ("31TCJ", "31TDJ", "31TEJ")
 NAMES = ("first", "second", "third")  # priority 1, 2, 3: one tile each
@@ -129,3 +132,28 @@ def test_leaving_out_releases_only_the_jobs_no_accepted_request_asks_for(scenari
     history = run_json("request", "history", "shared", env=env)
     assert [(e["action"], e["by"]) for e in history][-1] == ("replaced", "dave")
     assert history[-1]["details"] == {"changed": {"priority": [4, 5]}}
+
+
+def test_gaps_of_a_request_left_out_and_a_maja_series_that_does_not_wait_for_them(db_url: str, tmp_path: Path) -> None:
+    """The gap scenario's request left out: its units are not-accepted, but what is made stays done or invalid,
+    and its queued job is released. An accepted request for part of 31TDJ's series starts it afresh (INIT)
+    instead of waiting for the acquisition before it, which only the request left out asks for."""
+    production = gap_scenario.build(db_url, tmp_path)
+    assert production.decide("scenario", "left-out", "test", by="tester")
+    with production.catalog.database().connect() as conn:
+        assert conn.execute("SELECT state FROM hesp.jobs").fetchall() == [{"state": "failed"}]  # the queued one went
+    states = {(r["collection"], r["state"]) for r in production.gaps(GapFilter(states=STATES))}
+    assert {state for _, state in states} == {"done", "invalid", "not-accepted"}
+    late = tmp_path / "late.yaml"
+    late.write_text(gap_scenario.REQUEST.replace("name: scenario", "name: late")
+                    .replace("[maja-l2a, lis-snow, maja-l3a-monthly]", "[maja-l2a]")
+                    .replace("start: 2023-01-01", "start: 2023-02-20").replace("31TCJ, 31TDJ", "31TDJ"))  # fmt: skip
+    production.add_request(late, by="tester")
+    units = {
+        f"{r['acquired']:%m-%d}": (r["state"], r["mode"])
+        for r in production.gaps(GapFilter(collections=["maja-l2a"], tiles=["31TDJ"], states=STATES))
+    }
+    assert units["02-17"] == ("not-accepted", None)
+    assert units["02-22"] == ("runnable", "init")  # not waiting for 02-17
+    assert units["02-27"] == ("blocked", "nominal")  # waits for 02-22, as before
+    assert units["01-08"] == ("done", None)
