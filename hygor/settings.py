@@ -7,8 +7,10 @@ from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hygor.cluster import NetworkAccess
 
 
 def default_collections_dir() -> Path:
@@ -32,6 +34,19 @@ class Settings(BaseSettings):
     port: int = 54329
     # Folder of initdb/pg_ctl/postgres; found from pg_config or /usr/lib/postgresql when unset.
     pg_bindir: Path | None = None
+    # The embedded cluster's addresses (comma-separated; * for all), and the networks (CIDR, comma-separated)
+    # whose clients may connect with its password: workers on other nodes. A restart applies a change.
+    db_listen: str = "127.0.0.1"
+    db_allow: str = ""
+
+    @property
+    def db_access(self) -> NetworkAccess:
+        return NetworkAccess(_items(self.db_listen), _items(self.db_allow))
+
+    @model_validator(mode="after")
+    def _access_is_sound(self) -> Settings:
+        self.db_access  # noqa: B018  (ValueError: an address, a network or a missing allow rule)
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -42,3 +57,7 @@ class Settings(BaseSettings):
             except psycopg.ProgrammingError as exc:
                 raise ValueError(f"not a PostgreSQL URL ({str(exc).splitlines()[0]})") from None
         return url
+
+
+def _items(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
@@ -22,9 +23,11 @@ from hymotep.run_request import (
     BatchSystem,
     ExecutorKind,
     ExecutorSpec,
-    JobQueueSpec,
     RunRequest,
 )
+from hymotep.site import jobqueue_spec
+
+WORKER_LOGS = "workers"  # the batch workers' output, in the job logs' folder
 
 
 def run(
@@ -42,11 +45,16 @@ def run(
     jobqueue: Annotated[
         str | None, typer.Option(parser=one_of(BATCH_SYSTEMS), help="Submit the Dask workers to Slurm or PBS.")
     ] = None,
+    site: Annotated[
+        Path | None, typer.Option(help="Site file of the batch workers (default HESP_SITE_CONFIG); flags win.")
+    ] = None,
     queue: Annotated[str | None, typer.Option(help="Batch queue (partition) of the workers.")] = None,
-    cores: Annotated[int, typer.Option(min=1, help="Cores of each batch job (one chain a core).")] = 4,
-    memory: Annotated[str, typer.Option(help="Memory of each batch job.")] = "16GB",
-    walltime: Annotated[str, typer.Option(help="Wall time of each batch job.")] = "04:00:00",
-    jobs: Annotated[int, typer.Option(min=1, help="Batch jobs to submit.")] = 1,
+    cores: Annotated[int | None, typer.Option(min=1, help="Cores of each batch job (one chain a core) [4].")] = None,
+    memory: Annotated[str | None, typer.Option(help="Memory of each batch job [16GB].")] = None,
+    walltime: Annotated[str | None, typer.Option(help="Wall time of each batch job [04:00:00].")] = None,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Most batch jobs at once: the run adapts from none to this many [1].")
+    ] = None,
     account: Annotated[str | None, typer.Option(help="Batch account to charge.")] = None,
     job_script: Annotated[bool, typer.Option("--job-script", help="Print the batch script and stop.")] = False,
     max_jobs: Annotated[int | None, typer.Option(min=1, help="Stop after this many jobs.")] = None,
@@ -59,9 +67,13 @@ def run(
     """Run the queued jobs of the filters (of the collections given, else of every chain with a command) until
     none is ready; with --plan (default), runnable units of the filters become jobs first. Only jobs of the
     filters run, whoever queued them. Exit code 1 when a job failed."""
+    production = Production()
     spec = None
     if jobqueue is not None:
-        spec = JobQueueSpec(cast(BatchSystem, jobqueue), queue, cores, memory, walltime, jobs, account)
+        settings = production.settings
+        spec = jobqueue_spec(cast(BatchSystem, jobqueue), site or settings.site_config, queue=queue, cores=cores,
+                             memory=memory, walltime=walltime, jobs=jobs, account=account,
+                             log_directory=str(settings.log_root / WORKER_LOGS))  # fmt: skip
         if job_script:
             with jobqueue_cluster(spec) as cluster:
                 console.print(cluster.job_script(), markup=False)
@@ -75,7 +87,7 @@ def run(
         backoff_s=backoff,
         keep_work=keep_work,
     )
-    report = run_with_progress(Production(), run_request, quiet=output is OutputFormat.JSON)
+    report = run_with_progress(production, run_request, quiet=output is OutputFormat.JSON)
     show(report, output, render_report)
     if not report.finished_well:
         raise typer.Exit(1)
