@@ -71,8 +71,8 @@ class NetworkAccess:
             ipaddress.ip_network(network, strict=False)
         beyond = [a for a in self.listen if a in ANY_ADDRESS or not ipaddress.ip_address(a).is_loopback]
         if beyond and not self.allow:
-            raise ValueError(f"listening on {', '.join(beyond)} lets other machines knock: say which networks may "
-                             "connect with HESP_DB_ALLOW (e.g. 10.1.0.0/16)")  # fmt: skip
+            raise ValueError(f"listening on {', '.join(beyond)} opens the database to other machines: name the "
+                             "networks allowed to connect in HESP_DB_ALLOW (e.g. 10.1.0.0/16)")  # fmt: skip
 
     @property
     def remote_host(self) -> str | None:

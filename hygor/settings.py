@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hygor.cluster import NetworkAccess
@@ -43,10 +43,19 @@ class Settings(BaseSettings):
     def db_access(self) -> NetworkAccess:
         return NetworkAccess(_items(self.db_listen), _items(self.db_allow))
 
-    @model_validator(mode="after")
-    def _access_is_sound(self) -> Settings:
-        self.db_access  # noqa: B018  (ValueError: an address, a network or a missing allow rule)
-        return self
+    @field_validator("db_listen")
+    @classmethod
+    def _addresses(cls, listen: str) -> str:
+        NetworkAccess(_items(listen), ("127.0.0.1/32",))  # ValueError: not an address
+        return listen
+
+    @field_validator("db_allow")
+    @classmethod
+    def _allowed(cls, allow: str, info: ValidationInfo) -> str:
+        """A network for each address beyond loopback: refused otherwise (ValueError)."""
+        if "db_listen" in info.data:
+            NetworkAccess(_items(info.data["db_listen"]), _items(allow))
+        return allow
 
     @field_validator("database_url")
     @classmethod
