@@ -140,10 +140,10 @@ class Catalog:
     def url(self) -> str:
         return self.database().url
 
-    def worker_url(self) -> str:
+    def worker_url(self, *, start: bool = True) -> str:
         """The URL workers on other machines connect with: the embedded cluster's on its remote address when it
-        listens beyond 127.0.0.1, else the one this process uses."""
-        database = self.database()
+        listens beyond 127.0.0.1, else the one this process uses ("" for a stopped cluster not ``start``ed)."""
+        database = self.database(start=start)
         if database.embedded is None or database.embedded.port is None:
             return database.url
         return self.cluster().remote_url(database.embedded.port) or database.url

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
@@ -11,14 +10,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hydra.cli.gaps import Collections, Requests, Since, Tiles, Until, gap_filter
-from hydra.cli.options import one_of
+from hydra.cli.options import JobQueueOption, QueueOption, SiteOption, one_of
 from hydra.cli.render import OutputFormat, console, errors, show, table
 from hymotep.execution import JobResult
 from hymotep.executors import RunReport, jobqueue_cluster
 from hymotep.production import Production
 from hymotep.queue import BACKOFF_S, LEASE_S
 from hymotep.run_request import (
-    BATCH_SYSTEMS,
     EXECUTOR_KINDS,
     BatchSystem,
     ExecutorKind,
@@ -42,13 +40,9 @@ def run(
     ] = ExecutorSpec.kind,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes of the local cluster.")] = os.cpu_count() or 1,
     scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler (tcp://host:8786).")] = None,
-    jobqueue: Annotated[
-        str | None, typer.Option(parser=one_of(BATCH_SYSTEMS), help="Submit the Dask workers to Slurm or PBS.")
-    ] = None,
-    site: Annotated[
-        Path | None, typer.Option(help="Site file of the batch workers (default HESP_SITE_CONFIG); flags win.")
-    ] = None,
-    queue: Annotated[str | None, typer.Option(help="Batch queue (partition) of the workers.")] = None,
+    jobqueue: JobQueueOption = None,
+    site: SiteOption = None,
+    queue: QueueOption = None,
     cores: Annotated[int | None, typer.Option(min=1, help="Cores of each batch job (one chain a core) [4].")] = None,
     memory: Annotated[str | None, typer.Option(help="Memory of each batch job [16GB].")] = None,
     walltime: Annotated[str | None, typer.Option(help="Wall time of each batch job [04:00:00].")] = None,
