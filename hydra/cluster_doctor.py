@@ -88,7 +88,7 @@ class BatchSite:
             folders = [self.settings.log_root, self.settings.work_root]
         else:
             where, folders = [], [self.settings.storage_root, self.settings.work_root]
-        local = []
+        local: list[str] = []
         for folder in dict.fromkeys(folders):
             kind = filesystem_type(folder)
             (where if kind in SHARED_FILESYSTEMS else local).append(f"{folder} ({kind})")

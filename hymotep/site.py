@@ -37,7 +37,7 @@ def load_site(path: Path) -> dict[str, Any]:
 
 def jobqueue_spec(system: BatchSystem, site: Path | None, **flags: Any) -> JobQueueSpec:
     """The batch workers of ``system``: the flags given (not None), else the site file's values, else defaults."""
-    document = load_site(site) if site is not None else {"scheduler": system}
+    document: dict[str, Any] = load_site(site) if site is not None else {"scheduler": system}
     if document["scheduler"] != system:
         raise SiteError(f"site file {site} is for {document['scheduler']}, not --jobqueue {system}")
     values: dict[str, Any] = {key: document[key] for key in _PLAIN if key in document}
