@@ -91,7 +91,8 @@ def diagnose(
     batch = BatchSite(jobqueue, settings) if jobqueue is not None else None
     ctx = _Context(settings, min_free_gb, scheduler, batch)
     with ctx.open_connections:
-        return DoctorReport(checks=[_run(name, check, ctx) for name, check in CHECKS])
+        checks = CHECKS + (BATCH_CHECKS if batch is not None else ())
+        return DoctorReport(checks=[_run(name, check, ctx) for name, check in checks])
 
 
 def _run(name: str, check: Callable[[_Context], tuple[Outcome, str] | str], ctx: _Context) -> CheckResult:
@@ -281,11 +282,12 @@ def _workers(ctx: _Context) -> tuple[Outcome, str] | str:
     return f"{workers} worker(s) at {ctx.scheduler}"
 
 
-def _batch(check: Callable[[BatchSite], str]) -> Callable[[_Context], tuple[Outcome, str] | str]:
-    """A check of the batch workers (``hydra.cluster_doctor``), skipped without --jobqueue."""
+def _batch(check: Callable[[BatchSite], str]) -> Callable[[_Context], str]:
+    """A check of the batch workers (``hydra.cluster_doctor``): only asked with --jobqueue."""
 
-    def run(ctx: _Context) -> tuple[Outcome, str] | str:
-        return (Outcome.SKIP, "skipped (no --jobqueue)") if ctx.batch is None else check(ctx.batch)
+    def run(ctx: _Context) -> str:
+        assert ctx.batch is not None
+        return check(ctx.batch)
 
     return run
 
@@ -312,6 +314,8 @@ CHECKS: tuple[tuple[str, Callable[[_Context], tuple[Outcome, str] | str]], ...] 
     ("public URL", _public_url),
     ("stale leases", _stale_leases),
     ("workers", _workers),
+)
+BATCH_CHECKS: tuple[tuple[str, Callable[[_Context], tuple[Outcome, str] | str]], ...] = (
     ("batch commands", _batch(BatchSite.commands)),
     ("batch queue", _batch(BatchSite.queue)),
     ("workers' database", _batch(BatchSite.database)),

@@ -4,6 +4,7 @@ claims and registers jobs through the URL `hesp db url --workers` prints."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -100,6 +101,10 @@ def test_the_default_database_listens_on_127_0_0_1_only(fresh_home: Path) -> Non
     assert hesp("db", "url", "--workers", env=env).stdout.strip() == url
     with pytest.raises(psycopg.OperationalError, match="refused"):
         psycopg.connect(make_conninfo(url, host="127.0.0.2"), connect_timeout=5)
+    doctor = hesp("doctor", "--jobqueue", "pbs", "--format", "json", env=env, timeout=60)
+    verdicts = {c["name"]: (c["outcome"], c["detail"]) for c in json.loads(doctor.stdout)["checks"]}
+    outcome, detail = verdicts["workers' database"]  # PBS lists no nodes: the workers may run anywhere
+    assert outcome == "fail" and "this machine's loopback: set HESP_DB_LISTEN and HESP_DB_ALLOW" in detail, detail
 
 
 @pytest.mark.parametrize(
