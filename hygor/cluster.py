@@ -190,7 +190,8 @@ class EmbeddedCluster:
 
     def url(self, port: int, host: str = LOOPBACK) -> str:
         password = quote(self.password_file.read_text().strip(), safe="")
-        return f"postgresql://{SUPERUSER}:{password}@{host}:{port}/{DATABASE}"
+        where = f"[{host}]" if ":" in host else host  # an IPv6 address, bracketed
+        return f"postgresql://{SUPERUSER}:{password}@{where}:{port}/{DATABASE}"
 
     def remote_url(self, port: int) -> str | None:
         """The URL for workers on other machines, when the cluster listens beyond 127.0.0.1."""
@@ -272,7 +273,8 @@ class EmbeddedCluster:
             with contextlib.ExitStack() as probes:
                 try:
                     for address in addresses:
-                        probe = probes.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+                        probe = probes.enter_context(socket.socket(family, socket.SOCK_STREAM))
                         # As PostgreSQL binds: a port whose last connections are in TIME_WAIT is free to take again.
                         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                         probe.bind((address, port))
