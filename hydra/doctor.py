@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel
 
+from hydra.cluster_doctor import BatchSite
 from hygor.collections import SyncAction, load_collections, load_queryables, out_of_sync
 from hygor.db import Database, fetch_all, fetch_one, redact, relation_exists
 from hygor.errors import HespError
@@ -27,6 +28,7 @@ from hymotep.adapters import configuration_problems
 from hymotep.chains import load_chains
 from hymotep.migrations import STREAMS
 from hymotep.queue_status import stale_leases
+from hymotep.run_request import JobQueueSpec
 from hymotep.settings import ProductionSettings, command_search_path
 from hymotep.storage import ObjectStorage, StorageError
 
@@ -70,6 +72,7 @@ class _Context:
     settings: ProductionSettings
     min_free_gb: float
     scheduler: str | None
+    batch: BatchSite | None = None
     conn: Connection | None = None
     open_connections: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     storage_ok: bool = True
@@ -80,11 +83,16 @@ def diagnose(
     *,
     min_free_gb: float = DEFAULT_MIN_FREE_GB,
     scheduler: str | None = None,
+    jobqueue: JobQueueSpec | None = None,
 ) -> DoctorReport:
-    """Run every check in turn; the embedded database is not started (a stopped one is a failure)."""
-    ctx = _Context(settings or ProductionSettings(), min_free_gb, scheduler)
+    """Run every check in turn; the embedded database is not started (a stopped one is a failure). The batch checks
+    run only with ``jobqueue``, the batch workers a run would submit."""
+    settings = settings or ProductionSettings()
+    batch = BatchSite(jobqueue, settings) if jobqueue is not None else None
+    ctx = _Context(settings, min_free_gb, scheduler, batch)
     with ctx.open_connections:
-        return DoctorReport(checks=[_run(name, check, ctx) for name, check in CHECKS])
+        checks = CHECKS + (BATCH_CHECKS if batch is not None else ())
+        return DoctorReport(checks=[_run(name, check, ctx) for name, check in checks])
 
 
 def _run(name: str, check: Callable[[_Context], tuple[Outcome, str] | str], ctx: _Context) -> CheckResult:
@@ -274,6 +282,16 @@ def _workers(ctx: _Context) -> tuple[Outcome, str] | str:
     return f"{workers} worker(s) at {ctx.scheduler}"
 
 
+def _batch(check: Callable[[BatchSite], str]) -> Callable[[_Context], str]:
+    """A check of the batch workers (``hydra.cluster_doctor``): only asked with --jobqueue."""
+
+    def run(ctx: _Context) -> str:
+        assert ctx.batch is not None
+        return check(ctx.batch)
+
+    return run
+
+
 def _listed(names: Sequence[str]) -> str:
     more = f" and {len(names) - LISTED} more" if len(names) > LISTED else ""
     return ", ".join(names[:LISTED]) + more
@@ -296,4 +314,10 @@ CHECKS: tuple[tuple[str, Callable[[_Context], tuple[Outcome, str] | str]], ...] 
     ("public URL", _public_url),
     ("stale leases", _stale_leases),
     ("workers", _workers),
+)
+BATCH_CHECKS: tuple[tuple[str, Callable[[_Context], tuple[Outcome, str] | str]], ...] = (
+    ("batch commands", _batch(BatchSite.commands)),
+    ("batch queue", _batch(BatchSite.queue)),
+    ("workers' database", _batch(BatchSite.database)),
+    ("shared storage", _batch(BatchSite.storage)),
 )

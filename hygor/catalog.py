@@ -118,7 +118,7 @@ class Catalog:
         return not self.settings.database_url
 
     def cluster(self) -> EmbeddedCluster:
-        return EmbeddedCluster(self.settings.home, self.settings.port, self.settings.pg_bindir)
+        return EmbeddedCluster(self.settings.home, self.settings.port, self.settings.pg_bindir, self.settings.db_access)
 
     def database(self, *, start: bool = True) -> Database:
         """The database, the embedded cluster started on demand unless ``start`` is False."""
@@ -139,6 +139,14 @@ class Catalog:
 
     def url(self) -> str:
         return self.database().url
+
+    def worker_url(self, *, start: bool = True) -> str:
+        """The URL workers on other machines connect with: the embedded cluster's on its remote address when it
+        listens beyond 127.0.0.1, else the one this process uses ("" for a stopped cluster not ``start``ed)."""
+        database = self.database(start=start)
+        if database.embedded is None or database.embedded.port is None:
+            return database.url
+        return self.cluster().remote_url(database.embedded.port) or database.url
 
     def api(self) -> FastAPI:
         """The STAC API application over this catalogue; writes only with the settings' API token."""

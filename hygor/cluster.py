@@ -1,14 +1,17 @@
 """The embedded PostgreSQL cluster: the default database when no ``HESP_DATABASE_URL`` is given.
 
 It lives in ``HESP_HOME`` (data, socket, log, password), is started on demand and reused, and listens on
-loopback only. PostgreSQL refuses to run as root: when the caller is root the server runs as the
-``postgres`` system user that Debian's package creates, which then owns the data directory.
+127.0.0.1 unless ``NetworkAccess`` opens it to the workers of other nodes (more addresses, and pg_hba lines for the
+allowed networks; always with the password that initdb set, scram-sha-256). PostgreSQL refuses to run as root:
+when the caller is root the server runs as the ``postgres`` system user that Debian's package creates, which
+then owns the data directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import os
 import pwd
 import secrets
@@ -31,7 +34,6 @@ SERVICE_USER_WHEN_ROOT = "postgres"
 INSTALL_HINT = "install them with: apt-get install postgresql-15 postgresql-15-postgis-3"
 # Tuned for catalogue work on a small machine: bulk loads and large set operations.
 SERVER_SETTINGS = {
-    "listen_addresses": "'127.0.0.1'",
     "shared_buffers": "'512MB'",
     "work_mem": "'64MB'",
     "maintenance_work_mem": "'512MB'",
@@ -41,6 +43,54 @@ SERVER_SETTINGS = {
     # Errors' CONTEXT would copy the failing rows of a COPY (item contents) into the log.
     "log_error_verbosity": "'terse'",
 }
+
+
+LOOPBACK = "127.0.0.1"
+ANY_ADDRESS = ("*", "0.0.0.0")
+# What initdb --auth=scram-sha-256 writes, less replication: the cluster's own users, locally, with the password.
+BASE_HBA = (
+    "local all all scram-sha-256",
+    f"host all all {LOOPBACK}/32 scram-sha-256",
+    "host all all ::1/128 scram-sha-256",
+)
+
+
+@dataclass(frozen=True)
+class NetworkAccess:
+    """Where the cluster listens and whom it lets in: ``listen`` addresses (or ``*``), and the ``allow`` networks
+    (CIDR) whose clients may connect with the password. Loopback is always allowed."""
+
+    listen: tuple[str, ...] = (LOOPBACK,)
+    allow: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for address in self.listen:
+            if address not in ANY_ADDRESS:
+                ipaddress.ip_address(address)  # ValueError: not an address
+        for network in self.allow:
+            ipaddress.ip_network(network, strict=False)
+        beyond = [a for a in self.listen if a in ANY_ADDRESS or not ipaddress.ip_address(a).is_loopback]
+        if beyond and not self.allow:
+            raise ValueError(f"listening on {', '.join(beyond)} opens the database to other machines: name the "
+                             "networks allowed to connect in HESP_DB_ALLOW (e.g. 10.1.0.0/16)")  # fmt: skip
+
+    @property
+    def remote_host(self) -> str | None:
+        """The address workers elsewhere reach the cluster at: the first listen address other than 127.0.0.1 (this
+        host's name when it listens on every address); None when it listens on 127.0.0.1 alone."""
+        for address in self.listen:
+            if address in ANY_ADDRESS:
+                return socket.getfqdn()
+            if address != LOOPBACK:
+                return address
+        return None
+
+    def hba(self) -> str:
+        allowed = [f"host all all {ipaddress.ip_network(n, strict=False)} scram-sha-256" for n in self.allow]
+        return "\n".join((*BASE_HBA, *allowed)) + "\n"
+
+
+LOOPBACK_ONLY = NetworkAccess()
 
 
 @dataclass(frozen=True)
@@ -94,15 +144,19 @@ class ClusterState:
 class EmbeddedCluster:
     """A PostgreSQL cluster owned by one ``HESP_HOME``."""
 
-    def __init__(self, home: Path, preferred_port: int, bindir: Path | None = None) -> None:
+    def __init__(
+        self, home: Path, preferred_port: int, bindir: Path | None = None, access: NetworkAccess = LOOPBACK_ONLY
+    ) -> None:
         self.home = home.resolve()
         self.preferred_port = preferred_port
         self._bindir = bindir
+        self.access = access
         self.data_dir = self.home / "pgdata"
         self.socket_dir = self.home / "run"
         self.log_file = self.home / "postgres.log"
         self.password_file = self.home / "password"
         self.conf_file = self.data_dir / "hesp.conf"
+        self.hba_file = self.data_dir / "pg_hba.conf"
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -134,9 +188,15 @@ class EmbeddedCluster:
             self._as_owner([install.tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w"])
             return True
 
-    def url(self, port: int) -> str:
+    def url(self, port: int, host: str = LOOPBACK) -> str:
         password = quote(self.password_file.read_text().strip(), safe="")
-        return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{port}/{DATABASE}"
+        where = f"[{host}]" if ":" in host else host  # an IPv6 address, bracketed
+        return f"postgresql://{SUPERUSER}:{password}@{where}:{port}/{DATABASE}"
+
+    def remote_url(self, port: int) -> str | None:
+        """The URL for workers on other machines, when the cluster listens beyond 127.0.0.1."""
+        host = self.access.remote_host
+        return None if host is None else self.url(port, host)
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -169,7 +229,7 @@ class EmbeddedCluster:
         self._write_conf(port)
         self.log_file.touch()
         self.log_file.chmod(0o600)  # it holds statements and their errors: for the server's user alone
-        self._give_to_owner(self.log_file, self.conf_file, self.socket_dir)
+        self._give_to_owner(self.log_file, self.conf_file, self.hba_file, self.socket_dir)
         try:
             self._as_owner(
                 [
@@ -198,22 +258,31 @@ class EmbeddedCluster:
     # -- helpers --------------------------------------------------------------------------------
 
     def _write_conf(self, port: int) -> None:
-        settings = {**SERVER_SETTINGS, "port": str(port), "unix_socket_directories": f"'{self.socket_dir}'"}
+        """hesp.conf and pg_hba.conf from this start's settings: a restart applies changed network access."""
+        listen = ",".join(self.access.listen)
+        settings = {**SERVER_SETTINGS, "listen_addresses": f"'{listen}'", "port": str(port),
+                    "unix_socket_directories": f"'{self.socket_dir}'"}  # fmt: skip
         self.conf_file.write_text("".join(f"{key} = {value}\n" for key, value in settings.items()))
+        self.hba_file.write_text(self.access.hba())
 
     def _free_port(self) -> int:
         """The port this cluster listened on last time when it is free (clients that hold its URL, the workers of
         a run among them, reconnect after ``hesp db down; hesp db up``), else the preferred one, else any."""
+        addresses = ["" if a in ANY_ADDRESS else a for a in self.access.listen]
         for port in (*self._last_port(), self.preferred_port, 0):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                # As PostgreSQL binds: a port whose last connections are in TIME_WAIT is free to take again.
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with contextlib.ExitStack() as probes:
                 try:
-                    probe.bind(("127.0.0.1", port))
+                    for address in addresses:
+                        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+                        probe = probes.enter_context(socket.socket(family, socket.SOCK_STREAM))
+                        # As PostgreSQL binds: a port whose last connections are in TIME_WAIT is free to take again.
+                        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                        probe.bind((address, port))
+                        port = int(probe.getsockname()[1])  # port 0: the one the first bind got, for the others
                 except OSError:
                     continue
-                return int(probe.getsockname()[1])
-        raise ClusterError("no free TCP port on 127.0.0.1")
+                return port
+        raise ClusterError(f"no free TCP port on {', '.join(self.access.listen)}")
 
     def _last_port(self) -> tuple[int, ...]:
         try:

@@ -52,7 +52,7 @@ class Database:
         """The configured database; the embedded cluster is started on demand unless ``start`` is False."""
         if settings.database_url:
             return cls(settings.database_url)
-        cluster = EmbeddedCluster(settings.home, settings.port, settings.pg_bindir)
+        cluster = EmbeddedCluster(settings.home, settings.port, settings.pg_bindir, settings.db_access)
         state = cluster.up() if start else cluster.state()
         if state.port is None:
             return cls("", state)

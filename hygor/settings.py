@@ -7,8 +7,10 @@ from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hygor.cluster import NetworkAccess
 
 
 def default_collections_dir() -> Path:
@@ -32,6 +34,28 @@ class Settings(BaseSettings):
     port: int = 54329
     # Folder of initdb/pg_ctl/postgres; found from pg_config or /usr/lib/postgresql when unset.
     pg_bindir: Path | None = None
+    # The embedded cluster's addresses (comma-separated; * for all), and the networks (CIDR, comma-separated)
+    # whose clients may connect with its password: workers on other nodes. A restart applies a change.
+    db_listen: str = "127.0.0.1"
+    db_allow: str = ""
+
+    @property
+    def db_access(self) -> NetworkAccess:
+        return NetworkAccess(_items(self.db_listen), _items(self.db_allow))
+
+    @field_validator("db_listen")
+    @classmethod
+    def _addresses(cls, listen: str) -> str:
+        NetworkAccess(_items(listen), ("127.0.0.1/32",))  # ValueError: not an address
+        return listen
+
+    @field_validator("db_allow")
+    @classmethod
+    def _allowed(cls, allow: str, info: ValidationInfo) -> str:
+        """A network for each address beyond loopback: refused otherwise (ValueError)."""
+        if "db_listen" in info.data:
+            NetworkAccess(_items(info.data["db_listen"]), _items(allow))
+        return allow
 
     @field_validator("database_url")
     @classmethod
@@ -42,3 +66,7 @@ class Settings(BaseSettings):
             except psycopg.ProgrammingError as exc:
                 raise ValueError(f"not a PostgreSQL URL ({str(exc).splitlines()[0]})") from None
         return url
+
+
+def _items(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -10,6 +10,7 @@ acquisition, the snow map of a new L2A) and stops when nothing is ready.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,11 +21,14 @@ from pydantic import BaseModel, PrivateAttr, computed_field
 from hymotep.errors import HymotepError
 from hymotep.execution import Batch, JobResult, RunConfig, run_for
 from hymotep.run_request import ExecutorSpec, JobQueueSpec
+from hymotep.site import job_prologue
 
 REPLAN_S = 2.0  # at most one re-planning every so often while jobs are still running
 TASK_BUDGET_S = 1.0  # a task claims jobs for about this long: short jobs share a scheduler round trip
 DATABASE_WAIT_S = 60.0  # how long a run waits for a database that went away before it stops
 RETRY_WAIT_S = 300.0  # a run waits for the retries due within this time, rather than leave them to the next run
+WORKER_ORPHAN_S = 60  # a batch worker whose scheduler (the run) is gone this long exits, ending its batch job
+ADAPT_SCALE_DOWN_WAIT = 30  # adaptive checks (one a second) that must agree before a worker is retired
 
 
 class ExecutorError(HymotepError):
@@ -84,7 +88,7 @@ class _Outage:
 
 
 def jobqueue_cluster(spec: JobQueueSpec) -> Any:
-    """The dask-jobqueue cluster of ``spec`` (not started: ``.job_script()`` shows what it would submit)."""
+    """The dask-jobqueue cluster of ``spec`` (no job submitted yet: ``.job_script()`` shows what it would)."""
     from dask_jobqueue.pbs import PBSCluster
     from dask_jobqueue.slurm import SLURMCluster
 
@@ -96,8 +100,23 @@ def jobqueue_cluster(spec: JobQueueSpec) -> Any:
         processes=1,  # one worker process a batch job, with as many threads as cores: one chain a thread
         memory=spec.memory,
         walltime=spec.walltime,
+        python=spec.python or sys.executable,
+        interface=spec.interface,
+        job_script_prologue=job_prologue(spec),
+        job_extra_directives=list(spec.job_directives),
+        log_directory=spec.log_directory,
+        death_timeout=WORKER_ORPHAN_S,
         scheduler_options={"dashboard_address": None},
     )
+
+
+def adapt(cluster: Any, spec: JobQueueSpec) -> None:
+    """Between none and ``spec.jobs`` batch jobs, as the run's tasks need: the driver keeps two tasks a thread in
+    flight while jobs are ready, so a short target duration grows the cluster to its bound while there is work,
+    and a worker lost with its batch job (scancel, node failure, walltime) is replaced. Workers go only after a
+    long quiet spell: retiring one stops the job it runs, whose lease must then expire."""
+    cluster.adapt(minimum_jobs=0, maximum_jobs=spec.jobs, target_duration="1s", interval="1s",
+                  wait_count=ADAPT_SCALE_DOWN_WAIT)  # fmt: skip
 
 
 @contextmanager
@@ -109,7 +128,7 @@ def dask_client(spec: ExecutorSpec) -> Iterator[Any]:
     try:
         if spec.jobqueue is not None:
             cluster = jobqueue_cluster(spec.jobqueue)
-            cluster.scale(jobs=spec.jobqueue.jobs)
+            adapt(cluster, spec.jobqueue)
             with cluster, Client(cluster) as client:
                 yield client
         elif spec.kind == "dask":

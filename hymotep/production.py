@@ -149,7 +149,7 @@ class Production:
         settings = self.settings
         scope = replace(request.scope, collections=self.runnable_collections(request.scope.collections))
         return RunConfig(
-            database_url=self.catalog.database().url,
+            database_url=self.worker_database_url(request),
             collections_dir=settings.collections_dir.absolute(),
             storage=settings.storage_spec,
             log_root=settings.log_root,
@@ -159,6 +159,16 @@ class Production:
             request=replace(request, scope=scope),
             input_cache=settings.input_cache_policy,
         )
+
+    def worker_database_url(self, request: RunRequest) -> str:
+        """The URL the run's workers claim jobs with: the site file's, else this process's for a local cluster,
+        else the one for other machines (``Catalog.worker_url``)."""
+        executor = request.executor
+        if executor.jobqueue is not None and executor.jobqueue.database_url:
+            return executor.jobqueue.database_url
+        if executor.kind == "local" and executor.jobqueue is None:
+            return self.catalog.database().url
+        return self.catalog.worker_url()
 
     def orphans(
         self, collection: str | None = None, *, delete: bool = False, min_age: timedelta = ORPHAN_AGE

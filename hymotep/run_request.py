@@ -18,7 +18,8 @@ BATCH_SYSTEMS: tuple[BatchSystem, ...] = get_args(BatchSystem)
 
 @dataclass(frozen=True)
 class JobQueueSpec:
-    """Workers submitted to a batch system by dask-jobqueue."""
+    """Workers submitted to a batch system by dask-jobqueue: at most ``jobs`` batch jobs at once, each one worker
+    of ``cores`` threads, started after the ``prologue`` lines with ``environment`` exported (the site file's)."""
 
     system: BatchSystem
     queue: str | None = None
@@ -27,6 +28,13 @@ class JobQueueSpec:
     walltime: str = "04:00:00"
     jobs: int = 1
     account: str | None = None
+    prologue: tuple[str, ...] = ()
+    environment: tuple[tuple[str, str], ...] = ()
+    python: str | None = None
+    interface: str | None = None
+    database_url: str | None = None  # the workers' (None: ``Catalog.worker_url``)
+    job_directives: tuple[str, ...] = ()
+    log_directory: str | None = None  # the batch jobs' output (None: the submitting folder)
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,14 @@ def down() -> None:
 
 
 @app.command()
-def url() -> None:
+def url(
+    workers: Annotated[
+        bool, typer.Option("--workers", help="The URL for workers on other machines (HESP_DB_LISTEN, HESP_DB_ALLOW).")
+    ] = False,
+) -> None:
     """Print the connection URL, for psql, pypgstac and notebooks."""
-    print(Catalog().url())
+    catalog = Catalog()
+    print(catalog.worker_url() if workers else catalog.url())
 
 
 @app.command()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from hymotep.run_request import BATCH_SYSTEMS
 
 By = Annotated[str | None, typer.Option("--by", help="Who acts (default: the OS user).")]
 AsOf = Annotated[
@@ -43,3 +46,13 @@ def one_of(values: Sequence[str]) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+# The batch workers' options that `hesp run` and `hesp doctor` share.
+JobQueueOption = Annotated[
+    str | None, typer.Option(parser=one_of(BATCH_SYSTEMS), help="The batch system of the workers: Slurm or PBS.")
+]
+SiteOption = Annotated[
+    Path | None, typer.Option(help="Site file of the batch workers (default HESP_SITE_CONFIG); flags win over it.")
+]
+QueueOption = Annotated[str | None, typer.Option(help="Batch queue (partition) of the workers.")]

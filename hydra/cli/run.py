@@ -10,21 +10,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hydra.cli.gaps import Collections, Requests, Since, Tiles, Until, gap_filter
-from hydra.cli.options import one_of
+from hydra.cli.options import JobQueueOption, QueueOption, SiteOption, one_of
 from hydra.cli.render import OutputFormat, console, errors, show, table
 from hymotep.execution import JobResult
 from hymotep.executors import RunReport, jobqueue_cluster
 from hymotep.production import Production
 from hymotep.queue import BACKOFF_S, LEASE_S
 from hymotep.run_request import (
-    BATCH_SYSTEMS,
     EXECUTOR_KINDS,
     BatchSystem,
     ExecutorKind,
     ExecutorSpec,
-    JobQueueSpec,
     RunRequest,
 )
+from hymotep.site import jobqueue_spec
+
+WORKER_LOGS = "workers"  # the batch workers' output, in the job logs' folder
 
 
 def run(
@@ -39,14 +40,15 @@ def run(
     ] = ExecutorSpec.kind,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes of the local cluster.")] = os.cpu_count() or 1,
     scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler (tcp://host:8786).")] = None,
-    jobqueue: Annotated[
-        str | None, typer.Option(parser=one_of(BATCH_SYSTEMS), help="Submit the Dask workers to Slurm or PBS.")
+    jobqueue: JobQueueOption = None,
+    site: SiteOption = None,
+    queue: QueueOption = None,
+    cores: Annotated[int | None, typer.Option(min=1, help="Cores of each batch job (one chain a core) [4].")] = None,
+    memory: Annotated[str | None, typer.Option(help="Memory of each batch job [16GB].")] = None,
+    walltime: Annotated[str | None, typer.Option(help="Wall time of each batch job [04:00:00].")] = None,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Most batch jobs at once: the run adapts from none to this many [1].")
     ] = None,
-    queue: Annotated[str | None, typer.Option(help="Batch queue (partition) of the workers.")] = None,
-    cores: Annotated[int, typer.Option(min=1, help="Cores of each batch job (one chain a core).")] = 4,
-    memory: Annotated[str, typer.Option(help="Memory of each batch job.")] = "16GB",
-    walltime: Annotated[str, typer.Option(help="Wall time of each batch job.")] = "04:00:00",
-    jobs: Annotated[int, typer.Option(min=1, help="Batch jobs to submit.")] = 1,
     account: Annotated[str | None, typer.Option(help="Batch account to charge.")] = None,
     job_script: Annotated[bool, typer.Option("--job-script", help="Print the batch script and stop.")] = False,
     max_jobs: Annotated[int | None, typer.Option(min=1, help="Stop after this many jobs.")] = None,
@@ -59,9 +61,13 @@ def run(
     """Run the queued jobs of the filters (of the collections given, else of every chain with a command) until
     none is ready; with --plan (default), runnable units of the filters become jobs first. Only jobs of the
     filters run, whoever queued them. Exit code 1 when a job failed."""
+    production = Production()
     spec = None
     if jobqueue is not None:
-        spec = JobQueueSpec(cast(BatchSystem, jobqueue), queue, cores, memory, walltime, jobs, account)
+        settings = production.settings
+        spec = jobqueue_spec(cast(BatchSystem, jobqueue), site or settings.site_config, queue=queue, cores=cores,
+                             memory=memory, walltime=walltime, jobs=jobs, account=account,
+                             log_directory=str(settings.log_root / WORKER_LOGS))  # fmt: skip
         if job_script:
             with jobqueue_cluster(spec) as cluster:
                 console.print(cluster.job_script(), markup=False)
@@ -75,7 +81,7 @@ def run(
         backoff_s=backoff,
         keep_work=keep_work,
     )
-    report = run_with_progress(Production(), run_request, quiet=output is OutputFormat.JSON)
+    report = run_with_progress(production, run_request, quiet=output is OutputFormat.JSON)
     show(report, output, render_report)
     if not report.finished_well:
         raise typer.Exit(1)
