@@ -40,6 +40,8 @@ class ProductionSettings(Settings):
     input_cache_gb: float | None = Field(default=None, gt=0)
     # Files a worker process fetches at once.
     input_downloads: int = Field(default=4, ge=1)
+    # The upstream catalogues `hesp watch` harvests (hymotep/schemas/watch-sources.schema.json); --sources overrides.
+    watch_sources: Path | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> ProductionSettings:

@@ -92,7 +92,7 @@ def test_the_catalogue_makes_no_production_object(empty_db_url: str) -> None:
     assert not hesp_objects(empty_db_url) & PRODUCTION_OBJECTS
     production = Production(catalogue).init()
     assert production.migrations_applied == ["0001_requests (hymotep)", "0002_production (hymotep)",
-                                             "0003_job_start (hymotep)"]  # fmt: skip
+                                             "0003_job_start (hymotep)", "0006_watch (hymotep)"]  # fmt: skip
     assert PRODUCTION_OBJECTS <= hesp_objects(empty_db_url)
 
 
