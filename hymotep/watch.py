@@ -43,6 +43,12 @@ class PassReport:
     harvest_errors: dict[str, str] = field(default_factory=dict)
     run: RunReport | None = None
 
+    @property
+    def eventful(self) -> bool:
+        """Something was harvested (even nothing new), planned or run, or a harvest failed."""
+        run = self.run
+        return any(n is not None for n in self.harvested.values()) or bool(run and (run.planned or run.ran))
+
     def line(self) -> str:
         """``harvested 3 (s2: 3, peer: not due), planned 3, ran 3: 3 succeeded, 0 retried, 0 failed, 0 released``"""
         parts = [
@@ -89,7 +95,8 @@ class Watch:
             while not self.stopping.is_set():
                 report = self.one_pass(client)
                 reports.append(report)
-                self.say(report.line())
+                if report.eventful or once:
+                    self.say(report.line())
                 if once:
                     break
                 self.stopping.wait(self._sleep_s())
