@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import fake_chain
+import httpx
 import psycopg
 import pytest
 from conftest import HESP, REPO, Server, hesp
@@ -23,7 +25,7 @@ from gap_scenario import item
 from products import write_muscate_l2a
 from run_scenario import L2A_DELAY, TILE, write_request
 
-from hygor import Catalog, Settings
+from hygor import Catalog
 from hygor.db import Database
 from hygor.loader import ItemLoader
 from hymotep.production import Production
@@ -120,18 +122,19 @@ def stop(process: subprocess.Popen[str], timeout: float = 30) -> int:
     return process.wait(timeout=timeout)
 
 
-def metrics(env: dict[str, str]) -> dict[str, float]:
-    """``/metrics`` of a ``hesp serve`` on our database, the samples of continuous operation."""
-    import httpx
-
+def served(env: dict[str, str]) -> tuple[dict[str, float], dict[str, Any]]:
+    """What a ``hesp serve`` on our database says of continuous operation: the samples of ``/metrics``, the
+    dashboard's ``latency``."""
     server = Server(env)
     try:
         text = httpx.get(server.url + "/metrics", timeout=30).text
+        dashboard = httpx.get(server.url + "/dashboard/api/overview", timeout=30).json()["latency"]
     finally:
         server.stop()
     wanted = ("hesp_acquisition_to_product_seconds", "hesp_newest_acquisition_age_seconds")
-    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-            if line.startswith(wanted)}  # fmt: skip
+    samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(wanted)}  # fmt: skip
+    return samples, dashboard
 
 
 def alive(pid: int) -> bool:
@@ -204,7 +207,7 @@ def test_new_acquisitions_become_products_and_sigterm_leaves_nothing_half_done(s
         day = by_slot[slot]  # type: ignore[index]
         assert scenario.added[day] - 1 <= ended.timestamp() <= seen[slot] + 1  # type: ignore[attr-defined,index]
         latencies.append((ended - day).total_seconds())  # type: ignore[operator]
-    samples = metrics(scenario.env)
+    samples, dashboard = served(scenario.env)
     median = statistics.median(latencies)
     p95 = statistics.quantiles(latencies, n=100, method="inclusive")[94]
     label = f'collection="{COLLECTION}"'
@@ -212,6 +215,9 @@ def test_new_acquisitions_become_products_and_sigterm_leaves_nothing_half_done(s
     assert samples[f'hesp_acquisition_to_product_seconds{{{label},quantile="0.95"}}'] == pytest.approx(p95, abs=1)
     age = samples[f'hesp_newest_acquisition_age_seconds{{source="{SOURCE}"}}']
     assert age == pytest.approx(time.time() - slow.timestamp(), abs=10), "the newest acquisition harvested"
+    assert [(c["collection"], c["products"]) for c in dashboard["collections"]] == [(COLLECTION, 3)]
+    assert dashboard["collections"][0]["median_s"] == pytest.approx(median, abs=1)
+    assert [s["source"] for s in dashboard["sources"]] == [SOURCE]
 
     status = hesp("status", env=scenario.env)
     assert status.returncode == 0 and "acquisition to product" in status.stdout and SOURCE in status.stdout
