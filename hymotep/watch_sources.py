@@ -4,7 +4,6 @@ line naming the file and the place, and nothing runs."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +15,7 @@ import yaml
 from hygor.grid import UnknownTile, tile
 from hygor.validation import document_errors
 from hymotep.errors import HymotepError
+from hymotep.requests import TextDatesLoader
 
 SCHEMA = "watch-sources.schema.json"
 DEFAULT_INTERVAL = timedelta(minutes=15)
@@ -45,12 +45,11 @@ class Source:
 def load_sources(path: Path, known_collections: set[str], today: date | None = None) -> list[Source]:
     """Read and check the sources file; ``SourcesError`` "<file>: <where>: <fault>" on the first faults."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=TextDatesLoader)  # a SafeLoader
     except (OSError, UnicodeDecodeError) as exc:
         raise SourcesError(f"{path}: cannot be read ({exc})") from None
     except yaml.YAMLError as exc:
         raise SourcesError(f"{path}: malformed YAML: {' '.join(str(exc).split())}") from None
-    document = json.loads(json.dumps(document, default=str))  # YAML dates as the text the schema checks
     problems = document_errors(document, "hymotep", SCHEMA)
     if not problems:
         problems = _centre_problems(document["sources"], known_collections)

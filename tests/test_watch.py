@@ -243,3 +243,29 @@ def test_two_watch_processes_share_the_work_and_run_no_job_twice(scenario: Watch
     harvests = [line for n in range(2) for line in scenario.output(f"watch-{n}").splitlines()
                 if f"{SOURCE}: " in line and "not due" not in line]  # fmt: skip
     assert harvests, "the source was harvested"
+
+
+@pytest.mark.parametrize(
+    ("sources", "message"),
+    [
+        ("sources: [", "malformed YAML"),
+        ("sources: []", "sources: [] has less than 1 item"),
+        ("sources: [{name: a1, url: 'http://x', collection: sentinel-2-l1}]",
+         "sources/0/collection: unknown collection 'sentinel-2-l1'"),
+        ("sources: [{name: a1, url: 'http://x', collection: sentinel-2-l1c, interval: 5 minutes}]",
+         "sources/0/interval"),
+        ("sources: [{name: a1, url: 'http://x', collection: sentinel-2-l1c, tiles: [31ZZZ]}]", "sources/0/tiles"),
+        ("sources: [{name: a1, url: 'http://x', collection: sentinel-2-l1c, since: 2024-02-30}]",
+         "sources/0/since: '2024-02-30' is not a day"),
+        ("sources: [{name: a1, url: 'http://x', collection: sentinel-2-l1c},"
+         " {name: a1, url: 'http://y', collection: sentinel-2-l1c}]", "sources/1/name: 'a1' names two sources"),
+        ("sources: [{name: a1, url: 'ftp://x', collection: sentinel-2-l1c, upstream: x}]", "sources/0"),
+    ],
+)  # fmt: skip
+def test_a_bad_sources_file_is_one_line_and_nothing_starts(tmp_path: Path, sources: str, message: str) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(sources)
+    result = hesp("watch", "--sources", str(path), "--once", env={"HESP_HOME": str(tmp_path / "home")})
+    assert result.returncode == 1 and not result.stdout
+    assert result.stderr.startswith(f"error: {path}: ") and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "home").exists()
