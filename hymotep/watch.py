@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from hymotep.watch_sources import Source
 
 POLL_S = 30.0
 GRACE_S = 60.0
+HURRY_POLL_S = 0.2
 
 
 @dataclass
@@ -82,6 +84,7 @@ class Watch:
         self.run_id = uuid.uuid4().hex
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.stopping = threading.Event()
+        self._hurry = threading.Event()  # a second signal: release the running jobs now
         self._idle = threading.Event()  # no run in progress
         self._idle.set()
         self._client: Any = None
@@ -122,9 +125,10 @@ class Watch:
         return report
 
     def terminate(self) -> None:
-        """Stop claiming and harvesting; the running jobs get ``grace_s`` to finish, then are released. Safe in a
-        signal handler: the workers are reached from a thread."""
+        """Stop claiming and harvesting; the running jobs get ``grace_s`` to finish, then are released (at once
+        on a second call). Safe in a signal handler: the workers are reached from a thread."""
         if self.stopping.is_set():
+            self._hurry.set()
             return
         self.stopping.set()
         self._wind_down = threading.Thread(target=self._stop_workers, name="watch-stop", daemon=True)
@@ -135,9 +139,12 @@ class Watch:
         if client is None:
             return
         client.run(stop_run, self.run_id, "drain")
-        if not self._idle.wait(self.grace_s):
-            self.say(f"stopping: jobs still running after {self.grace_s:g} s are stopped and released")
-            client.run(stop_run, self.run_id, "release")
+        deadline = time.monotonic() + self.grace_s
+        while not self._idle.wait(HURRY_POLL_S):
+            if self._hurry.is_set() or time.monotonic() > deadline:
+                self.say("stopping: the jobs still running are stopped and released")
+                client.run(stop_run, self.run_id, "release")
+                return
 
     @contextmanager
     def _running(self) -> Iterator[None]:
