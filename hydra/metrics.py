@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hydra.latency import latency_metrics
 from hydra.sql import catalogue_query
 from hydra.status import production_status
 from hygor.errors import HygorError
@@ -66,7 +67,7 @@ class ProductionCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("hesp_database_up", "1 when the database answered this scrape, 0 otherwise")
         try:
-            metrics = [*self._queue(), self._durations(), self._gap_units(), self._item_metric()]
+            metrics = [*self._queue(), self._durations(), self._gap_units(), self._item_metric(), *self._latency()]
         except HygorError:
             up.add_metric([], 0)
             yield up
@@ -124,6 +125,9 @@ class ProductionCollector(Collector):
                 [collection], list(zip(bounds, accumulate(buckets), strict=True)), sum_value=seconds[collection]
             )
         return histogram
+
+    def _latency(self) -> list[Metric]:
+        return latency_metrics(self._production.latency())
 
     def _gap_units(self) -> Metric:
         units = GaugeMetricFamily(

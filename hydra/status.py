@@ -9,6 +9,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from hymotep.job_history import Latency
 from hymotep.queue_status import CollectionCounts, FailedJobs, RunningJob, queue_snapshot
 from hymotep.work_units import Connect
 
@@ -41,6 +42,7 @@ class Status(BaseModel):
     running: list[RunningJob]
     stale_leases: int
     failures: list[FailureKind]
+    latency: Latency | None = None  # acquisition to product, watched sources (set by `hesp status`)
 
 
 def error_kind(error: str | None) -> str:

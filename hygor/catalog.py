@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -193,10 +194,12 @@ class Catalog:
             raise CollectionError(f"unknown collection {options.collection!r} (known: {', '.join(sorted(known))})")
         return database, Checker(definitions, known, options)
 
-    def harvest(self, query: HarvestQuery, on_unit: UnitDone | None = None) -> HarvestReport:
+    def harvest(
+        self, query: HarvestQuery, on_unit: UnitDone | None = None, settle: timedelta = timedelta(0)
+    ) -> HarvestReport:
         """Pull items from an upstream STAC API into one of our collections (see ``hygor.harvest``)."""
         database, checker = self._ingest_context(IngestOptions(collection=query.collection))
-        return harvest(database, query, checker, on_unit)
+        return harvest(database, query, checker, on_unit, settle=settle)
 
     def tiles(
         self,

@@ -159,8 +159,11 @@ def harvest(
     checker: Checker,
     on_unit: UnitDone | None = None,
     now: datetime | None = None,
+    settle: timedelta = timedelta(0),
 ) -> HarvestReport:
-    """Harvest what ``query`` names, skipping the units a previous run of the same query finished."""
+    """Harvest what ``query`` names, skipping the units a previous run of the same query finished. A unit is
+    recorded (not fetched again) once its window has been closed for ``settle``: acquisitions published late
+    upstream are still picked up by a harvest repeated meanwhile (``hesp watch``)."""
     from pystac_client import Client  # HTTP client stack only for harvests
 
     now = now or datetime.now(UTC)
@@ -184,7 +187,7 @@ def harvest(
                     report.units_skipped += 1
                     continue
                 count = _harvest_unit(client, query, unit, loader, checker, report)
-                if unit.end <= now:  # a closed window: its items are final
+                if unit.end <= now - settle:  # a window closed (and settled): its items are final
                     execute(conn, "record_harvest_unit", harvest_id=harvest_id, unit=unit.name, items=count)
                 report.units_done += 1
                 if on_unit:

@@ -13,6 +13,10 @@ What a worker does for each job, wherever it runs (a local process, a Dask worke
    the lease guards: a job whose lease was lost registers nothing. When that transaction fails, what this
    attempt stored is removed unless an item of the product is registered (a re-run writes the same keys as the
    registered copy). A failure is recorded with its error and log, and retried after a back-off.
+
+A driver that stops (``hymotep.watch``, on SIGTERM) asks its workers, through ``stop_run``, first to claim nothing
+more, then to stop the chains still running: their jobs are released (back to the queue at once), their work
+directories removed; nothing of them was stored yet.
 """
 
 from __future__ import annotations
@@ -51,11 +55,31 @@ from hymotep.settings import child_environment
 from hymotep.sql import run_query
 
 POLL_S = 0.2
-Outcome = Literal["succeeded", "retried", "failed", "lost"]
+Outcome = Literal["succeeded", "retried", "failed", "lost", "released"]
+StopLevel = Literal["drain", "release"]
+# The runs (``RunConfig.run_id``) whose driver asked this worker process to stop: ``drain``, claim nothing more;
+# ``release``, stop the chains running too and give their jobs back. Set by ``stop_run``.
+_STOPPING: dict[str, StopLevel] = {}
 
 
 class ChainFailed(HymotepError):
     """The chain ran but did not make a usable product."""
+
+
+class Released(HymotepError):
+    """The run's driver stopped: the chain was stopped and the job goes back to the queue, not failed."""
+
+
+def stop_run(run_id: str, level: StopLevel) -> None:
+    """Ask the jobs of run ``run_id`` in this process to stop (the driver runs it on every worker): ``drain``
+    claims nothing more, ``release`` also stops the chains running and releases their jobs."""
+    if _STOPPING.get(run_id) != "release":
+        _STOPPING[run_id] = level
+
+
+def _stopping(config: RunConfig, level: StopLevel) -> bool:
+    asked = _STOPPING.get(config.run_id) if config.run_id else None
+    return asked is not None and (level == "drain" or asked == "release")
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,7 @@ class RunConfig:
     chain_path: str = ""
     input_cache: CachePolicy | None = None  # None: a job with remote inputs fails
     home: Path = Path(".hesp")  # HESP_HOME, what {home} stands for in the chains' settings
+    run_id: str = ""  # names the run to ``stop_run``; empty: a run that is never asked to stop
 
 
 @dataclass(frozen=True)
@@ -123,6 +148,8 @@ def run_for(config: RunConfig, budget_s: float, limit: int | None = None) -> Bat
     started = time.monotonic()
     results: list[JobResult] = []
     while limit is None or len(results) < limit:
+        if _stopping(config, "drain"):
+            return Batch(tuple(results), idle=True)
         outcome = claim_and_run(config)
         if isinstance(outcome, NoDatabase):
             return Batch(tuple(results), no_database=outcome.error)
@@ -151,6 +178,10 @@ def run_job(config: RunConfig, queue: JobQueue, job: Job) -> JobResult:
     except (LeaseLost, DatabaseUnreachable) as exc:  # nothing recorded: the lease expires, the job comes back
         _keep_log(workspace, kept_log, f"hesp: outcome not recorded: {exc}")
         return result("lost", error=str(exc))
+    except Released as exc:
+        _keep_log(workspace, kept_log, f"hesp: {exc}")
+        shutil.rmtree(workspace.root, ignore_errors=True)
+        return _released(queue, job, str(exc), kept_log, result)
     except (HespError, OSError) as exc:
         error = _one_line(exc)
         _keep_log(workspace, kept_log, f"{FAILURE_NOTE} {error}")
@@ -171,7 +202,7 @@ def _produce(
     timeout_s = chain.run.timeout_minutes * 60 if chain.run.timeout_minutes else None
     with _staged(config, inputs, workspace) as inputs:  # the cached copies are not evicted while the chain runs
         invocation = prepare(job, chain, inputs, workspace, config.chain_path, config.home)
-        _execute(invocation, workspace, timeout_s, lease_lost)
+        _execute(invocation, workspace, timeout_s, lease_lost, lambda: _stopping(config, "release"))
     items = _read_outputs(chain, job, workspace)
     if lease_lost.is_set():
         raise LeaseLost(f"job {job.id}: lease lost while it ran, its products are not kept")
@@ -211,9 +242,11 @@ DIE_WITH_WORKER = ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setp
 
 
 def _execute(
-    invocation: Invocation, workspace: Workspace, timeout_s: float | None, lease_lost: threading.Event
-) -> None:
-    """Run the command in its own process group, output to the job's log; ``ChainFailed`` unless it exits 0."""
+    invocation: Invocation, workspace: Workspace, timeout_s: float | None, lease_lost: threading.Event,
+    released: Callable[[], bool],
+) -> None:  # fmt: skip
+    """Run the command in its own process group, output to the job's log; ``ChainFailed`` unless it exits 0,
+    ``Released`` when the run's driver stopped it."""
     with workspace.log_path.open("ab") as log:
         log.write(f"$ {' '.join(invocation.argv)}\n".encode())
         log.flush()
@@ -221,9 +254,11 @@ def _execute(
             [*DIE_WITH_WORKER, *invocation.argv], cwd=workspace.root, env=child_environment(invocation.env), stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
-        stopped = _wait(process, timeout_s, lease_lost)
+        stopped = _wait(process, timeout_s, lease_lost, released)
     if lease_lost.is_set():
         raise LeaseLost("lease lost while the chain ran: it was stopped")
+    if stopped == RELEASED:
+        raise Released(f"{Path(invocation.argv[0]).name} stopped: {RELEASED}")
     if stopped:
         raise ChainFailed(f"{Path(invocation.argv[0]).name} stopped: {stopped}")
     if process.returncode != 0:
@@ -231,8 +266,15 @@ def _execute(
         raise ChainFailed(f"{Path(invocation.argv[0]).name} exited with code {process.returncode}: {tail}")
 
 
-def _wait(process: subprocess.Popen[bytes], timeout_s: float | None, lease_lost: threading.Event) -> str | None:
-    """Wait for the command; kill its process group when it outlives its time or its lease. Why it was killed."""
+RELEASED = "the run was stopped, the job released"
+
+
+def _wait(
+    process: subprocess.Popen[bytes], timeout_s: float | None, lease_lost: threading.Event,
+    released: Callable[[], bool],
+) -> str | None:  # fmt: skip
+    """Wait for the command; kill its process group when it outlives its time or its lease, or its run stops.
+    Why it was killed."""
     deadline = time.monotonic() + timeout_s if timeout_s else None
     while True:
         try:
@@ -243,6 +285,8 @@ def _wait(process: subprocess.Popen[bytes], timeout_s: float | None, lease_lost:
         stopped = None
         if lease_lost.is_set():
             stopped = "its lease was lost"
+        elif released():
+            stopped = RELEASED
         elif deadline is not None and timeout_s is not None and time.monotonic() > deadline:
             stopped = f"it ran longer than its {timeout_s / 60:g} minutes"
         if stopped:
@@ -363,6 +407,15 @@ def _failed(
     except (LeaseLost, DatabaseUnreachable) as lost:
         return result("lost", error=f"{error}; not recorded: {lost}")
     return result("failed" if state == "failed" else "retried", error=error)
+
+
+def _released(queue: JobQueue, job: Job, reason: str, kept_log: Path, result: Callable[..., JobResult]) -> JobResult:
+    """Give the job back to the queue: its attempt is kept as released, not counted against its attempts."""
+    try:
+        queue.release(job, reason, str(kept_log) if kept_log.exists() else None)
+    except (LeaseLost, DatabaseUnreachable) as lost:
+        return result("lost", error=f"{reason}; not recorded: {lost}")
+    return result("released", error=reason)
 
 
 def _keep_log(workspace: Workspace, kept_log: Path, note: str) -> None:

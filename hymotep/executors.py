@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ class RunReport(BaseModel):
     retried: int = 0
     failed: int = 0
     lost: int = 0
+    released: int = 0  # given back to the queue when the run stopped (hymotep.watch)
     seconds: float = 0.0
     errors: list[JobResult] = []
     _succeeded_jobs: set[int] = PrivateAttr(default_factory=set)
@@ -50,7 +52,7 @@ class RunReport(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def ran(self) -> int:
-        return self.succeeded + self.retried + self.failed + self.lost
+        return self.succeeded + self.retried + self.failed + self.lost + self.released
 
     def count(self, result: JobResult) -> None:
         setattr(self, result.outcome, getattr(self, result.outcome) + 1)
@@ -161,11 +163,13 @@ def run_jobs(
     plan: Callable[[], int] | None = None,
     on_result: Callable[[JobResult], None] | None = None,
     retry_in: Callable[[], float | None] | None = None,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Run ready jobs on ``client``'s workers until none is ready (or the request's ``max_jobs`` ran); ``plan``
     queues the
     units that finished jobs made runnable, and returns how many; ``retry_in`` says how soon a job waiting for
-    its retry is ready: the run waits for it when that is within RETRY_WAIT_S."""
+    its retry is ready: the run waits for it when that is within RETRY_WAIT_S. Once ``stop`` is set, nothing more
+    is submitted nor planned: the run ends when the tasks in flight have."""
     from distributed import as_completed
 
     max_jobs = config.request.max_jobs
@@ -185,6 +189,8 @@ def run_jobs(
 
     def top_up() -> None:
         nonlocal in_flight
+        if stopping():
+            return
         slots = 2 * max(1, sum(client.nthreads().values()))  # one task waiting on each thread: no idle round trip
         while not exhausted and in_flight < slots and (max_jobs is None or report.ran + in_flight < max_jobs):
             limit = 1 if max_jobs is not None else None  # with a limit, a job a task: never more than asked
@@ -192,6 +198,9 @@ def run_jobs(
             epochs[future] = epoch
             pending.add(future)
             in_flight += 1
+
+    def stopping() -> bool:
+        return stop is not None and stop.is_set()
 
     top_up()
     while in_flight:
@@ -210,13 +219,14 @@ def run_jobs(
             continue
         outage.clear()
         exhausted |= batch.idle and current
-        if exhausted and progressed and plan is not None and (not in_flight or time.monotonic() - last_plan > REPLAN_S):
+        replan_due = not in_flight or time.monotonic() - last_plan > REPLAN_S
+        if exhausted and not stopping() and progressed and plan is not None and replan_due:
             queued = plan()
             report.planned += queued
             last_plan, progressed = time.monotonic(), False
             exhausted = queued == 0
             epoch += queued > 0
-        if exhausted and not in_flight and retry_in is not None:
+        if exhausted and not in_flight and not stopping() and retry_in is not None:
             wait = retry_in()
             if wait is not None and wait <= RETRY_WAIT_S:
                 time.sleep(max(0.0, wait))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -21,6 +22,7 @@ from hymotep.decisions import Decision, HistoryEvent
 from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDemand, estimate, plan_capacity
 from hymotep.execution import JobResult, RunConfig
 from hymotep.executors import RunReport, dask_client, run_jobs
+from hymotep.job_history import JobHistory, Latency, job_history, production_latency
 from hymotep.migrations import STREAMS
 from hymotep.orphans import ORPHAN_AGE, Orphans, find_orphans
 from hymotep.requests import load_request_file, produced_chains
@@ -182,6 +184,18 @@ class Production:
             storage.discard(key)
         return Orphans(storage=self.settings.storage_location, keys=keys, deleted=delete)
 
+    def job_history(self, job_id: int) -> JobHistory:
+        """Job ``job_id`` and every attempt it had (``hymotep.job_history``)."""
+        with self.catalog.database().connect() as conn:
+            return job_history(conn, job_id)
+
+    def latency(self) -> Latency:
+        """Acquisition to registered product per collection over the last day, and the watched sources' newest
+        acquisitions."""
+        chains = load_chains(self.catalog.settings.collections_dir)
+        with self.catalog.database().connect() as conn:
+            return production_latency(conn, chains)
+
     def run(
         self,
         request: RunRequest,
@@ -189,12 +203,15 @@ class Production:
         on_result: Callable[[JobResult], None] | None = None,
         chain_path: str | None = None,
         client: Any = None,
+        stop: threading.Event | None = None,
+        run_id: str = "",
     ) -> RunReport:
         """Plan the units of ``request.scope`` (unless ``request.plan`` is False), then run the ready jobs of that
         same scope on its executor until none is ready, planning again as finished jobs make new units runnable
         and waiting for the retries due within a few minutes. ``client``: an open Dask client to run them on
-        instead of the request's executor."""
-        config = self.run_config(request, chain_path)
+        instead of the request's executor; ``stop``: set, the run claims nothing more and ends with its tasks in
+        flight (``hymotep.watch``), its workers reached through ``run_id`` (``hymotep.execution.stop_run``)."""
+        config = replace(self.run_config(request, chain_path), run_id=run_id)
         scope = config.request.scope
         chains = load_chains(self.catalog.settings.collections_dir)
         jobs = queue.JobScope.of(chains, scope)
@@ -208,7 +225,7 @@ class Production:
         planned = planner() if request.plan else 0
         with nullcontext(client) if client is not None else dask_client(request.executor) as dask:
             report = run_jobs(dask, config, plan=planner if request.plan else None, on_result=on_result,
-                              retry_in=retry_in)  # fmt: skip
+                              retry_in=None if stop else retry_in, stop=stop)  # fmt: skip
         report.planned += planned
         return report
 

@@ -9,7 +9,9 @@ The database is the single source of truth for job state, whichever executor run
   while it runs;
 - jobs whose lease expired (a worker killed mid-job) go back to the queue before each claim;
 - ``succeed`` runs in the transaction that registers the job's products, and refuses when the lease was lost;
-  ``fail`` puts the job back after an exponential back-off, or fails it for good after its attempts.
+  ``fail`` puts the job back after an exponential back-off, or fails it for good after its attempts;
+  ``release`` gives a running job back at once (its worker was asked to stop), the attempt not counted;
+- every attempt is kept in ``hesp.job_attempts`` by the same statements (``hymotep.job_history``).
 """
 
 from __future__ import annotations
@@ -155,6 +157,14 @@ class JobQueue:
         with translate_errors():
             if conn.execute(queue_query("succeed"), params).fetchone() is None:
                 raise LeaseLost(f"job {job.id}: lease lost, its outcome is not recorded")
+
+    def release(self, job: Job, reason: str, log_path: str | None = None) -> None:
+        """Give the job back to the queue at once (its chain was stopped, not failed); ``LeaseLost`` if it was not
+        this worker's any more."""
+        params = {"id": job.id, "worker": self.worker, "reason": reason, "log_path": log_path}
+        with self._connect() as conn, translate_errors():
+            if conn.execute(queue_query("release"), params).fetchone() is None:
+                raise LeaseLost(f"job {job.id}: lease lost, its release is not recorded")
 
     def fail(self, job: Job, error: str, log_path: str | None = None) -> str:
         """Record a failure: the job's new state, ``queued`` (retried after a back-off) or ``failed``."""

@@ -3,7 +3,7 @@ capacity analyses): typed snapshots of ``hesp.jobs``, so that nothing above hymo
 
 Only what the queue stores is reported: a running job shows its worker's last heartbeat (its claim or last lease
 renewal) and the time left on its lease; a job keeps its current attempt only (``started_at`` when it was
-claimed, ``updated_at`` when it ended), so the attempts of a retried job before its last are not known.
+claimed, ``updated_at`` when it ended); every attempt is in ``hesp.job_attempts`` (``hymotep.job_history``).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ class RequestError(HymotepError):
     """A production request is invalid."""
 
 
-class _Loader(yaml.SafeLoader):
+class TextDatesLoader(yaml.SafeLoader):
     """Safe YAML that keeps dates as text: the schema checks them and a bad day gets a clear message."""
 
     yaml_implicit_resolvers = {
@@ -157,7 +157,7 @@ def _raise(source: str, problems: list[str]) -> None:
 
 def _load_yaml(text: str, source: str) -> dict[str, Any]:
     try:
-        document = yaml.load(text, Loader=_Loader)  # a SafeLoader: no Python objects
+        document = yaml.load(text, Loader=TextDatesLoader)  # a SafeLoader: no Python objects
     except yaml.MarkedYAMLError as exc:
         raise RequestError(f"{source}: malformed YAML: {_yaml_fault(exc)}") from None
     except yaml.YAMLError as exc:

@@ -42,6 +42,8 @@ class ProductionSettings(Settings):
     input_downloads: int = Field(default=4, ge=1)
     # The site file: how `hesp run --jobqueue` starts its batch workers (hymotep/schemas/site.schema.json).
     site_config: Path | None = None
+    # The upstream catalogues `hesp watch` harvests (hymotep/schemas/watch-sources.schema.json); --sources overrides.
+    watch_sources: Path | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> ProductionSettings:

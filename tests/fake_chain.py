@@ -3,6 +3,7 @@ a real Surfwater product for the L2A it is given, and does what the test asks th
 
 - FAKE_CHAIN_RECORD: a file to which each run appends the name of its input (to count runs per unit);
 - FAKE_CHAIN_SLEEP: seconds to sleep first (to be killed mid-job);
+- FAKE_CHAIN_SLEEP_FILE: a file holding seconds to sleep first, when it exists (a slow job chosen while running);
 - FAKE_CHAIN_FAIL: exit with this code after writing "fake failure" on stderr;
 - FAKE_CHAIN_LINK_OUT: a file that the product's quicklook links to instead of being one (a hostile output);
 - FAKE_CHAIN_PRINT_ENV: print the whole environment (as a careless chain does);
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("FAKE_CHAIN_PRINT_ENV"):
         print("\n".join(f"{key}={value}" for key, value in os.environ.items()))
     time.sleep(float(os.environ.get("FAKE_CHAIN_SLEEP", "0")))
+    slow = Path(os.environ.get("FAKE_CHAIN_SLEEP_FILE", "/nonexistent"))
+    if slow.is_file():
+        time.sleep(float(slow.read_text()))
     if code := int(os.environ.get("FAKE_CHAIN_FAIL", "0")):
         print("fake failure", file=sys.stderr)
         return code

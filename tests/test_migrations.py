@@ -93,7 +93,8 @@ def test_the_catalogue_makes_no_production_object(empty_db_url: str) -> None:
     assert not hesp_objects(empty_db_url) & PRODUCTION_OBJECTS
     production = Production(catalogue).init()
     assert production.migrations_applied == ["0001_requests (hymotep)", "0002_production (hymotep)",
-                                             "0003_job_start (hymotep)", "0004_decisions (hymotep)"]  # fmt: skip
+                                             "0003_job_start (hymotep)", "0004_decisions (hymotep)",
+                                             "0006_watch (hymotep)"]  # fmt: skip
     assert PRODUCTION_OBJECTS <= hesp_objects(empty_db_url)
 
 
@@ -116,8 +117,8 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         "0009_publication (hygor)",
         "0010_lineage_links (hygor)",
     ]
-    assert pending == [*new, *moved_in, "0004_decisions (hymotep)"]
-    assert production.init().migrations_applied == [*new, "0004_decisions (hymotep)"]
+    assert pending == [*new, *moved_in, "0004_decisions (hymotep)", "0006_watch (hymotep)"]
+    assert production.init().migrations_applied == [*new, "0004_decisions (hymotep)", "0006_watch (hymotep)"]
     with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:
         after = {table: conn.execute(sql).fetchall() for table, sql in KEPT_ROWS.items()}
     assert all(row.pop("fetchable") is False for row in after["inventory"])  # the item of fill() has no asset
@@ -133,6 +134,7 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         ("hygor", 6, "fetchable"), ("hygor", 7, "ingest_runs"), ("hygor", 8, "collection_delete"),
         ("hygor", 9, "publication"), ("hygor", 10, "lineage_links"), ("hymotep", 1, "requests"),
         ("hymotep", 2, "production"), ("hymotep", 3, "job_start"), ("hymotep", 4, "decisions"),
+        ("hymotep", 6, "watch"),
     ]  # fmt: skip
     with psycopg.connect(db_url) as conn:  # the checksums of the files of today
         current = dict(conn.execute("SELECT stream || version, checksum FROM hesp.schema_migrations").fetchall())

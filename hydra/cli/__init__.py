@@ -19,6 +19,7 @@ from hydra.cli.render import console, errors
 from hydra.cli.run import run
 from hydra.cli.serve import serve
 from hydra.cli.status import status
+from hydra.cli.watch import watch
 from hygor import __version__
 from hygor.errors import HespError
 
@@ -38,6 +39,7 @@ app.command()(ingest)
 app.command()(harvest)
 app.command()(gaps)
 app.command()(run)
+app.command()(watch)
 app.command()(status)
 app.command()(doctor)
 app.command()(serve)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from hydra.cli.gaps import Collections
+from hydra.cli.history import render_job, render_latency
 from hydra.cli.render import OutputFormat, console, show, table
 from hydra.status import Status, production_status
 from hymotep.production import Production
@@ -19,11 +20,18 @@ STATE_HEADERS = ["queued", "(retrying)", "running", "succeeded", "failed", "done
 
 def status(
     collection: Collections = None,
+    job: Annotated[int | None, typer.Option("--job", help="One job and the history of its attempts.")] = None,
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:
     """Jobs per collection and state, jobs done in the last hour and day, running jobs (worker, attempt, last
-    heartbeat, lease), stale leases and failures grouped by error kind."""
-    report = production_status(Production().catalog.database().connect, collection)
+    heartbeat, lease), stale leases, failures grouped by error kind, the latency from acquisition to product and
+    the watched sources; with --job, one job and every attempt it had."""
+    production = Production()
+    if job is not None:
+        show(production.job_history(job), output, render_job)
+        return
+    report = production_status(production.catalog.database().connect, collection)
+    report.latency = production.latency()
     show(report, output, render)
 
 
@@ -77,6 +85,8 @@ def render(report: Status) -> None:
             )
         )
         console.print("errors in full: `hesp gaps --list --state failed`")
+    if report.latency is not None:
+        render_latency(report.latency)
 
 
 def duration(seconds: float) -> str:

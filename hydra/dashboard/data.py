@@ -80,6 +80,7 @@ def overview(production: Production, with_logs: bool) -> dict[str, Any]:
             for c in status.collections
         ],  # fmt: skip
         "failures": recent_failures(production, with_logs),
+        "latency": production.latency().model_dump(mode="json"),  # acquisition to product, watched sources
     }
 
 

@@ -1,5 +1,6 @@
 """The production workshop's named queries (``queries.sql``, ``decisions.sql``, ``gaps.sql``, ``queue.sql``,
-``queue_status.sql``, ``run.sql``, ``storage.sql``) and its migrations (``migrations/``, see ``hymotep.migrations``)."""
+``queue_status.sql``, ``run.sql``, ``storage.sql``, ``watch.sql``, ``history.sql``) and its migrations
+(``migrations/``, see ``hymotep.migrations``)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,11 @@ def storage_query(name: str) -> str:
 
 def decisions_query(name: str) -> str:
     return named_queries(__package__, "decisions.sql")[name]
+
+
+def watch_query(name: str) -> str:
+    return named_queries(__package__, "watch.sql")[name]
+
+
+def history_query(name: str) -> str:
+    return named_queries(__package__, "history.sql")[name]

@@ -16,13 +16,19 @@ RETURNING j.id
 
 -- name: requeue_expired
 -- Jobs whose worker stopped renewing its lease (killed, cut off) go back to the queue, or fail for good when
--- they have used their attempts.
-UPDATE hesp.jobs
-SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-    last_error = 'lease expired: worker ' || coalesce(worker, 'unknown') || ' stopped renewing it',
-    worker = NULL, lease_until = NULL, run_after = now(), updated_at = now()
-WHERE state = 'running' AND lease_until < now()
-RETURNING id
+-- they have used their attempts. Each statement that ends an attempt ends its row of hesp.job_attempts too.
+WITH expired AS (
+    UPDATE hesp.jobs
+    SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+        last_error = 'lease expired: worker ' || coalesce(worker, 'unknown') || ' stopped renewing it',
+        worker = NULL, lease_until = NULL, run_after = now(), updated_at = now()
+    WHERE state = 'running' AND lease_until < now()
+    RETURNING id, last_error
+), ended AS (
+    UPDATE hesp.job_attempts a SET outcome = 'lease-expired', ended_at = now(), error = e.last_error
+    FROM expired e WHERE a.job = e.id AND a.outcome = 'running'
+)
+SELECT id FROM expired
 
 -- name: in_scope
 -- Whether the queued job `q` is in a run's scope, the same as the gaps its run plans (hymotep.queue.JobScope):
@@ -52,19 +58,26 @@ AND (NOT %(dated)s::boolean OR EXISTS (
 
 -- name: claim
 -- The next queued job of the run's scope by priority, for this worker only: SKIP LOCKED lets concurrent
--- workers pass each other.
-UPDATE hesp.jobs AS j
-SET state = 'running', attempts = j.attempts + 1, worker = %(worker)s,
-    lease_until = now() + %(lease_s)s * interval '1 second', started_at = now(), updated_at = now()
-FROM (
-    SELECT q.id FROM hesp.jobs q
-    WHERE q.state = 'queued' AND q.run_after <= now() AND {in_scope}
-    ORDER BY q.priority, q.run_after, q.id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-) AS next
-WHERE j.id = next.id
-RETURNING j.id, j.collection, j.chain_version, j.tile, j.slot, j.mode, j.priority, j.attempts, j.max_attempts
+-- workers pass each other. Its attempt is recorded in the same statement (one round trip).
+WITH claimed AS (
+    UPDATE hesp.jobs AS j
+    SET state = 'running', attempts = j.attempts + 1, worker = %(worker)s,
+        lease_until = now() + %(lease_s)s * interval '1 second', started_at = now(), updated_at = now()
+    FROM (
+        SELECT q.id FROM hesp.jobs q
+        WHERE q.state = 'queued' AND q.run_after <= now() AND {in_scope}
+        ORDER BY q.priority, q.run_after, q.id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ) AS next
+    WHERE j.id = next.id
+    RETURNING j.id, j.collection, j.chain_version, j.tile, j.slot, j.mode, j.priority, j.attempts, j.max_attempts,
+              j.worker, j.started_at
+), attempt AS (
+    INSERT INTO hesp.job_attempts (job, attempt, worker, started_at, outcome)
+    SELECT id, attempts, worker, started_at, 'running' FROM claimed
+)
+SELECT id, collection, chain_version, tile, slot, mode, priority, attempts, max_attempts FROM claimed
 
 -- name: renew
 UPDATE hesp.jobs SET lease_until = now() + %(lease_s)s * interval '1 second', updated_at = now()
@@ -72,20 +85,49 @@ WHERE id = %(id)s AND worker = %(worker)s AND state = 'running'
 RETURNING id
 
 -- name: succeed
--- In the transaction that registers the job's products: without the lease, nothing of it is kept.
-UPDATE hesp.jobs
-SET state = 'succeeded', last_error = NULL, log_path = %(log_path)s, lease_until = NULL, updated_at = now()
-WHERE id = %(id)s AND worker = %(worker)s AND state = 'running'
-RETURNING id
+-- In the transaction that registers the job's products: without the lease, nothing of it is kept. The attempt
+-- ends at the statement's clock time, after the registration: when its products were registered, as near as
+-- can be short of the commit.
+WITH done AS (
+    UPDATE hesp.jobs
+    SET state = 'succeeded', last_error = NULL, log_path = %(log_path)s, lease_until = NULL, updated_at = now()
+    WHERE id = %(id)s AND worker = %(worker)s AND state = 'running'
+    RETURNING id
+), ended AS (
+    UPDATE hesp.job_attempts a SET outcome = 'succeeded', ended_at = clock_timestamp(), log_path = %(log_path)s
+    FROM done d WHERE a.job = d.id AND a.outcome = 'running'
+)
+SELECT id FROM done
 
 -- name: fail
 -- Back to the queue after an exponential back-off, or failed for good once its attempts are used.
-UPDATE hesp.jobs
-SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-    last_error = %(error)s, log_path = %(log_path)s, worker = NULL, lease_until = NULL,
-    run_after = now() + %(backoff_s)s * power(2, attempts - 1) * interval '1 second', updated_at = now()
-WHERE id = %(id)s AND worker = %(worker)s AND state = 'running'
-RETURNING state
+WITH failed AS (
+    UPDATE hesp.jobs
+    SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+        last_error = %(error)s, log_path = %(log_path)s, worker = NULL, lease_until = NULL,
+        run_after = now() + %(backoff_s)s * power(2, attempts - 1) * interval '1 second', updated_at = now()
+    WHERE id = %(id)s AND worker = %(worker)s AND state = 'running'
+    RETURNING id, state
+), ended AS (
+    UPDATE hesp.job_attempts a SET outcome = 'failed', ended_at = now(), error = %(error)s, log_path = %(log_path)s
+    FROM failed f WHERE a.job = f.id AND a.outcome = 'running'
+)
+SELECT state FROM failed
+
+-- name: release
+-- A running job given back by its worker (a `hesp watch` stopped before the job ended): queued again at once,
+-- the attempt not counted against its max_attempts (the job did not fail), the attempt kept as `released`.
+WITH released AS (
+    UPDATE hesp.jobs
+    SET state = 'queued', attempts = attempts - 1, worker = NULL, lease_until = NULL, run_after = now(),
+        updated_at = now()
+    WHERE id = %(id)s AND worker = %(worker)s AND state = 'running'
+    RETURNING id
+), ended AS (
+    UPDATE hesp.job_attempts a SET outcome = 'released', ended_at = now(), error = %(reason)s, log_path = %(log_path)s
+    FROM released r WHERE a.job = r.id AND a.outcome = 'running'
+)
+SELECT id FROM released
 
 -- name: retry_failed
 -- Failed jobs given their attempts again, on request (a chain fixed, an input restored).

@@ -341,6 +341,7 @@
     renderSelectors(overview);
     renderProgress(overview);
     renderJobs(overview);
+    renderLatency(overview);
     renderFailures(overview);
   }
 
@@ -431,6 +432,40 @@
         ),
       ),
     );
+  }
+
+  /** "42 s", "12 min", "3.5 h", "2.1 d", as `hesp status` prints durations. */
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    if (seconds < 90) return `${Math.round(seconds)} s`;
+    if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min`;
+    if (seconds < 36 * 3600) return `${(seconds / 3600).toFixed(1)} h`;
+    return `${(seconds / 86400).toFixed(1)} d`;
+  }
+
+  /** Acquisition to registered product per collection (median, 95th percentile), and the watched sources. */
+  function renderLatency(overview) {
+    const latency = overview.latency || { collections: [], sources: [] };
+    const table = (headers, rows) =>
+      el(
+        "table",
+        {},
+        el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
+        el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c))))),
+      );
+    const products = latency.collections.length
+      ? table(
+          ["collection", "products", "median", "95 %"],
+          latency.collections.map((c) => [c.collection, c.products, duration(c.median_s), duration(c.p95_s)]),
+        )
+      : el("p", { class: "muted" }, "No product registered by a job in the last 24 h.");
+    const sources = latency.sources.length
+      ? table(
+          ["source", "newest acquisition", "age"],
+          latency.sources.map((s) => [s.source, formatTime(s.newest_acquired), duration(s.age_s)]),
+        )
+      : null;
+    replaceContent("latency", products, sources);
   }
 
   function failureItem(failure, now) {
