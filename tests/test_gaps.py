@@ -32,7 +32,7 @@ MAJA = {
     ("31TCJ", "01-03"): ("done", None, None),
     ("31TCJ", "01-08"): ("done", None, None),
     ("31TCJ", "01-13"): ("invalid", None, "the product is empty (too cloudy)"),
-    ("31TCJ", "01-18"): ("outdated", "nominal", "made by version 4.9.0, 4.10.0 requested"),
+    ("31TCJ", "01-18"): ("outdated", "nominal", "made by version 4.9.0, 4.10.0 requested; no campaign covers it"),
     ("31TCJ", "01-23"): ("queued", "nominal", "job 1 queued"),
     ("31TCJ", "01-28"): ("failed", "nominal", "job 2 failed after 3 attempts: exit code 66"),
     ("31TCJ", "02-02"): ("blocked", "nominal", "no cams-aerosol for 2023-02-02"),

@@ -1,5 +1,5 @@
 """The production workshop's named queries (``queries.sql``, ``gaps.sql``, ``queue.sql``, ``queue_status.sql``,
-``run.sql``, ``storage.sql``) and its migrations (``migrations/``, see ``hymotep.migrations``)."""
+``campaigns.sql``, ``run.sql``, ``storage.sql``) and its migrations (``migrations/``, see ``hymotep.migrations``)."""
 
 from __future__ import annotations
 
@@ -28,3 +28,7 @@ def run_query(name: str) -> str:
 
 def storage_query(name: str) -> str:
     return named_queries(__package__, "storage.sql")[name]
+
+
+def campaign_query(name: str) -> str:
+    return named_queries(__package__, "campaigns.sql")[name]

@@ -1,7 +1,9 @@
 -- Gaps: every unit of work the requests expect of a produced collection, with its state, as one set
 -- operation on hesp.inventory (hygor 0005, hymotep 0002). Each query returns the same columns:
---   tile, slot, acquired, period_end, input, state, reason, mode, job, attempts, priority
--- where slot is the unit's key (hesp.acquisition_slot of the acquisition, or of the start of a period).
+--   tile, slot, acquired, period_end, input, state, reason, mode, job, attempts, priority, campaign
+-- where slot is the unit's key (hesp.acquisition_slot of the acquisition, or of the start of a period), and
+-- campaign the reprocessing campaign that replays an outdated unit (hymotep 0005). With `planning`, the
+-- outdated units no active campaign replays are left out (hesp.replay_verdict: `held`).
 -- `{series}` in acquisition_units is replaced by independent_series or dependent_series, `{static}` in both
 -- gap queries by static_present (psycopg.sql composition of this file's text, never of user input).
 
@@ -31,11 +33,13 @@ WITH scope AS (
     SELECT * FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::text[], %(since)s::date, %(until)s::date)
 ),
 slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid, 1 empty), the best product,
-            -- whether the primary input (the upstream product, else the source) can be fetched
+            -- whether the primary input (the upstream product, else the source) can be fetched, whether an
+            -- upstream product was superseded (products made from it may be stale)
     SELECT tile, slot, min(acquired) FILTER (WHERE role = 0) AS acquired, min(acquired) AS made_at,
-           max(upstream) AS upstream, max(rank) AS rank, bool_and(fetchable) FILTER (WHERE is_primary) AS fetchable
+           max(upstream) AS upstream, max(rank) AS rank, bool_and(fetchable) FILTER (WHERE is_primary) AS fetchable,
+           bool_or(superseded) FILTER (WHERE role = 1) AS replaced
     FROM (
-        SELECT tile, slot, acquired, fetchable, collection = coalesce(%(upstream)s::text, %(source)s) AS is_primary,
+        SELECT tile, slot, acquired, fetchable, superseded, collection = coalesce(%(upstream)s::text, %(source)s) AS is_primary,
                CASE collection WHEN %(source)s THEN 0 WHEN %(collection)s THEN 2 ELSE 1 END AS role,
                CASE WHEN collection = %(upstream)s::text THEN CASE WHEN valid THEN 2 ELSE 1 END END AS upstream,
                CASE WHEN collection = %(collection)s THEN hesp.product_rank(version, valid, %(version)s) END AS rank
@@ -48,13 +52,17 @@ slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid
     GROUP BY tile, slot
 ),
 units AS (  -- slots with an input on a requested date, and the chain's products since `history_days` before;
-            -- a unit without a current product whose product was withdrawn is not to do (see withdrawn_verdict)
+            -- a unit without a current product whose product was withdrawn is not to do (see withdrawn_verdict);
+            -- a made unit whose products were made from a superseded upstream product is (stale)
     SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, s.priority, u.upstream, u.rank, u.fetchable,
-           v.unit, w.withdrawn,
-           v.unit AND coalesce(u.rank, 0) < 2 AND u.upstream IS DISTINCT FROM 1 AND w.withdrawn IS NULL AS todo
+           v.unit, w.withdrawn, st.stale,
+           v.unit AND (coalesce(u.rank, 0) < 2 OR st.stale IS NOT NULL) AND u.upstream IS DISTINCT FROM 1
+             AND w.withdrawn IS NULL AS todo
     FROM slots u
     JOIN scope s ON s.tile = u.tile
     CROSS JOIN LATERAL (SELECT coalesce(s.dates @> (u.acquired AT TIME ZONE 'UTC')::date, false)) AS v(unit)
+    CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND u.rank >= 2 AND u.replaced THEN  -- looked up for those only
+        hesp.stale_input(%(collection)s, %(upstream)s::text, u.tile, u.slot, %(version)s) END) AS st(stale)
     CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND coalesce(u.rank, 0) < 2 THEN (  -- looked up for those only
         SELECT min(d.id) FROM hesp.withdrawn_items d
         WHERE d.collection = %(collection)s AND d.tile = u.tile AND d.slot = u.slot) END) AS w(withdrawn)
@@ -82,7 +90,7 @@ SELECT u.tile, u.slot, u.acquired, NULL::date AS period_end,
                 THEN 'backward'
                 ELSE 'init' END
        END AS mode,
-       j.id AS job, j.attempts, u.priority
+       j.id AS job, j.attempts, coalesce(c.priority, u.priority) AS priority, c.name AS campaign
 FROM series u
 LEFT JOIN daily d ON d.day = (u.acquired AT TIME ZONE 'UTC')::date
 LEFT JOIN static a ON a.tile = u.tile
@@ -91,7 +99,16 @@ LEFT JOIN LATERAL (  -- looked up for the units to do only
     WHERE u.todo AND j.collection = %(collection)s AND j.chain_version = %(version)s AND j.tile = u.tile
       AND j.slot = u.slot
 ) AS j ON true
+LEFT JOIN LATERAL (  -- the campaign replaying an outdated unit, or whose job replaced a stale unit's input
+    SELECT * FROM hesp.campaign_cover(%(collection)s, %(version)s, u.tile,
+                                      daterange((u.acquired AT TIME ZONE 'UTC')::date, (u.acquired AT TIME ZONE 'UTC')::date, '[]'))
+    WHERE u.todo AND u.rank = 1
+    UNION ALL
+    SELECT * FROM hesp.cascade_campaign(%(upstream)s::text, u.tile, u.slot) WHERE u.todo AND u.stale IS NOT NULL
+) AS c ON true
 CROSS JOIN LATERAL (SELECT coalesce(
+    CASE WHEN u.stale IS NOT NULL THEN coalesce(hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
+                                                hesp.replay_verdict(u.stale, c.name, c.active, false)) END,
     hesp.made_verdict(u.rank),
     hesp.withdrawn_verdict(u.withdrawn),
     CASE WHEN u.upstream = 1 THEN ARRAY['invalid', 'its ' || %(upstream)s::text || ' input is empty (too cloudy)'] END,
@@ -108,12 +125,12 @@ CROSS JOIN LATERAL (SELECT coalesce(
         CASE WHEN a.unfetchable IS NOT NULL THEN ARRAY['blocked', a.unfetchable || ' is catalogued but not fetchable yet'] END,
         hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile')) END,
     CASE WHEN u.waits THEN ARRAY['blocked', 'waits for the acquisition of ' || (u.last_todo AT TIME ZONE 'UTC')::date] END,
-    hesp.outdated_verdict(u.rank, (SELECT max(o.version) FROM hesp.inventory o
+    hesp.replay_verdict((hesp.outdated_verdict(u.rank, (SELECT max(o.version) FROM hesp.inventory o
                                    WHERE o.collection = %(collection)s AND o.tile = u.tile AND o.slot = u.slot),
-                          %(version)s),
+                                               %(version)s))[2], c.name, c.active, true),
     ARRAY['runnable', NULL]
 ) AS verdict) AS v
-WHERE u.unit
+WHERE u.unit AND NOT (%(planning)s::boolean AND v.verdict[4] IS NOT NULL)
 
 -- name: period_gaps
 -- Per-period chains: one unit per tile and period (month, year, hydrological year) overlapping the requested
@@ -171,7 +188,8 @@ made AS (
 ),
 static AS ({static})
 SELECT u.tile, w.slot, u.start::timestamp AT TIME ZONE 'UTC' AS acquired, u.period_end, NULL::text AS input,
-       v.verdict[1] AS state, v.verdict[2] AS reason, NULL::text AS mode, j.id AS job, j.attempts, u.priority
+       v.verdict[1] AS state, v.verdict[2] AS reason, NULL::text AS mode, j.id AS job, j.attempts,
+       coalesce(c.priority, u.priority) AS priority, c.name AS campaign
 FROM units u
 CROSS JOIN LATERAL (SELECT hesp.acquisition_slot(NULL, u.start::timestamp AT TIME ZONE 'UTC') AS slot) AS w
 LEFT JOIN made m ON m.tile = u.tile AND m.start = u.start
@@ -183,6 +201,10 @@ CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(m.rank, 0) < 2 THEN (  -- a withdr
     WHERE d.collection = %(collection)s AND d.tile = u.tile
       AND d.acquired >= u.start::timestamp AT TIME ZONE 'UTC'
       AND d.acquired < u.period_end::timestamp AT TIME ZONE 'UTC') END) AS d(withdrawn)
+LEFT JOIN LATERAL (  -- the campaign replaying an outdated period
+    SELECT * FROM hesp.campaign_cover(%(collection)s, %(version)s, u.tile, daterange(u.start, u.period_end))
+    WHERE m.rank = 1
+) AS c ON true
 CROSS JOIN LATERAL (SELECT coalesce(
     hesp.made_verdict(m.rank),
     hesp.withdrawn_verdict(d.withdrawn),
@@ -201,9 +223,10 @@ CROSS JOIN LATERAL (SELECT coalesce(
     CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN coalesce(
         CASE WHEN a.unfetchable IS NOT NULL THEN ARRAY['blocked', a.unfetchable || ' is catalogued but not fetchable yet'] END,
         hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile')) END,
-    hesp.outdated_verdict(m.rank, m.version, %(version)s),
+    hesp.replay_verdict((hesp.outdated_verdict(m.rank, m.version, %(version)s))[2], c.name, c.active, true),
     ARRAY['runnable', NULL]
 ) AS verdict) AS v
+WHERE NOT (%(planning)s::boolean AND v.verdict[4] IS NOT NULL)
 
 -- name: static_present
 -- Static auxiliary inputs present per tile of the scope: items on the tile (the DEM made for it), or untiled

@@ -3,14 +3,15 @@
 -- in_scope below (psycopg.sql composition of this package's own text, never of user input).
 
 -- name: enqueue
--- Runnable and outdated units become queued jobs, once: planning again changes nothing. A unit whose job
--- succeeded but whose product is not in the inventory (removed since) is queued again.
-INSERT INTO hesp.jobs AS j (collection, chain_version, tile, slot, mode, priority, max_attempts)
-SELECT g.collection, %(version)s, g.tile, g.slot, g.mode, coalesce(g.priority, 3), %(max_attempts)s
+-- Runnable units and the outdated ones a campaign replays become queued jobs, once: planning again changes
+-- nothing. A unit whose job succeeded but whose product is not in the inventory (removed since), or was made
+-- from an input superseded since, is queued again. A job keeps the campaign it is planned for.
+INSERT INTO hesp.jobs AS j (collection, chain_version, tile, slot, mode, priority, max_attempts, campaign)
+SELECT g.collection, %(version)s, g.tile, g.slot, g.mode, coalesce(g.priority, 3), %(max_attempts)s, g.campaign
 FROM ({gaps}) AS g
 ON CONFLICT (collection, chain_version, tile, slot) DO UPDATE
 SET state = 'queued', attempts = 0, mode = EXCLUDED.mode, priority = EXCLUDED.priority, last_error = NULL,
-    run_after = now(), updated_at = now()
+    campaign = EXCLUDED.campaign, run_after = now(), updated_at = now()
 WHERE j.state = 'succeeded'
 RETURNING j.id
 
@@ -28,8 +29,10 @@ RETURNING id
 -- Whether the queued job `q` is in a run's scope, the same as the gaps its run plans (hymotep.queue.JobScope):
 -- its collection and tile, and its unit's dates (an acquisition's UTC day, from the inventory's items of its
 -- tile and slot; a period, from its start) within since/until and the period of one of the requests named
--- that asks for its collection (names it, or names a chain downstream: `asked_as`) on its tile.
-(%(collections)s::text[] IS NULL OR q.collection = ANY(%(collections)s::text[]))
+-- that asks for its collection (names it, or names a chain downstream: `asked_as`) on its tile. A job of a
+-- paused campaign is in no scope.
+(q.campaign IS NULL OR NOT EXISTS (SELECT FROM hesp.campaigns c WHERE c.name = q.campaign AND c.state = 'paused'))
+AND (%(collections)s::text[] IS NULL OR q.collection = ANY(%(collections)s::text[]))
 AND (%(tiles)s::text[] IS NULL OR q.tile = ANY(%(tiles)s::text[]))
 AND (NOT %(dated)s::boolean OR EXISTS (
     SELECT FROM (
