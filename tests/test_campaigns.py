@@ -20,15 +20,15 @@ from hygor.settings import default_collections_dir
 L2A, WATER = "maja-l2a", "surfwater-water"
 TILES = ("31TCJ", "31TDJ")
 CAMPAIGN = "maja-4-11-tcj"
-FAKE_MAJA = f"""chain: {{name: maja, version: "4.11"}}
-unit: {{kind: per-acquisition}}
+FAKE_MAJA = """chain: {name: maja, version: "4.11"}
+unit: {kind: per-acquisition}
 inputs:
-  - {{collection: sentinel-2-l1c, role: primary, match: same-acquisition}}
-resources: {{cpu_hours: 3.0, memory_gb: 12, wall_minutes: 45, output_mb: 1000}}
+  - {collection: sentinel-2-l1c, role: primary, match: same-acquisition}
+resources: {cpu_hours: 3.0, memory_gb: 12, wall_minutes: 45, output_mb: 1000}
 run:
-  command: [maja, --tile, "{{tile}}", --acquired, "{{acquired}}", --output, "{{output_dir}}",
-            --chain-version, "{{version}}"]
-  outputs: {{reader: theia-muscate, expect: "SENTINEL2?_*_L2A_T{{tile}}_*"}}
+  command: [maja, --tile, "{tile}", --acquired, "{acquired}", --output, "{output_dir}",
+            --chain-version, "{version}"]
+  outputs: {reader: theia-muscate, expect: "SENTINEL2?_*_L2A_T{tile}_*"}
   max_attempts: 1
 """
 
