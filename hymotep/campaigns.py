@@ -79,6 +79,7 @@ class CampaignProgress(BaseModel):
 
     campaign: str
     collection: str
+    chain_version: str
     state: CampaignState
     priority: int
     queued: int

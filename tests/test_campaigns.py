@@ -15,6 +15,8 @@ import pytest
 from conftest import hesp
 from run_scenario import RunScenario, build
 
+from hydra.dashboard.data import overview
+from hydra.metrics import ProductionCollector
 from hygor.settings import default_collections_dir
 
 L2A, WATER = "maja-l2a", "surfwater-water"
@@ -178,6 +180,13 @@ def test_a_campaign_replays_its_units_only_and_the_products_made_from_what_it_re
     shown = json.loads(ok("campaign", "show", CAMPAIGN, "--format", "json", env=env))
     assert shown["progress"].items() >= {"succeeded": 4, "queued": 0, "failed": 0, "waiting": 0}.items()
     assert shown["campaign"]["state"] == "active" and shown["campaign"]["tiles"] == 1
+    progress = {"queued": 0, "running": 0, "succeeded": 4, "failed": 0}
+    [status] = json.loads(ok("status", "--format", "json", env=env))["campaigns"]
+    assert status.items() >= {"campaign": CAMPAIGN, "state": "active", "priority": 1, **progress}.items()
+    metric = next(m for m in ProductionCollector(made.production).collect() if m.name == "hesp_campaign_units")
+    assert {s.labels["state"]: s.value for s in metric.samples if s.labels["campaign"] == CAMPAIGN} == progress
+    [row] = overview(made.production, with_logs=False)["campaigns"]
+    assert row.items() >= {"campaign": CAMPAIGN, "chain_version": "4.11", "units": 4, **progress}.items()
     assert "removed campaign" in ok("campaign", "remove", CAMPAIGN, env=env)
     assert json.loads(ok("campaign", "list", "--format", "json", env=env)) == []
 

@@ -38,7 +38,7 @@ SELECT (SELECT count(*) FROM removed) AS campaigns, (SELECT count(*) FROM droppe
 
 -- name: progress
 -- The jobs planned for each campaign by state: its replays and the products made from what they replaced.
-SELECT c.name AS campaign, c.collection, c.state, c.priority,
+SELECT c.name AS campaign, c.collection, c.chain_version, c.state, c.priority,
        count(j.id) FILTER (WHERE j.state = 'queued') AS queued,
        count(j.id) FILTER (WHERE j.state = 'running') AS running,
        count(j.id) FILTER (WHERE j.state = 'succeeded') AS succeeded,

@@ -339,6 +339,7 @@
     renderSelectors(overview);
     renderProgress(overview);
     renderJobs(overview);
+    renderCampaigns(overview);
     renderFailures(overview);
   }
 
@@ -423,6 +424,34 @@
               { "data-collection": row.collection },
               el("td", {}, row.collection),
               columns.map((c) => el("td", {}, row[c] ?? 0)),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  function renderCampaigns(overview) {
+    if (!overview.campaigns.length) {
+      replaceContent("campaigns", el("p", { class: "muted" }, "No campaign."));
+      return;
+    }
+    const columns = ["collection", "chain_version", "state", "priority", "queued", "running", "succeeded", "failed"];
+    replaceContent(
+      "campaigns",
+      el(
+        "table",
+        {},
+        el("thead", {}, el("tr", {}, el("th", {}, "campaign"), columns.map((c) => el("th", {}, c)))),
+        el(
+          "tbody",
+          {},
+          overview.campaigns.map((row) =>
+            el(
+              "tr",
+              { "data-campaign": row.campaign },
+              el("td", {}, row.campaign),
+              columns.map((c) => el("td", {}, String(row[c] ?? ""))),
             ),
           ),
         ),
