@@ -34,12 +34,13 @@ WITH scope AS (
 ),
 slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid, 1 empty), the best product,
             -- whether the primary input (the upstream product, else the source) can be fetched, whether an
-            -- upstream product was superseded (products made from it may be stale)
+            -- upstream product was superseded (products made from it may be stale), whether a product is valid
     SELECT tile, slot, min(acquired) FILTER (WHERE role = 0) AS acquired, min(acquired) AS made_at,
            max(upstream) AS upstream, max(rank) AS rank, bool_and(fetchable) FILTER (WHERE is_primary) AS fetchable,
-           bool_or(superseded) FILTER (WHERE role = 1) AS replaced
+           bool_or(superseded) FILTER (WHERE role = 1) AS replaced, bool_or(valid) FILTER (WHERE role = 2) AS made_valid
     FROM (
-        SELECT tile, slot, acquired, fetchable, superseded, collection = coalesce(%(upstream)s::text, %(source)s) AS is_primary,
+        SELECT tile, slot, acquired, fetchable, superseded, valid,
+               collection = coalesce(%(upstream)s::text, %(source)s) AS is_primary,
                CASE collection WHEN %(source)s THEN 0 WHEN %(collection)s THEN 2 ELSE 1 END AS role,
                CASE WHEN collection = %(upstream)s::text THEN CASE WHEN valid THEN 2 ELSE 1 END END AS upstream,
                CASE WHEN collection = %(collection)s THEN hesp.product_rank(version, valid, %(version)s) END AS rank
@@ -53,14 +54,23 @@ slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid
 ),
 units AS (  -- slots with an input on a requested date, and the chain's products since `history_days` before;
             -- a unit without a current product whose product was withdrawn is not to do (see withdrawn_verdict);
-            -- a made unit whose products were made from a superseded upstream product is (stale)
+            -- a made unit whose products were made from a superseded upstream product is (stale); an outdated
+            -- one is only when an active campaign replays it (`campaign`), else its product is `kept` as it is
+            -- (when valid, the previous product of a multi-temporal series)
     SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, s.priority, u.upstream, u.rank, u.fetchable,
-           v.unit, w.withdrawn, st.stale,
-           v.unit AND (coalesce(u.rank, 0) < 2 OR st.stale IS NOT NULL) AND u.upstream IS DISTINCT FROM 1
-             AND w.withdrawn IS NULL AS todo
+           v.unit, w.withdrawn, st.stale, c.name AS campaign, c.priority AS campaign_priority, c.active,
+           u.rank = 1 AND u.made_valid AND NOT coalesce(c.active, false) AS kept,
+           v.unit AND (coalesce(u.rank, 0) = 0 OR u.rank = 1 AND coalesce(c.active, false) OR st.stale IS NOT NULL)
+             AND u.upstream IS DISTINCT FROM 1 AND w.withdrawn IS NULL AS todo
     FROM slots u
     JOIN scope s ON s.tile = u.tile
     CROSS JOIN LATERAL (SELECT coalesce(s.dates @> (u.acquired AT TIME ZONE 'UTC')::date, false)) AS v(unit)
+    LEFT JOIN LATERAL (  -- the campaign replaying an outdated unit: looked up for those only
+        SELECT * FROM hesp.campaign_cover(%(collection)s, %(version)s, u.tile,
+                                          daterange((u.acquired AT TIME ZONE 'UTC')::date,
+                                                    (u.acquired AT TIME ZONE 'UTC')::date, '[]'))
+        WHERE v.unit AND u.rank = 1
+    ) AS c ON true
     CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND u.rank >= 2 AND u.replaced THEN  -- looked up for those only
         hesp.stale_input(%(collection)s, %(upstream)s::text, u.tile, u.slot, %(version)s) END) AS st(stale)
     CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND coalesce(u.rank, 0) < 2 THEN (  -- looked up for those only
@@ -90,7 +100,8 @@ SELECT u.tile, u.slot, u.acquired, NULL::date AS period_end,
                 THEN 'backward'
                 ELSE 'init' END
        END AS mode,
-       j.id AS job, j.attempts, coalesce(c.priority, u.priority) AS priority, c.name AS campaign
+       j.id AS job, j.attempts, coalesce(u.campaign_priority, k.priority, u.priority) AS priority,
+       coalesce(u.campaign, k.name) AS campaign
 FROM series u
 LEFT JOIN daily d ON d.day = (u.acquired AT TIME ZONE 'UTC')::date
 LEFT JOIN static a ON a.tile = u.tile
@@ -99,16 +110,12 @@ LEFT JOIN LATERAL (  -- looked up for the units to do only
     WHERE u.todo AND j.collection = %(collection)s AND j.chain_version = %(version)s AND j.tile = u.tile
       AND j.slot = u.slot
 ) AS j ON true
-LEFT JOIN LATERAL (  -- the campaign replaying an outdated unit, or whose job replaced a stale unit's input
-    SELECT * FROM hesp.campaign_cover(%(collection)s, %(version)s, u.tile,
-                                      daterange((u.acquired AT TIME ZONE 'UTC')::date, (u.acquired AT TIME ZONE 'UTC')::date, '[]'))
-    WHERE u.todo AND u.rank = 1
-    UNION ALL
+LEFT JOIN LATERAL (  -- the campaign whose job replaced a stale unit's input
     SELECT * FROM hesp.cascade_campaign(%(upstream)s::text, u.tile, u.slot) WHERE u.todo AND u.stale IS NOT NULL
-) AS c ON true
+) AS k ON true
 CROSS JOIN LATERAL (SELECT coalesce(
     CASE WHEN u.stale IS NOT NULL THEN coalesce(hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
-                                                hesp.replay_verdict(u.stale, c.name, c.active, false)) END,
+                                                hesp.replay_verdict(u.stale, k.name, k.active, false)) END,
     hesp.made_verdict(u.rank),
     hesp.withdrawn_verdict(u.withdrawn),
     CASE WHEN u.upstream = 1 THEN ARRAY['invalid', 'its ' || %(upstream)s::text || ' input is empty (too cloudy)'] END,
@@ -127,7 +134,7 @@ CROSS JOIN LATERAL (SELECT coalesce(
     CASE WHEN u.waits THEN ARRAY['blocked', 'waits for the acquisition of ' || (u.last_todo AT TIME ZONE 'UTC')::date] END,
     hesp.replay_verdict((hesp.outdated_verdict(u.rank, (SELECT max(o.version) FROM hesp.inventory o
                                    WHERE o.collection = %(collection)s AND o.tile = u.tile AND o.slot = u.slot),
-                                               %(version)s))[2], c.name, c.active, true),
+                                               %(version)s))[2], u.campaign, u.active, true),
     ARRAY['runnable', NULL]
 ) AS verdict) AS v
 WHERE u.unit AND NOT (%(planning)s::boolean AND v.verdict[4] IS NOT NULL)
@@ -255,14 +262,14 @@ FROM units
 -- name: dependent_series
 -- A multi-temporal chain (MAJA), per tile in time order, over the stream of units as it comes from the index
 -- (no sort). A unit to do runs NOMINAL when the latest earlier unit of the series is a valid product at most
--- `age_limit` before it; when that unit is still to do and within the limit, it waits for it (blocked,
--- NOMINAL); otherwise the series restarts there: BACKWARD when at least `backward` acquisitions (this one
--- included) follow to initialise on, else INIT. So a hole longer than the limit costs exactly one restart.
+-- `age_limit` before it (an outdated valid product that no active campaign replays serves as one); when that
+-- unit is still to do and within the limit, it waits for it (blocked, NOMINAL); otherwise the series restarts
+-- there: BACKWARD when at least `backward` acquisitions (this one included) follow to initialise on, else INIT. So a hole longer than the limit costs exactly one restart.
 -- The limit is `earlier_days` before `earlier_until` (MAJA: 30 days before July 2017), else `limit_days`.
-SELECT *, last_todo > coalesce(last_valid, '-infinity') AND acquired - last_todo <= age_limit AS waits
+SELECT *, todo AND last_todo > coalesce(last_valid, '-infinity') AND acquired - last_todo <= age_limit AS waits
 FROM (
     SELECT u.*,
-           max(u.acquired) FILTER (WHERE u.rank = 3) OVER earlier AS last_valid,
+           max(u.acquired) FILTER (WHERE u.rank = 3 OR u.kept) OVER earlier AS last_valid,
            max(u.acquired) FILTER (WHERE u.todo) OVER earlier AS last_todo,
            CASE WHEN u.acquired < %(earlier_until)s::date THEN %(earlier_days)s::integer ELSE %(limit_days)s::integer END
                * interval '1 day' AS age_limit
