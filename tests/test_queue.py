@@ -57,6 +57,8 @@ def test_planning_queues_runnable_units_and_outdated_ones_of_a_campaign_once(
         rows = conn.execute("SELECT priority, campaign FROM hesp.jobs WHERE campaign IS NOT NULL").fetchall()
     assert rows == [{"priority": 1, "campaign": "tcj-4-10"}]
     assert scenario.plan_jobs(GapFilter(collections=["maja-l2a"])) == 0  # planning again: nothing new
+    assert scenario.campaigns.remove("tcj-4-10") == 1  # its queued job goes with it
+    assert states(scenario, "maja-l2a")["outdated"] == 1
 
     env = {"HESP_DATABASE_URL": str(scenario.catalog.settings.database_url)}
     planned = hesp("plan", "--collection", "lis-snow", env=env)
