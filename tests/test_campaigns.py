@@ -187,6 +187,8 @@ def test_a_campaign_replays_its_units_only_and_the_products_made_from_what_it_re
     assert {s.labels["state"]: s.value for s in metric.samples if s.labels["campaign"] == CAMPAIGN} == progress
     [row] = overview(made.production, with_logs=False)["campaigns"]
     assert row.items() >= {"campaign": CAMPAIGN, "chain_version": "4.11", "units": 4, **progress}.items()
+    assert f"{CAMPAIGN}: MAJA 4.11 on 31TCJ" in ok("campaign", "show", CAMPAIGN, env=env)
+    assert CAMPAIGN in ok("campaign", "list", env=env) and CAMPAIGN in ok("status", env=env)
     assert "removed campaign" in ok("campaign", "remove", CAMPAIGN, env=env)
     assert json.loads(ok("campaign", "list", "--format", "json", env=env)) == []
 
