@@ -54,8 +54,8 @@ slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid
 ),
 units AS (  -- slots with an input on a requested date, and the chain's products since `history_days` before;
             -- a unit without a current product whose product was withdrawn is not to do (see withdrawn_verdict);
-            -- a made unit whose products were made from a superseded upstream product is (stale); an outdated
-            -- one is only when an active campaign replays it (`campaign`), else its product is `kept` as it is
+            -- a made unit whose products were made from a superseded upstream product is to do (stale); an
+            -- outdated one only when an active campaign replays it (`campaign`), else its product is `kept`
             -- (when valid, the previous product of a multi-temporal series)
     SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, s.priority, u.upstream, u.rank, u.fetchable,
            v.unit, w.withdrawn, st.stale, c.name AS campaign, c.priority AS campaign_priority, c.active,
@@ -264,7 +264,8 @@ FROM units
 -- (no sort). A unit to do runs NOMINAL when the latest earlier unit of the series is a valid product at most
 -- `age_limit` before it (an outdated valid product that no active campaign replays serves as one); when that
 -- unit is still to do and within the limit, it waits for it (blocked, NOMINAL); otherwise the series restarts
--- there: BACKWARD when at least `backward` acquisitions (this one included) follow to initialise on, else INIT. So a hole longer than the limit costs exactly one restart.
+-- there: BACKWARD when at least `backward` acquisitions (this one included) follow to initialise on, else INIT.
+-- So a hole longer than the limit costs exactly one restart.
 -- The limit is `earlier_days` before `earlier_until` (MAJA: 30 days before July 2017), else `limit_days`.
 SELECT *, todo AND last_todo > coalesce(last_valid, '-infinity') AND acquired - last_todo <= age_limit AS waits
 FROM (
