@@ -11,15 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import fake_chain
+import gap_scenario
 import pytest
 from conftest import hesp
-from run_scenario import RunScenario, build
+from run_scenario import L2A_DELAY, RunScenario, build
 
 from hydra.dashboard.data import overview
 from hydra.metrics import ProductionCollector
+from hygor.db import Database
+from hygor.items import derived_from_link
+from hygor.loader import ItemLoader
 from hygor.settings import default_collections_dir
+from hymotep.work_units import STATES, GapFilter
 
-L2A, WATER = "maja-l2a", "surfwater-water"
+L2A, WATER, WASP = "maja-l2a", "surfwater-water", "maja-l3a-monthly"
 TILES = ("31TCJ", "31TDJ")
 CAMPAIGN = "maja-4-11-tcj"
 FAKE_MAJA = """chain: {name: maja, version: "4.11"}
@@ -211,3 +216,29 @@ def test_a_bad_campaign_file_is_refused_with_one_line(
     assert result.returncode == 1
     assert expected in result.stdout + result.stderr
     assert len((result.stdout + result.stderr).strip().splitlines()) == 1
+
+
+def test_a_synthesis_made_from_a_superseded_l2a_is_outdated_and_planned(db_url: str, tmp_path: Path) -> None:
+    """Per-period chains cascade too: January's WASP L3A of 31TCJ names two L2As; one is superseded."""
+    production = gap_scenario.build(db_url, tmp_path)
+    january = gap_scenario.at("01-15")
+    synthesis = gap_scenario.item(WASP, "31TCJ", january, version="1.1.0")
+    inputs = [gap_scenario.l2a("31TCJ", day)["id"] for day in ("01-03", "01-08")]
+    synthesis["links"] = [derived_from_link(L2A, item_id) for item_id in inputs]
+    newer = gap_scenario.item(L2A, "31TCJ", gap_scenario.at("01-03") + L2A_DELAY, version="4.11.0", name="l2a-4-11")
+    only_tcj = GapFilter(collections=[WASP], tiles=["31TCJ"], states=STATES)
+
+    def unit() -> dict[str, Any]:
+        return next(r for r in production.gaps(only_tcj) if r["acquired"].month == 1)
+
+    with ItemLoader(Database(db_url)) as loader:
+        loader.load([synthesis])
+    assert unit()["state"] == "done"
+    with ItemLoader(Database(db_url)) as loader:
+        loader.load([newer])
+    with production.catalog.database().connect() as conn:
+        conn.execute("SELECT * FROM hesp.supersede(ARRAY['maja-l2a'], ARRAY['l2a-4-11'])")
+    stale = unit()
+    assert (stale["state"], stale["reason"]) == ("outdated", f"made from maja-l2a {inputs[0]}, superseded by l2a-4-11")
+    production.plan_jobs(GapFilter(collections=[WASP], tiles=["31TCJ"]))
+    assert unit()["state"] == "queued"

@@ -72,7 +72,7 @@ units AS (  -- slots with an input on a requested date, and the chain's products
         WHERE v.unit AND u.rank = 1
     ) AS c ON true
     CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND u.rank >= 2 AND u.replaced THEN  -- looked up for those only
-        hesp.stale_input(%(collection)s, %(upstream)s::text, u.tile, u.slot, %(version)s) END) AS st(stale)
+        hesp.stale_input(%(collection)s, %(upstream)s::text, u.tile, u.slot, u.slot, %(version)s) END) AS st(stale)
     CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND coalesce(u.rank, 0) < 2 THEN (  -- looked up for those only
         SELECT min(d.id) FROM hesp.withdrawn_items d
         WHERE d.collection = %(collection)s AND d.tile = u.tile AND d.slot = u.slot) END) AS w(withdrawn)
@@ -162,9 +162,9 @@ served AS (  -- the primary items and the source acquisitions of the scope, with
     ) AS p
 ),
 inputs AS (  -- the primary items of each period: all of them, the valid ones (current versions), whether a valid
-            -- one is not fetchable
+            -- one is not fetchable, whether one was superseded (the period's product may be stale)
     SELECT tile, start, count(*) FILTER (WHERE valid AND NOT superseded) AS valid,
-           bool_or(valid AND NOT superseded AND NOT fetchable) AS unfetchable
+           bool_or(valid AND NOT superseded AND NOT fetchable) AS unfetchable, bool_or(superseded) AS replaced
     FROM served WHERE collection = %(primary)s
     GROUP BY 1, 2
 ),
@@ -180,7 +180,7 @@ pending AS (  -- source acquisitions whose primary product is not made yet (nor 
 units AS (
     SELECT k.tile, k.start, hesp.period_end(%(period)s, k.start) AS period_end, s.priority,
            coalesce(k.start + %(window_to)s::integer, hesp.period_end(%(period)s, k.start)) AS inputs_end,
-           coalesce(n.valid, 0) AS valid, coalesce(q.pending, 0) AS pending, n.unfetchable
+           coalesce(n.valid, 0) AS valid, coalesce(q.pending, 0) AS pending, n.unfetchable, n.replaced
     FROM (SELECT tile, start FROM inputs UNION SELECT tile, start FROM pending) AS k
     JOIN scope s ON s.tile = k.tile AND s.dates && daterange(k.start, hesp.period_end(%(period)s, k.start))
     LEFT JOIN inputs n ON n.tile = k.tile AND n.start = k.start
@@ -212,7 +212,14 @@ LEFT JOIN LATERAL (  -- the campaign replaying an outdated period
     SELECT * FROM hesp.campaign_cover(%(collection)s, %(version)s, u.tile, daterange(u.start, u.period_end))
     WHERE m.rank = 1
 ) AS c ON true
+CROSS JOIN LATERAL (SELECT CASE WHEN m.rank >= 2 AND u.replaced THEN  -- products made from superseded inputs
+    hesp.stale_input(%(collection)s, %(primary)s, u.tile,
+                     hesp.acquisition_slot(u.tile, u.start::timestamp AT TIME ZONE 'UTC'),
+                     hesp.acquisition_slot(u.tile, u.period_end::timestamp AT TIME ZONE 'UTC') - 1,
+                     %(version)s) END) AS st(stale)
 CROSS JOIN LATERAL (SELECT coalesce(
+    CASE WHEN st.stale IS NOT NULL THEN coalesce(hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
+                                                 hesp.replay_verdict(st.stale, NULL, NULL, false)) END,
     hesp.made_verdict(m.rank),
     hesp.withdrawn_verdict(d.withdrawn),
     CASE WHEN u.valid < %(min_valid)s AND u.pending = 0 THEN ARRAY['invalid',

@@ -57,11 +57,12 @@ LANGUAGE sql STABLE AS $$
     LIMIT 1
 $$;
 
--- Why a made unit of `collection` is stale: every current product of it (not superseded, of the requested
--- version or newer) names an `upstream` input that has since been superseded: "made from maja-l2a X,
--- superseded by Y". NULL when one of them is made from current inputs. Looked up only for the units whose
--- upstream product was superseded (the gap queries know it from the inventory's index).
-CREATE FUNCTION hesp.stale_input(collection text, upstream text, tile text, slot integer, version text)
+-- Why a made unit of `collection` (its products on `tile` in slots `first` to `last`: one acquisition, or a
+-- period) is stale: every current product of it (not superseded, of the requested version or newer) names an
+-- `upstream` input that has since been superseded: "made from maja-l2a X, superseded by Y". NULL when one of
+-- them is made from current inputs. Looked up only for the units whose upstream products include a superseded
+-- one (the gap queries know it from the inventory's index).
+CREATE FUNCTION hesp.stale_input(collection text, upstream text, tile text, first integer, last integer, version text)
 RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN bool_and(s.input IS NOT NULL) THEN min(s.input) END
@@ -74,7 +75,7 @@ LANGUAGE sql STABLE AS $$
         LEFT JOIN hesp.supersessions r ON r.collection = l.input_collection AND r.id = l.input_id
         WHERE l.collection = p.collection AND l.id = p.id AND l.input_collection = upstream
     ) AS s
-    WHERE p.collection = stale_input.collection AND p.tile = stale_input.tile AND p.slot = stale_input.slot
+    WHERE p.collection = stale_input.collection AND p.tile = stale_input.tile AND p.slot BETWEEN first AND last
       AND NOT p.superseded AND hesp.product_rank(p.version, p.valid, version) >= 2
 $$;
 
