@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hydra.campaign_status import campaign_units
 from hydra.latency import latency_metrics
 from hydra.sql import catalogue_query
 from hydra.status import production_status
@@ -103,7 +104,7 @@ class ProductionCollector(Collector):
         )
         for failure in status.failures:
             failures.add_metric([failure.collection, failure.kind], failure.failed + failure.retrying)
-        return [jobs, retrying, hour, day, stale, failures]
+        return [jobs, retrying, hour, day, stale, failures, campaign_units(status.campaigns)]
 
     def _durations(self) -> Metric:
         histogram = HistogramMetricFamily(

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from hymotep.campaigns import CampaignProgress, progress
 from hymotep.job_history import Latency
 from hymotep.queue_status import CollectionCounts, FailedJobs, RunningJob, queue_snapshot
 from hymotep.work_units import Connect
@@ -43,6 +44,7 @@ class Status(BaseModel):
     stale_leases: int
     failures: list[FailureKind]
     latency: Latency | None = None  # acquisition to product, watched sources (set by `hesp status`)
+    campaigns: list[CampaignProgress] = []  # every campaign's jobs by state
 
 
 def error_kind(error: str | None) -> str:
@@ -72,12 +74,14 @@ def production_status(connect: Connect, collections: Sequence[str] | None = None
     """The status of the jobs of ``collections`` (all when None or empty), read in one snapshot."""
     with connect() as conn:
         snapshot = queue_snapshot(conn, collections)
+        campaigns = progress(conn)
     return Status(
         at=snapshot.at,
         collections=snapshot.collections,
         running=snapshot.running,
         stale_leases=sum(job.stale for job in snapshot.running),
         failures=group_failures(snapshot.failed),
+        campaigns=campaigns,
     )
 
 

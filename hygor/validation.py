@@ -20,6 +20,7 @@ from hygor.item_rules import item_rule_problems
 SCHEMA_ROOT = resources.files("hygor").joinpath("stac_schemas")
 CORE_SCHEMA = "https://schemas.stacspec.org/v{version}/{kind}-spec/json-schema/{kind}.json"
 KINDS = {"Feature": "item", "Collection": "collection", "Catalog": "catalog"}
+PROJECT_SCHEMAS = "https://hesperides.theia-land.fr/schemas/"  # the $id prefix of the project's own schemas
 
 
 class SchemaNotShipped(LookupError):
@@ -98,8 +99,18 @@ def document_errors(document: Any, package: str, schema: str) -> list[str]:
 
 @cache
 def _project_validator(package: str, schema: str) -> jsonschema_rs.Validator:
-    document = json.loads(resources.files(package).joinpath("schemas", schema).read_text())
-    return jsonschema_rs.validator_for(document, retriever=_retrieve)
+    """A project schema may refer to its siblings by their ``$id`` (a campaign's zone is a request's)."""
+
+    def retrieve(url: str) -> Any:
+        if url.startswith(PROJECT_SCHEMAS):
+            return _project_schema(package, url.removeprefix(PROJECT_SCHEMAS))
+        return _retrieve(url)
+
+    return jsonschema_rs.validator_for(_project_schema(package, schema), retriever=retrieve)
+
+
+def _project_schema(package: str, schema: str) -> Any:
+    return json.loads(resources.files(package).joinpath("schemas", schema).read_text())
 
 
 def describe(error: jsonschema_rs.ValidationError) -> str:

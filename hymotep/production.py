@@ -17,6 +17,7 @@ from hygor.acting import acting_user
 from hygor.catalog import CatalogStatus, InitReport
 from hygor.tiles import select_tiles
 from hymotep import decisions, queue, store, work_units
+from hymotep.campaign_book import Campaigns
 from hymotep.chains import ChainDefinition, ChainError, load_chains, source_collection
 from hymotep.decisions import Decision, HistoryEvent
 from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDemand, estimate, plan_capacity
@@ -106,6 +107,11 @@ class Production:
         with self.catalog.database().connect() as conn, conn.transaction():
             yield conn, chains
 
+    @property
+    def campaigns(self) -> Campaigns:
+        """The reprocessing campaigns (``hymotep.campaigns``)."""
+        return Campaigns(self.catalog)
+
     def gaps(self, wanted: work_units.GapFilter) -> Iterator[dict[str, Any]]:
         """The units of work in ``wanted.states``, streamed (see ``hymotep.work_units``)."""
         chains = load_chains(self.catalog.settings.collections_dir)
@@ -122,7 +128,7 @@ class Production:
         return PlanReport(queued=self.plan_jobs(wanted), requeued=requeued)
 
     def plan_jobs(self, wanted: work_units.GapFilter) -> int:
-        """Queue a job for every runnable or outdated unit; the number queued."""
+        """Queue a job for every runnable unit and every outdated one a campaign replays; the number queued."""
         chains = load_chains(self.catalog.settings.collections_dir)
         return queue.plan_jobs(self.catalog.database().connect, chains, wanted)
 

@@ -2,11 +2,12 @@
 
 The database is the single source of truth for job state, whichever executor runs the work:
 
-- ``plan_jobs``: runnable and outdated units become queued jobs, keyed by collection, chain version, tile and
-  unit, so planning twice changes nothing;
-- ``JobQueue.claim``: the next job of a run's scope (``JobScope``: the same filter as its planning) by priority,
-  ``FOR UPDATE SKIP LOCKED`` so that concurrent workers never take the same one, with a lease the worker renews
-  while it runs;
+- ``plan_jobs``: runnable units, and outdated ones that a reprocessing campaign replays (or made from a
+  superseded input), become queued jobs, keyed by collection, chain version, tile and unit, so planning twice
+  changes nothing; a campaign's jobs carry its name and priority;
+- ``JobQueue.claim``: the next job of a run's scope (``JobScope``: the same filter as its planning; never a job
+  of a paused campaign) by priority, ``FOR UPDATE SKIP LOCKED`` so that concurrent workers never take the same
+  one, with a lease the worker renews while it runs;
 - jobs whose lease expired (a worker killed mid-job) go back to the queue before each claim;
 - ``succeed`` runs in the transaction that registers the job's products, and refuses when the lease was lost;
   ``fail`` puts the job back after an exponential back-off, or fails it for good after its attempts;
@@ -101,7 +102,8 @@ def _scoped(name: str) -> sql.Composed:
 
 
 def plan_jobs(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter) -> int:
-    """Queue a job for every runnable or outdated unit of ``wanted``; the number of jobs queued."""
+    """Queue a job for every runnable unit of ``wanted`` and every outdated one a campaign replays (or made from a
+    superseded input, see ``gaps.sql``); the number of jobs queued."""
     queued = 0
     runnable = replace(wanted, states=PLANNED_STATES)
     for statement, params in gap_statements(connect, chains, runnable, ordered=False):
@@ -109,7 +111,7 @@ def plan_jobs(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapF
         with gap_transaction(connect) as conn:  # the gap query planned as it is for `hesp gaps`
             run = chains[params["collection"]].run
             attempts = run.max_attempts if run else DEFAULT_MAX_ATTEMPTS
-            rows = conn.execute(enqueue, {**params, "max_attempts": attempts}).fetchall()
+            rows = conn.execute(enqueue, {**params, "max_attempts": attempts, "planning": True}).fetchall()
             queued += len(rows)
     return queued
 

@@ -26,6 +26,7 @@ from hygor.validation import document_errors
 from hymotep.errors import HymotepError
 
 REQUEST_SCHEMA = "request.schema.json"
+REQUEST_SHAPE = "a request must be a YAML mapping (name, requester, zone, chains, period)"
 ZONE_KINDS = ("tiles", "bbox", "region", "geojson")
 DEFAULT_PRIORITY = 3
 MAX_REPORTED = 3  # schema problems joined into the one-line message
@@ -109,28 +110,22 @@ def produced_chains(collections_dir: Path) -> set[str]:
 
 def load_request_file(path: Path, known_chains: set[str]) -> ProductionRequest:
     """Read and check one request file; a relative GeoJSON path is taken from the file's folder."""
+    return parse_request(read_file(path), source=str(path), known_chains=known_chains, base_dir=path.parent)
+
+
+def read_file(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RequestError(f"{path}: cannot be read ({exc})") from exc
-    return parse_request(text, source=str(path), known_chains=known_chains, base_dir=path.parent)
 
 
 def parse_request(text: str, *, source: str, known_chains: set[str], base_dir: Path | None) -> ProductionRequest:
     """YAML, then the schema, then the checks against the centre; ``RequestError`` "<source>: <fault>" if any."""
-    document = _load_yaml(text, source)
-    _raise(source, _schema_problems(document))
-    period = document["period"]
-    start, end = date.fromisoformat(period["start"]), period.get("end")
-    end = date.fromisoformat(end) if end is not None else None
-    problems = _chain_problems(document["chains"], known_chains)
-    if end is not None and end < start:
-        problems.append(f"period ends ({end}) before it starts ({start})")
-    _raise(source, problems)
-    try:
-        zone = _zone(document["zone"], base_dir)
-    except _ZoneProblem as exc:
-        raise RequestError(f"{source}: zone: {exc}") from None
+    document = load_document(text, source=source, schema=REQUEST_SCHEMA, shape=REQUEST_SHAPE)
+    start, end, period_problems = parse_period(document["period"])
+    _raise(source, _chain_problems(document["chains"], known_chains) + period_problems)
+    zone = parse_zone(document["zone"], source=source, base_dir=base_dir)
     return ProductionRequest(
         name=document["name"],
         title=document.get("title"),
@@ -144,6 +139,29 @@ def parse_request(text: str, *, source: str, known_chains: set[str], base_dir: P
     )
 
 
+def load_document(text: str, *, source: str, schema: str, shape: str) -> dict[str, Any]:
+    """A YAML mapping valid against ``schema`` (of ``hymotep/schemas/``): requests, campaigns. ``shape``: the
+    message when the document is not a mapping."""
+    document = _load_yaml(text, source, shape)
+    _raise(source, _schema_problems(document, schema))
+    return document
+
+
+def parse_period(period: dict[str, Any]) -> tuple[date, date | None, list[str]]:
+    """A schema-valid period's start and end (None: open), and its problem if it ends before it starts."""
+    start, end = date.fromisoformat(period["start"]), period.get("end")
+    end = date.fromisoformat(end) if end is not None else None
+    return start, end, [f"period ends ({end}) before it starts ({start})"] if end is not None and end < start else []
+
+
+def parse_zone(zone: dict[str, Any], *, source: str, base_dir: Path | None) -> Zone:
+    """A schema-valid zone, checked: tiles of the grid, a non-empty box, a valid GeoJSON area."""
+    try:
+        return _zone(zone, base_dir)
+    except _ZoneProblem as exc:
+        raise RequestError(f"{source}: zone: {exc}") from None
+
+
 class _ZoneProblem(Exception):
     """The zone is empty or names what does not exist."""
 
@@ -155,7 +173,7 @@ def _raise(source: str, problems: list[str]) -> None:
         raise RequestError(f"{source}: {'; '.join(problems[:MAX_REPORTED])}{tail}")
 
 
-def _load_yaml(text: str, source: str) -> dict[str, Any]:
+def _load_yaml(text: str, source: str, shape: str) -> dict[str, Any]:
     try:
         document = yaml.load(text, Loader=TextDatesLoader)  # a SafeLoader: no Python objects
     except yaml.MarkedYAMLError as exc:
@@ -163,9 +181,9 @@ def _load_yaml(text: str, source: str) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise RequestError(f"{source}: malformed YAML: {exc}") from None
     if document is None:
-        raise RequestError(f"{source}: the request file is empty")
+        raise RequestError(f"{source}: the file is empty")
     if not isinstance(document, dict):
-        raise RequestError(f"{source}: a request must be a YAML mapping (name, requester, zone, chains, period)")
+        raise RequestError(f"{source}: {shape}")
     try:
         plain = json.loads(json.dumps(document))
     except (TypeError, ValueError) as exc:
@@ -183,8 +201,8 @@ def _yaml_fault(exc: yaml.MarkedYAMLError) -> str:
     return fault
 
 
-def _schema_problems(document: dict[str, Any]) -> list[str]:
-    problems = document_errors(document, "hymotep", REQUEST_SCHEMA)
+def _schema_problems(document: dict[str, Any], schema: str) -> list[str]:
+    problems = document_errors(document, "hymotep", schema)
     zone = document.get("zone")
     if isinstance(zone, dict) and len(zone) != 1:
         given = ", ".join(map(str, zone)) or "nothing"

@@ -10,7 +10,8 @@ auxiliary inputs and the jobs, and gives each unit a state:
 - ``queued``, ``running``, ``failed``: a job of the requested version speaks for it;
 - ``blocked``: an input is missing (no CAMS for the date, no L2A yet, the period is not over, the previous
   acquisition of a multi-temporal series is still to do);
-- ``outdated``: made by an older chain version: to reprocess;
+- ``outdated``: made by an older chain version, or from an input superseded since: to reprocess (a version
+  change only where a reprocessing campaign covers the unit: ``campaign``, see ``hymotep.campaigns``);
 - ``not-accepted``: only requests left out (``hesp plan capacity --apply``, ``hesp request leave-out``) ask for
   it: shown, never planned;
 - ``runnable``: everything is there.
@@ -45,7 +46,7 @@ STATES: tuple[State, ...] = get_args(State)
 GAP_STATES: tuple[State, ...] = ("runnable", "blocked", "queued", "running", "failed", "outdated", "not-accepted")
 COLUMNS = (
     "collection", "tile", "slot", "acquired", "period_end", "input", "state", "reason", "mode", "job", "attempts",
-    "priority",
+    "priority", "campaign",
 )  # fmt: skip
 BATCH = 5000  # rows fetched from the server at a time
 SMALL_SCOPE = 500  # tiles up to which the inventory is read tile by tile rather than whole collections in order
@@ -123,6 +124,7 @@ def _collection_query(chains: dict[str, ChainDefinition], collection: str, wante
         "static": chain.auxiliary("static"),
         "daily": chain.auxiliary("same-day"),
         "history_days": 0,
+        "planning": False,  # True: leave out the outdated units no active campaign replays (plan_jobs)
     }
     static = sql.SQL(gaps_query("static_present"))  # composition of this package's own query text
     if chain.unit == "per-period":

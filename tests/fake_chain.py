@@ -62,11 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def install(folder: Path) -> Path:
-    """An executable named ``surfwater`` in ``folder`` that runs this script with this Python."""
+def install(folder: Path, name: str = "surfwater", module: str = "fake_chain") -> Path:
+    """An executable ``name`` in ``folder`` that runs ``main`` of the tests' ``module`` with this Python."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "surfwater"
+    path = folder / name
     path.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-                    "from fake_chain import main\nsys.exit(main())\n")  # fmt: skip
+                    f"from {module} import main\nsys.exit(main())\n")  # fmt: skip
     path.chmod(0o755)
     return folder

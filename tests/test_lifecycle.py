@@ -46,12 +46,20 @@ def run(env: dict[str, str]) -> None:
 
 
 def reprocessed(scenario: RunScenario, tmp_path: Path, version: str) -> dict[str, str]:
-    """The environment of a collections folder whose Surfwater chain is at ``version``, after running it."""
+    """The environment of a collections folder whose Surfwater chain is at ``version``, after running it for a
+    campaign replaying the water maps of 31TCJ."""
     collections = tmp_path / "collections"
     shutil.copytree(default_collections_dir(), collections)
     chain = collections / WATER / "chain.yaml"
     chain.write_text(chain.read_text().replace('version: "1.0.0"', f'version: "{version}"'))
     env = {**scenario.env, "HESP_COLLECTIONS_DIR": str(collections)}
+    campaign = tmp_path / f"water-{version}.yaml"
+    campaign.write_text(
+        f"name: water-{version.replace('.', '-')}\ncollection: {WATER}\nchain_version: {version}\n"
+        "zone: {tiles: [31TCJ]}\nperiod: {start: 2023-01-01}\n"
+    )
+    added = hesp("campaign", "add", str(campaign), env=env)
+    assert added.returncode == 0, added.stdout + added.stderr
     run(env)
     return env
 

@@ -28,7 +28,8 @@ SCHEMA_0_1 = REPO / "tests" / "fixtures" / "schema-0.1"
 PRODUCTION_OBJECTS = {
     "requests", "request_tiles", "jobs", "request_scope", "product_rank", "made_verdict", "outdated_verdict",
     "job_verdict", "lacks", "missing_verdict", "period_start", "period_end", "request_history",
-    "not_accepted_verdict",
+    "not_accepted_verdict", "campaigns", "campaign_tiles", "campaign_cover", "cascade_campaign", "stale_input",
+    "replay_verdict",
 }  # fmt: skip
 # Every production table's rows, and the catalogue's a production database keeps.
 KEPT_ROWS = {
@@ -89,12 +90,13 @@ def test_the_catalogue_makes_no_production_object(empty_db_url: str) -> None:
                                                                            "0007_ingest_runs",
                                                                            "0008_collection_delete",
                                                                            "0009_publication",
-                                                                           "0010_lineage_links")]  # fmt: skip
+                                                                           "0010_lineage_links",
+                                                                           "0011_lineage")]  # fmt: skip
     assert not hesp_objects(empty_db_url) & PRODUCTION_OBJECTS
     production = Production(catalogue).init()
     assert production.migrations_applied == ["0001_requests (hymotep)", "0002_production (hymotep)",
                                              "0003_job_start (hymotep)", "0004_decisions (hymotep)",
-                                             "0006_watch (hymotep)"]  # fmt: skip
+                                             "0005_campaigns (hymotep)", "0006_watch (hymotep)"]  # fmt: skip
     assert PRODUCTION_OBJECTS <= hesp_objects(empty_db_url)
 
 
@@ -116,9 +118,11 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         "0008_collection_delete (hygor)",
         "0009_publication (hygor)",
         "0010_lineage_links (hygor)",
+        "0011_lineage (hygor)",
     ]
-    assert pending == [*new, *moved_in, "0004_decisions (hymotep)", "0006_watch (hymotep)"]
-    assert production.init().migrations_applied == [*new, "0004_decisions (hymotep)", "0006_watch (hymotep)"]
+    newer = ["0004_decisions (hymotep)", "0005_campaigns (hymotep)", "0006_watch (hymotep)"]
+    assert pending == [*new, *moved_in, *newer]
+    assert production.init().migrations_applied == [*new, *newer]
     with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:
         after = {table: conn.execute(sql).fetchall() for table, sql in KEPT_ROWS.items()}
     assert all(row.pop("fetchable") is False for row in after["inventory"])  # the item of fill() has no asset
@@ -126,15 +130,16 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
     for row in after["requests"]:  # requests of hesp 0.1 are accepted, as they were produced
         assert (row.pop("decision"), row.pop("decision_reason"), row.pop("decided_at"), row.pop("decided_by")) == (
             "accepted", None, None, None)  # fmt: skip
+    assert all(row.pop("campaign") is None for row in after["jobs"])
     assert after == before
     with psycopg.connect(empty_db_url, row_factory=dict_row) as conn:
         records = conn.execute("SELECT * FROM hesp.schema_migrations ORDER BY stream, version").fetchall()
     assert [(r["stream"], r["version"], r["name"]) for r in records] == [
         ("hygor", 1, "hesp_schema"), ("hygor", 2, "harvests"), ("hygor", 3, "tiles"), ("hygor", 5, "inventory"),
         ("hygor", 6, "fetchable"), ("hygor", 7, "ingest_runs"), ("hygor", 8, "collection_delete"),
-        ("hygor", 9, "publication"), ("hygor", 10, "lineage_links"), ("hymotep", 1, "requests"),
-        ("hymotep", 2, "production"), ("hymotep", 3, "job_start"), ("hymotep", 4, "decisions"),
-        ("hymotep", 6, "watch"),
+        ("hygor", 9, "publication"), ("hygor", 10, "lineage_links"), ("hygor", 11, "lineage"),
+        ("hymotep", 1, "requests"), ("hymotep", 2, "production"), ("hymotep", 3, "job_start"),
+        ("hymotep", 4, "decisions"), ("hymotep", 5, "campaigns"), ("hymotep", 6, "watch"),
     ]  # fmt: skip
     with psycopg.connect(db_url) as conn:  # the checksums of the files of today
         current = dict(conn.execute("SELECT stream || version, checksum FROM hesp.schema_migrations").fetchall())

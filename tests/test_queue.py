@@ -32,13 +32,33 @@ def states(production: Production, collection: str) -> dict[str, int]:
     return {row["state"]: row["units"] for row in rows}
 
 
-def test_planning_queues_runnable_and_outdated_units_once(scenario: Production) -> None:
+def replay_outdated(production: Production, folder: Path) -> None:
+    """A campaign replaying 31TCJ's maja-l2a with the installed chain (its Jan 18 L2A is of 4.9.0)."""
+    campaign = folder / "campaign.yaml"
+    campaign.write_text(
+        "name: tcj-4-10\ncollection: maja-l2a\nchain_version: 4.10.0\nzone: {tiles: [31TCJ]}\n"
+        "period: {start: 2023-01-01}\npriority: 1\n"
+    )
+    production.campaigns.add(campaign)
+
+
+def test_planning_queues_runnable_units_and_outdated_ones_of_a_campaign_once(
+    scenario: Production, tmp_path: Path
+) -> None:
     before = states(scenario, "maja-l2a")
     queued = scenario.plan_jobs(GapFilter(collections=["maja-l2a"]))
-    assert queued == before["runnable"] + before["outdated"] == 4
+    assert queued == before["runnable"] == 3  # the outdated unit waits for a campaign
     after = states(scenario, "maja-l2a")
-    assert after["queued"] == before["queued"] + 4 and "runnable" not in after and "outdated" not in after
+    assert after["queued"] == before["queued"] + 3 and "runnable" not in after and after["outdated"] == 1
+    replay_outdated(scenario, tmp_path)
+    assert scenario.plan_jobs(GapFilter(collections=["maja-l2a"])) == 1
+    assert "outdated" not in states(scenario, "maja-l2a")
+    with scenario.catalog.database().connect() as conn:
+        rows = conn.execute("SELECT priority, campaign FROM hesp.jobs WHERE campaign IS NOT NULL").fetchall()
+    assert rows == [{"priority": 1, "campaign": "tcj-4-10"}]
     assert scenario.plan_jobs(GapFilter(collections=["maja-l2a"])) == 0  # planning again: nothing new
+    assert scenario.campaigns.remove("tcj-4-10") == 1  # its queued job goes with it
+    assert states(scenario, "maja-l2a")["outdated"] == 1
 
     env = {"HESP_DATABASE_URL": str(scenario.catalog.settings.database_url)}
     planned = hesp("plan", "--collection", "lis-snow", env=env)
@@ -143,6 +163,7 @@ def claimed_units(production: Production, queue: JobQueue, wanted: GapFilter) ->
 def test_a_claim_takes_only_the_jobs_of_its_runs_filter(scenario: Production, tmp_path: Path) -> None:
     """Jobs queued for every tile and date; a run of one tile, of some dates or of one request claims those
     only, as its planning would have planned them (a request for lis-snow asks for its maja-l2a)."""
+    replay_outdated(scenario, tmp_path)
     scenario.plan_jobs(GapFilter(collections=["maja-l2a"]))
     scenario.add_request(write_request(tmp_path, "march", "lis-snow", "2023-03-01", "2023-03-31", ("31TDJ",)))
     with scenario.catalog.database().connect() as conn:

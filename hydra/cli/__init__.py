@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from hydra.cli import collections, db, plan, request, storage, tiles
+from hydra.cli import campaign, collections, db, plan, request, storage, tiles
 from hydra.cli.demo import demo
 from hydra.cli.doctor import doctor
 from hydra.cli.gaps import gaps
@@ -33,6 +33,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(collections.app, name="collections")
 app.add_typer(tiles.app, name="tiles")
 app.add_typer(request.app, name="request")
+app.add_typer(campaign.app, name="campaign")
 app.add_typer(plan.app, name="plan")
 app.add_typer(storage.app, name="storage")
 app.command()(ingest)

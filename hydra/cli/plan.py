@@ -28,7 +28,8 @@ def jobs(
     ] = False,
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:
-    """Queue a job for every runnable or outdated unit (see `hesp gaps`); planning again queues nothing new."""
+    """Queue a job for every runnable unit and every outdated one a campaign replays (see `hesp gaps`,
+    `hesp campaign`); planning again queues nothing new."""
     if ctx.invoked_subcommand is not None:
         return
     report = Production().plan(gap_filter(collection, request, tile, since, until), retry_failed=retry_failed)

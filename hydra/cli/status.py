@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from hydra.cli.campaign import render_progress
 from hydra.cli.gaps import Collections
 from hydra.cli.history import render_job, render_latency
 from hydra.cli.render import OutputFormat, console, show, table
@@ -44,6 +45,9 @@ def render(report: Status) -> None:
     if len(rows) > 1:
         rows.append(["all", *(sum(getattr(c, k) for c in report.collections) for k in STATE_COLUMNS)])
     console.print(table("jobs by state", ["collection", *STATE_HEADERS], rows))
+    if report.campaigns:
+        console.print()
+        render_progress(report.campaigns)
     if report.running:
         shown = report.running[:RUNNING_SHOWN]
         console.print()

@@ -12,6 +12,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from hydra.campaign_status import campaign_rows
 from hydra.sql import catalogue_query
 from hydra.status import error_kind, production_status
 from hymotep import queue_status
@@ -81,6 +82,7 @@ def overview(production: Production, with_logs: bool) -> dict[str, Any]:
         ],  # fmt: skip
         "failures": recent_failures(production, with_logs),
         "latency": production.latency().model_dump(mode="json"),  # acquisition to product, watched sources
+        "campaigns": campaign_rows(status.campaigns),
     }
 
 

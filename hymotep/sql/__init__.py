@@ -1,6 +1,6 @@
 """The production workshop's named queries (``queries.sql``, ``decisions.sql``, ``gaps.sql``, ``queue.sql``,
-``queue_status.sql``, ``run.sql``, ``storage.sql``, ``watch.sql``, ``history.sql``) and its migrations
-(``migrations/``, see ``hymotep.migrations``)."""
+``queue_status.sql``, ``campaigns.sql``, ``run.sql``, ``storage.sql``, ``watch.sql``, ``history.sql``) and its
+migrations (``migrations/``, see ``hymotep.migrations``)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,7 @@ def watch_query(name: str) -> str:
 
 def history_query(name: str) -> str:
     return named_queries(__package__, "history.sql")[name]
+
+
+def campaign_query(name: str) -> str:
+    return named_queries(__package__, "campaigns.sql")[name]

@@ -1,7 +1,9 @@
 -- Gaps: every unit of work the requests expect of a produced collection, with its state, as one set
 -- operation on hesp.inventory (hygor 0005, hymotep 0002). Each query returns the same columns:
---   tile, slot, acquired, period_end, input, state, reason, mode, job, attempts, priority
--- where slot is the unit's key (hesp.acquisition_slot of the acquisition, or of the start of a period).
+--   tile, slot, acquired, period_end, input, state, reason, mode, job, attempts, priority, campaign
+-- where slot is the unit's key (hesp.acquisition_slot of the acquisition, or of the start of a period), and
+-- campaign the reprocessing campaign that replays an outdated unit (hymotep 0005). With `planning`, the
+-- outdated units no active campaign replays are left out (hesp.replay_verdict: `held`).
 -- `{series}` in acquisition_units is replaced by independent_series or dependent_series, `{static}` in both
 -- gap queries by static_present (psycopg.sql composition of this file's text, never of user input).
 
@@ -31,11 +33,14 @@ WITH scope AS (
     SELECT * FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::text[], %(since)s::date, %(until)s::date)
 ),
 slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid, 1 empty), the best product,
-            -- whether the primary input (the upstream product, else the source) can be fetched
+            -- whether the primary input (the upstream product, else the source) can be fetched, whether an
+            -- upstream product was superseded (products made from it may be stale), whether a product is valid
     SELECT tile, slot, min(acquired) FILTER (WHERE role = 0) AS acquired, min(acquired) AS made_at,
-           max(upstream) AS upstream, max(rank) AS rank, bool_and(fetchable) FILTER (WHERE is_primary) AS fetchable
+           max(upstream) AS upstream, max(rank) AS rank, bool_and(fetchable) FILTER (WHERE is_primary) AS fetchable,
+           bool_or(superseded) FILTER (WHERE role = 1) AS replaced, bool_or(valid) FILTER (WHERE role = 2) AS made_valid
     FROM (
-        SELECT tile, slot, acquired, fetchable, collection = coalesce(%(upstream)s::text, %(source)s) AS is_primary,
+        SELECT tile, slot, acquired, fetchable, superseded, valid,
+               collection = coalesce(%(upstream)s::text, %(source)s) AS is_primary,
                CASE collection WHEN %(source)s THEN 0 WHEN %(collection)s THEN 2 ELSE 1 END AS role,
                CASE WHEN collection = %(upstream)s::text THEN CASE WHEN valid THEN 2 ELSE 1 END END AS upstream,
                CASE WHEN collection = %(collection)s THEN hesp.product_rank(version, valid, %(version)s) END AS rank
@@ -48,15 +53,29 @@ slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid
     GROUP BY tile, slot
 ),
 units AS (  -- slots with an input on a requested date, and the chain's products since `history_days` before;
-            -- a unit without a current product whose product was withdrawn is not to do (see withdrawn_verdict)
+            -- a unit without a current product whose product was withdrawn is not to do (see withdrawn_verdict);
+            -- a made unit whose products were made from a superseded upstream product is to do (stale); an
+            -- outdated one only when an active campaign replays it (`campaign`), else its product is `kept`
+            -- (when valid, the previous product of a multi-temporal series)
     SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, s.priority, u.upstream, u.rank, u.fetchable,
-           v.unit, w.withdrawn, v.accepted, s.left_out,
-           v.unit AND coalesce(u.rank, 0) < 2 AND u.upstream IS DISTINCT FROM 1 AND w.withdrawn IS NULL
+           v.unit, w.withdrawn, v.accepted, s.left_out, st.stale, c.name AS campaign,
+           c.priority AS campaign_priority, c.active,
+           u.rank = 1 AND u.made_valid AND NOT coalesce(c.active, false) AS kept,
+           v.unit AND (coalesce(u.rank, 0) = 0 OR u.rank = 1 AND coalesce(c.active, false) OR st.stale IS NOT NULL)
+             AND u.upstream IS DISTINCT FROM 1 AND w.withdrawn IS NULL
              AND v.accepted AS todo  -- a unit of left-out requests only is not to do (nor waited for)
     FROM slots u
     JOIN scope s ON s.tile = u.tile
     CROSS JOIN LATERAL (SELECT coalesce(s.dates @> (u.acquired AT TIME ZONE 'UTC')::date, false),
                                coalesce(s.accepted @> (u.acquired AT TIME ZONE 'UTC')::date, false)) AS v(unit, accepted)
+    LEFT JOIN LATERAL (  -- the campaign replaying an outdated unit: looked up for those only
+        SELECT * FROM hesp.campaign_cover(%(collection)s, %(version)s, u.tile,
+                                          daterange((u.acquired AT TIME ZONE 'UTC')::date,
+                                                    (u.acquired AT TIME ZONE 'UTC')::date, '[]'))
+        WHERE v.unit AND u.rank = 1
+    ) AS c ON true
+    CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND v.accepted AND u.rank >= 2 AND u.replaced THEN  -- those only
+        hesp.stale_input(%(collection)s, %(upstream)s::text, u.tile, u.slot, u.slot, %(version)s) END) AS st(stale)
     CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND coalesce(u.rank, 0) < 2 THEN (  -- looked up for those only
         SELECT min(d.id) FROM hesp.withdrawn_items d
         WHERE d.collection = %(collection)s AND d.tile = u.tile AND d.slot = u.slot) END) AS w(withdrawn)
@@ -84,7 +103,8 @@ SELECT u.tile, u.slot, u.acquired, NULL::date AS period_end,
                 THEN 'backward'
                 ELSE 'init' END
        END AS mode,
-       j.id AS job, j.attempts, u.priority
+       j.id AS job, j.attempts, coalesce(u.campaign_priority, k.priority, u.priority) AS priority,
+       coalesce(u.campaign, k.name) AS campaign
 FROM series u
 LEFT JOIN daily d ON d.day = (u.acquired AT TIME ZONE 'UTC')::date
 LEFT JOIN static a ON a.tile = u.tile
@@ -93,7 +113,12 @@ LEFT JOIN LATERAL (  -- looked up for the units to do only
     WHERE u.todo AND j.collection = %(collection)s AND j.chain_version = %(version)s AND j.tile = u.tile
       AND j.slot = u.slot
 ) AS j ON true
+LEFT JOIN LATERAL (  -- the campaign whose job replaced a stale unit's input
+    SELECT * FROM hesp.cascade_campaign(%(upstream)s::text, u.tile, u.slot) WHERE u.todo AND u.stale IS NOT NULL
+) AS k ON true
 CROSS JOIN LATERAL (SELECT coalesce(
+    CASE WHEN u.stale IS NOT NULL THEN coalesce(hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
+                                                hesp.replay_verdict(u.stale, k.name, k.active, false)) END,
     hesp.made_verdict(u.rank),
     hesp.withdrawn_verdict(u.withdrawn),
     CASE WHEN u.upstream = 1 THEN ARRAY['invalid', 'its ' || %(upstream)s::text || ' input is empty (too cloudy)'] END,
@@ -111,12 +136,12 @@ CROSS JOIN LATERAL (SELECT coalesce(
         CASE WHEN a.unfetchable IS NOT NULL THEN ARRAY['blocked', a.unfetchable || ' is catalogued but not fetchable yet'] END,
         hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile')) END,
     CASE WHEN u.waits THEN ARRAY['blocked', 'waits for the acquisition of ' || (u.last_todo AT TIME ZONE 'UTC')::date] END,
-    hesp.outdated_verdict(u.rank, (SELECT max(o.version) FROM hesp.inventory o
+    hesp.replay_verdict((hesp.outdated_verdict(u.rank, (SELECT max(o.version) FROM hesp.inventory o
                                    WHERE o.collection = %(collection)s AND o.tile = u.tile AND o.slot = u.slot),
-                          %(version)s),
+                                               %(version)s))[2], u.campaign, u.active, true),
     ARRAY['runnable', NULL]
 ) AS verdict) AS v
-WHERE u.unit
+WHERE u.unit AND NOT (%(planning)s::boolean AND v.verdict[4] IS NOT NULL)
 
 -- name: period_gaps
 -- Per-period chains: one unit per tile and period (month, year, hydrological year) overlapping the requested
@@ -141,9 +166,9 @@ served AS (  -- the primary items and the source acquisitions of the scope, with
     ) AS p
 ),
 inputs AS (  -- the primary items of each period: all of them, the valid ones (current versions), whether a valid
-            -- one is not fetchable
+            -- one is not fetchable, whether one was superseded (the period's product may be stale)
     SELECT tile, start, count(*) FILTER (WHERE valid AND NOT superseded) AS valid,
-           bool_or(valid AND NOT superseded AND NOT fetchable) AS unfetchable
+           bool_or(valid AND NOT superseded AND NOT fetchable) AS unfetchable, bool_or(superseded) AS replaced
     FROM served WHERE collection = %(primary)s
     GROUP BY 1, 2
 ),
@@ -160,7 +185,7 @@ units AS (
     SELECT k.tile, k.start, hesp.period_end(%(period)s, k.start) AS period_end, s.priority, s.left_out,
            s.accepted && daterange(k.start, hesp.period_end(%(period)s, k.start)) AS accepted,
            coalesce(k.start + %(window_to)s::integer, hesp.period_end(%(period)s, k.start)) AS inputs_end,
-           coalesce(n.valid, 0) AS valid, coalesce(q.pending, 0) AS pending, n.unfetchable
+           coalesce(n.valid, 0) AS valid, coalesce(q.pending, 0) AS pending, n.unfetchable, n.replaced
     FROM (SELECT tile, start FROM inputs UNION SELECT tile, start FROM pending) AS k
     JOIN scope s ON s.tile = k.tile AND s.dates && daterange(k.start, hesp.period_end(%(period)s, k.start))
     LEFT JOIN inputs n ON n.tile = k.tile AND n.start = k.start
@@ -175,7 +200,8 @@ made AS (
 ),
 static AS ({static})
 SELECT u.tile, w.slot, u.start::timestamp AT TIME ZONE 'UTC' AS acquired, u.period_end, NULL::text AS input,
-       v.verdict[1] AS state, v.verdict[2] AS reason, NULL::text AS mode, j.id AS job, j.attempts, u.priority
+       v.verdict[1] AS state, v.verdict[2] AS reason, NULL::text AS mode, j.id AS job, j.attempts,
+       coalesce(c.priority, u.priority) AS priority, c.name AS campaign
 FROM units u
 CROSS JOIN LATERAL (SELECT hesp.acquisition_slot(NULL, u.start::timestamp AT TIME ZONE 'UTC') AS slot) AS w
 LEFT JOIN made m ON m.tile = u.tile AND m.start = u.start
@@ -187,7 +213,18 @@ CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(m.rank, 0) < 2 THEN (  -- a withdr
     WHERE d.collection = %(collection)s AND d.tile = u.tile
       AND d.acquired >= u.start::timestamp AT TIME ZONE 'UTC'
       AND d.acquired < u.period_end::timestamp AT TIME ZONE 'UTC') END) AS d(withdrawn)
+LEFT JOIN LATERAL (  -- the campaign replaying an outdated period
+    SELECT * FROM hesp.campaign_cover(%(collection)s, %(version)s, u.tile, daterange(u.start, u.period_end))
+    WHERE m.rank = 1
+) AS c ON true
+CROSS JOIN LATERAL (SELECT CASE WHEN m.rank >= 2 AND u.replaced AND u.accepted THEN  -- made from superseded inputs
+    hesp.stale_input(%(collection)s, %(primary)s, u.tile,
+                     hesp.acquisition_slot(u.tile, u.start::timestamp AT TIME ZONE 'UTC'),
+                     hesp.acquisition_slot(u.tile, u.period_end::timestamp AT TIME ZONE 'UTC') - 1,
+                     %(version)s) END) AS st(stale)
 CROSS JOIN LATERAL (SELECT coalesce(
+    CASE WHEN st.stale IS NOT NULL THEN coalesce(hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
+                                                 hesp.replay_verdict(st.stale, NULL, NULL, false)) END,
     hesp.made_verdict(m.rank),
     hesp.withdrawn_verdict(d.withdrawn),
     CASE WHEN u.valid < %(min_valid)s AND u.pending = 0 THEN ARRAY['invalid',
@@ -206,9 +243,10 @@ CROSS JOIN LATERAL (SELECT coalesce(
     CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN coalesce(
         CASE WHEN a.unfetchable IS NOT NULL THEN ARRAY['blocked', a.unfetchable || ' is catalogued but not fetchable yet'] END,
         hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile')) END,
-    hesp.outdated_verdict(m.rank, m.version, %(version)s),
+    hesp.replay_verdict((hesp.outdated_verdict(m.rank, m.version, %(version)s))[2], c.name, c.active, true),
     ARRAY['runnable', NULL]
 ) AS verdict) AS v
+WHERE NOT (%(planning)s::boolean AND v.verdict[4] IS NOT NULL)
 
 -- name: static_present
 -- Static auxiliary inputs present per tile of the scope: items on the tile (the DEM made for it), or untiled
@@ -237,14 +275,15 @@ FROM units
 -- name: dependent_series
 -- A multi-temporal chain (MAJA), per tile in time order, over the stream of units as it comes from the index
 -- (no sort). A unit to do runs NOMINAL when the latest earlier unit of the series is a valid product at most
--- `age_limit` before it; when that unit is still to do and within the limit, it waits for it (blocked,
--- NOMINAL); otherwise the series restarts there: BACKWARD when at least `backward` acquisitions (this one
--- included) follow to initialise on, else INIT. So a hole longer than the limit costs exactly one restart.
+-- `age_limit` before it (an outdated valid product that no active campaign replays serves as one); when that
+-- unit is still to do and within the limit, it waits for it (blocked, NOMINAL); otherwise the series restarts
+-- there: BACKWARD when at least `backward` acquisitions (this one included) follow to initialise on, else INIT.
+-- So a hole longer than the limit costs exactly one restart.
 -- The limit is `earlier_days` before `earlier_until` (MAJA: 30 days before July 2017), else `limit_days`.
-SELECT *, last_todo > coalesce(last_valid, '-infinity') AND acquired - last_todo <= age_limit AS waits
+SELECT *, todo AND last_todo > coalesce(last_valid, '-infinity') AND acquired - last_todo <= age_limit AS waits
 FROM (
     SELECT u.*,
-           max(u.acquired) FILTER (WHERE u.rank = 3) OVER earlier AS last_valid,
+           max(u.acquired) FILTER (WHERE u.rank = 3 OR u.kept) OVER earlier AS last_valid,
            max(u.acquired) FILTER (WHERE u.todo) OVER earlier AS last_todo,
            CASE WHEN u.acquired < %(earlier_until)s::date THEN %(earlier_days)s::integer ELSE %(limit_days)s::integer END
                * interval '1 day' AS age_limit

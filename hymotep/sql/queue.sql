@@ -3,14 +3,15 @@
 -- in_scope below (psycopg.sql composition of this package's own text, never of user input).
 
 -- name: enqueue
--- Runnable and outdated units become queued jobs, once: planning again changes nothing. A unit whose job
--- succeeded but whose product is not in the inventory (removed since) is queued again.
-INSERT INTO hesp.jobs AS j (collection, chain_version, tile, slot, mode, priority, max_attempts)
-SELECT g.collection, %(version)s, g.tile, g.slot, g.mode, coalesce(g.priority, 3), %(max_attempts)s
+-- Runnable units and the outdated ones a campaign replays become queued jobs, once: planning again changes
+-- nothing. A unit whose job succeeded but whose product is not in the inventory (removed since), or was made
+-- from an input superseded since, is queued again. A job keeps the campaign it is planned for.
+INSERT INTO hesp.jobs AS j (collection, chain_version, tile, slot, mode, priority, max_attempts, campaign)
+SELECT g.collection, %(version)s, g.tile, g.slot, g.mode, coalesce(g.priority, 3), %(max_attempts)s, g.campaign
 FROM ({gaps}) AS g
 ON CONFLICT (collection, chain_version, tile, slot) DO UPDATE
 SET state = 'queued', attempts = 0, mode = EXCLUDED.mode, priority = EXCLUDED.priority, last_error = NULL,
-    run_after = now(), updated_at = now()
+    campaign = EXCLUDED.campaign, run_after = now(), updated_at = now()
 WHERE j.state = 'succeeded'
 RETURNING j.id
 
@@ -66,6 +67,8 @@ WITH claimed AS (
     FROM (
         SELECT q.id FROM hesp.jobs q
         WHERE q.state = 'queued' AND q.run_after <= now() AND {in_scope}
+          AND (q.campaign IS NULL OR NOT EXISTS (  -- a paused campaign's jobs wait
+              SELECT FROM hesp.campaigns c WHERE c.name = q.campaign AND c.state = 'paused'))
         ORDER BY q.priority, q.run_after, q.id
         LIMIT 1
         FOR UPDATE SKIP LOCKED
@@ -143,3 +146,4 @@ RETURNING id
 SELECT extract(epoch FROM min(q.run_after) - now())::float AS seconds
 FROM hesp.jobs q
 WHERE q.state = 'queued' AND q.run_after > now() AND {in_scope}
+  AND (q.campaign IS NULL OR NOT EXISTS (SELECT FROM hesp.campaigns c WHERE c.name = q.campaign AND c.state = 'paused'))

@@ -342,6 +342,7 @@
     renderProgress(overview);
     renderJobs(overview);
     renderLatency(overview);
+    renderCampaigns(overview);
     renderFailures(overview);
   }
 
@@ -407,25 +408,35 @@
   }
 
   function renderJobs(overview) {
-    if (!overview.jobs.length) {
-      replaceContent("jobs", el("p", { class: "muted" }, "No job yet."));
+    const columns = ["queued", "retrying", "running", "succeeded", "failed"];
+    renderTable("jobs", overview.jobs, "collection", columns, "No job yet.");
+  }
+
+  function renderCampaigns(overview) {
+    const columns = ["collection", "chain_version", "state", "priority", "queued", "running", "succeeded", "failed"];
+    renderTable("campaigns", overview.campaigns, "campaign", columns, "No campaign.");
+  }
+
+  // A table of `rows` in the element `id`, one row per `key` (its first column, and the row's data-<key>).
+  function renderTable(id, rows, key, columns, empty) {
+    if (!rows.length) {
+      replaceContent(id, el("p", { class: "muted" }, empty));
       return;
     }
-    const columns = ["queued", "retrying", "running", "succeeded", "failed"];
     replaceContent(
-      "jobs",
+      id,
       el(
         "table",
         {},
-        el("thead", {}, el("tr", {}, el("th", {}, "collection"), columns.map((c) => el("th", {}, c)))),
+        el("thead", {}, el("tr", {}, el("th", {}, key), columns.map((c) => el("th", {}, c)))),
         el(
           "tbody",
           {},
-          overview.jobs.map((row) =>
+          rows.map((row) =>
             el(
               "tr",
-              { "data-collection": row.collection },
-              el("td", {}, row.collection),
+              { [`data-${key}`]: row[key] },
+              el("td", {}, row[key]),
               columns.map((c) => el("td", {}, row[c] ?? 0)),
             ),
           ),
