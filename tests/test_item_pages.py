@@ -93,7 +93,7 @@ def test_browsers_get_html_and_stac_clients_json(site: Site) -> None:
             assert shown in item_page, shown
         water = site.items["surfwater-water"]
         water_page = api.get(f"/collections/surfwater-water/items/{water['id']}", params={"f": "html"}).text
-        assert f"derived_from</th><td><a href=\"{site.url}/" in water_page and f"input {l2a['id']}</a>" in water_page
+        assert f'derived_from</th><td><a href="{site.url}/' in water_page and f"input {l2a['id']}</a>" in water_page
 
         hostile = api.get("/collections/maja-l2a/items/hostile-item", params={"f": "html"}).text
         assert "<script>" not in hostile and "<img src=x" not in hostile and 'href="javascript:' not in hostile

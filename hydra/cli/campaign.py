@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hydra.cli.lifecycle import By
+from hydra.cli.options import By
 from hydra.cli.render import FormatOption, OutputFormat, console, print_json, table
 from hymotep.campaign_book import Campaigns
 from hymotep.campaigns import CampaignProgress, CampaignReport, StoredCampaign
