@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hymotep.run_request import BATCH_SYSTEMS
+from hymotep.run_request import BATCH_SYSTEMS, EXECUTOR_KINDS
 
 By = Annotated[str | None, typer.Option("--by", help="Who acts (default: the OS user).")]
 AsOf = Annotated[
@@ -56,3 +57,15 @@ SiteOption = Annotated[
     Path | None, typer.Option(help="Site file of the batch workers (default HESP_SITE_CONFIG); flags win over it.")
 ]
 QueueOption = Annotated[str | None, typer.Option(help="Batch queue (partition) of the workers.")]
+
+
+# The executor's options of `hesp run` and `hesp watch` (the local cluster's default size is the machine's cores).
+ExecutorOption = Annotated[
+    str,
+    typer.Option(parser=one_of(EXECUTOR_KINDS), help="local: a Dask cluster on this machine; dask: --scheduler."),
+]
+WorkersOption = Annotated[int, typer.Option(min=1, help="Worker processes of the local cluster.")]
+DEFAULT_WORKERS = os.cpu_count() or 1
+SchedulerOption = Annotated[str | None, typer.Option(help="Address of a Dask scheduler (tcp://host:8786).")]
+LeaseOption = Annotated[float, typer.Option(min=1, help="Lease of a running job, in seconds (renewed).")]
+BackoffOption = Annotated[float, typer.Option(min=0, help="First retry delay of a failed job, in seconds.")]

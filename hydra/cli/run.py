@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any, cast
 
 import typer
@@ -10,14 +9,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hydra.cli.gaps import Collections, Requests, Since, Tiles, Until, gap_filter
-from hydra.cli.options import JobQueueOption, QueueOption, SiteOption, one_of
+from hydra.cli.options import (
+    DEFAULT_WORKERS,
+    BackoffOption,
+    ExecutorOption,
+    JobQueueOption,
+    LeaseOption,
+    QueueOption,
+    SchedulerOption,
+    SiteOption,
+    WorkersOption,
+)
 from hydra.cli.render import OutputFormat, console, errors, show, table
 from hymotep.execution import JobResult
 from hymotep.executors import RunReport, jobqueue_cluster
 from hymotep.production import Production
 from hymotep.queue import BACKOFF_S, LEASE_S
 from hymotep.run_request import (
-    EXECUTOR_KINDS,
     BatchSystem,
     ExecutorKind,
     ExecutorSpec,
@@ -34,12 +42,9 @@ def run(
     tile: Tiles = None,
     since: Since = None,
     until: Until = None,
-    executor: Annotated[
-        str,
-        typer.Option(parser=one_of(EXECUTOR_KINDS), help="local: a Dask cluster on this machine; dask: --scheduler."),
-    ] = ExecutorSpec.kind,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes of the local cluster.")] = os.cpu_count() or 1,
-    scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler (tcp://host:8786).")] = None,
+    executor: ExecutorOption = ExecutorSpec.kind,
+    workers: WorkersOption = DEFAULT_WORKERS,
+    scheduler: SchedulerOption = None,
     jobqueue: JobQueueOption = None,
     site: SiteOption = None,
     queue: QueueOption = None,
@@ -53,8 +58,8 @@ def run(
     job_script: Annotated[bool, typer.Option("--job-script", help="Print the batch script and stop.")] = False,
     max_jobs: Annotated[int | None, typer.Option(min=1, help="Stop after this many jobs.")] = None,
     plan: Annotated[bool, typer.Option(help="Plan the runnable units first, and again as jobs finish.")] = True,
-    lease: Annotated[float, typer.Option(min=1, help="Lease of a running job, in seconds (renewed).")] = LEASE_S,
-    backoff: Annotated[float, typer.Option(min=0, help="First retry delay of a failed job, in seconds.")] = BACKOFF_S,
+    lease: LeaseOption = LEASE_S,
+    backoff: BackoffOption = BACKOFF_S,
     keep_work: Annotated[bool, typer.Option(help="Keep the work directories of jobs that succeed.")] = False,
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:

@@ -3,7 +3,6 @@ run what became runnable; SIGTERM or SIGINT stops it gracefully."""
 
 from __future__ import annotations
 
-import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,12 +11,19 @@ from typing import Annotated, cast
 import typer
 
 from hydra.cli.gaps import Collections, Requests, Since, Tiles, Until, gap_filter
-from hydra.cli.options import one_of
+from hydra.cli.options import (
+    DEFAULT_WORKERS,
+    BackoffOption,
+    ExecutorOption,
+    LeaseOption,
+    SchedulerOption,
+    WorkersOption,
+)
 from hydra.cli.render import console
 from hygor.collections import load_collections
 from hymotep.production import Production
 from hymotep.queue import BACKOFF_S, LEASE_S
-from hymotep.run_request import EXECUTOR_KINDS, ExecutorKind, ExecutorSpec, RunRequest
+from hymotep.run_request import ExecutorKind, ExecutorSpec, RunRequest
 from hymotep.watch import GRACE_S, POLL_S, Watch
 from hymotep.watch_sources import Source, load_sources
 
@@ -31,18 +37,15 @@ def watch(
     tile: Tiles = None,
     since: Since = None,
     until: Until = None,
-    executor: Annotated[
-        str,
-        typer.Option(parser=one_of(EXECUTOR_KINDS), help="local: a Dask cluster on this machine; dask: --scheduler."),
-    ] = ExecutorSpec.kind,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes of the local cluster.")] = os.cpu_count() or 1,
-    scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler (tcp://host:8786).")] = None,
+    executor: ExecutorOption = ExecutorSpec.kind,
+    workers: WorkersOption = DEFAULT_WORKERS,
+    scheduler: SchedulerOption = None,
     poll: Annotated[float, typer.Option(min=0.1, help="Longest sleep between passes, in seconds.")] = POLL_S,
     grace: Annotated[
         float, typer.Option(min=0, help="Seconds the running jobs get to finish once stopped, then released.")
     ] = GRACE_S,
-    lease: Annotated[float, typer.Option(min=1, help="Lease of a running job, in seconds (renewed).")] = LEASE_S,
-    backoff: Annotated[float, typer.Option(min=0, help="First retry delay of a failed job, in seconds.")] = BACKOFF_S,
+    lease: LeaseOption = LEASE_S,
+    backoff: BackoffOption = BACKOFF_S,
     keep_work: Annotated[bool, typer.Option(help="Keep the work directories of jobs that succeed.")] = False,
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
 ) -> None:
