@@ -39,7 +39,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
@@ -76,6 +76,7 @@ FIRST = datetime(2022, 1, 1, 10, 30, tzinfo=UTC)
 PRODUCT_DELAY = timedelta(minutes=2)
 WORKERS = 2
 TARGET_JOBS_S = 200.0
+BATCH = 8  # jobs a worker claims, runs side by side and registers at once in the batched phases
 PHASES = ("queue", "local", "dask", "profile")
 CHAIN = """# A no-op chain for benchmarks/run.py: copies a ready-made STAC item of the unit into the output folder.
 chain: {name: noop, version: "%(version)s"}
@@ -106,6 +107,7 @@ class Bench:
     url: str
     production: Production
     units: list[tuple[str, int]]  # (tile, slot) of every job
+    batch: int = 1  # RunRequest.batch of the full-path phases
 
     @property
     def items_dir(self) -> Path:
@@ -117,7 +119,7 @@ class Bench:
 
     @property
     def request(self) -> RunRequest:
-        return RunRequest(scope=self.wanted)
+        return RunRequest(scope=self.wanted, batch=self.batch)
 
     def config(self) -> RunConfig:
         return self.production.run_config(self.request)
@@ -378,6 +380,10 @@ def queue_only(bench: Bench, workers: int, keep: bool) -> Phase:
 # -- 3. and 4. the full path ---------------------------------------------------------------------------------
 
 
+def batched(bench: Bench) -> str:
+    return f", batch {bench.batch}" if bench.batch > 1 else ""
+
+
 def full_path(bench: Bench, name: str, client: Any) -> Phase:
     """``Production.run`` (plan, then jobs until none is ready) on ``client``'s workers."""
     times: list[float] = []
@@ -405,7 +411,7 @@ def local_executor(bench: Bench) -> Phase:
     with dask_client(ExecutorSpec("local", workers=WORKERS)) as client:
         client.wait_for_workers(WORKERS)
         start_s = time.perf_counter() - started
-        phase = full_path(bench, "full path, local executor", client)
+        phase = full_path(bench, f"full path, local executor{batched(bench)}", client)
     phase.note += f"; cluster start {start_s:.1f} s apart"
     return phase
 
@@ -443,7 +449,7 @@ def dask_executor(bench: Bench, port: int) -> Phase:
     with dask_cluster(bench.work, port) as address, dask_client(ExecutorSpec("dask", scheduler=address)) as client:
         client.wait_for_workers(WORKERS, timeout=60)
         start_s = time.perf_counter() - started
-        phase = full_path(bench, "full path, Dask scheduler + 2 workers", client)
+        phase = full_path(bench, f"full path, Dask scheduler + 2 workers{batched(bench)}", client)
     phase.note += f"; cluster start {start_s:.1f} s apart"
     return phase
 
@@ -491,7 +497,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (execution, "_keep_log", "log: append + copy to storage"),
     (execution, "_register", "register: register_items + succeed (SQL)"),
     (shutil, "rmtree", "work folder: remove"),
-    (execution, "run_job", "other (lease thread, results, ...)"),
+    (execution, "run_jobs", "other (lease thread, results, ...)"),
 ]
 
 
@@ -599,6 +605,7 @@ def main() -> None:
     parser.add_argument("--queue-workers", type=int, default=WORKERS)
     parser.add_argument("--profile-jobs", type=int, default=200, help="in-line jobs profiled (0: no profile)")
     parser.add_argument("--top", type=int, default=25, help="cProfile lines printed")
+    parser.add_argument("--batch", type=int, default=BATCH, help="RunRequest.batch of the batched full-path phases")
     parser.add_argument(
         "--phases",
         type=lambda text: set(text.split(",")),
@@ -613,13 +620,16 @@ def main() -> None:
     bench, embedded = setup(args, work)
     try:
         phases: list[Phase] = []
+        batched_bench = replace(bench, batch=args.batch)
         steps: list[tuple[str, Callable[[], Phase]]] = [
             ("baseline", lambda: baseline(bench, 1)),
             ("baseline", lambda: baseline(bench, WORKERS)),
             ("queue", lambda: queue_only(bench, args.queue_workers, keep=False)),
             ("queue", lambda: queue_only(bench, args.queue_workers, keep=True)),
             ("local", lambda: local_executor(bench)),
+            ("local", lambda: local_executor(batched_bench)),
             ("dask", lambda: dask_executor(bench, args.dask_port)),
+            ("dask", lambda: dask_executor(batched_bench, args.dask_port)),
         ]
         for name, step in steps:
             if name != "baseline" and name not in args.phases:

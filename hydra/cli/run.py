@@ -56,6 +56,9 @@ def run(
     lease: Annotated[float, typer.Option(min=1, help="Lease of a running job, in seconds (renewed).")] = LEASE_S,
     backoff: Annotated[float, typer.Option(min=0, help="First retry delay of a failed job, in seconds.")] = BACKOFF_S,
     keep_work: Annotated[bool, typer.Option(help="Keep the work directories of jobs that succeed.")] = False,
+    batch: Annotated[
+        int, typer.Option(min=1, help="Jobs a worker claims and runs at once, registered together (light chains).")
+    ] = 1,
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:
     """Run the queued jobs of the filters (of the collections given, else of every chain with a command) until
@@ -80,6 +83,7 @@ def run(
         lease_s=lease,
         backoff_s=backoff,
         keep_work=keep_work,
+        batch=batch,
     )
     report = run_with_progress(production, run_request, quiet=output is OutputFormat.JSON)
     show(report, output, render_report)
