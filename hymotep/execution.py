@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache, partial
 from pathlib import Path
@@ -194,20 +194,32 @@ def run_jobs(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> list[JobRes
     products of those that made one, with their successes, in one transaction; each job falls back to a
     transaction of its own when that one fails. Their results, in the order of ``jobs``."""
     started = time.monotonic()
-    with ExitStack() as leases:
+    with _leases_kept(queue, jobs) as lost:
         attempts = [
-            _Attempt(job, kept_log, _result_factory(job, started, kept_log, queue.worker),
-                     leases.enter_context(_lease_kept(queue, job)))
+            _Attempt(job, kept_log, _result_factory(job, started, kept_log, queue.worker), lost[job.id])
             for job in jobs
             for kept_log in [storage.log_path(config.log_root, job.collection, job.tile, job.id, job.attempts)]
-        ]  # fmt: skip
+        ]
         if len(attempts) == 1:
             _produce_attempt(config, queue, attempts[0])
         else:
-            with ThreadPoolExecutor(len(attempts), thread_name_prefix="job") as threads:
-                list(threads.map(partial(_produce_attempt, config, queue), attempts))
+            list(_job_threads(len(attempts)).map(partial(_produce_attempt, config, queue), attempts))
         _register_all(config, queue, [attempt for attempt in attempts if attempt.outcome is None])
     return [_finished(config, attempt) for attempt in attempts]
+
+
+_THREADS = threading.local()
+
+
+def _job_threads(size: int) -> ThreadPoolExecutor:
+    """The threads that run a batch's jobs, kept between batches: one pool for each thread that runs batches
+    (a Dask worker of several threads runs several batches at once)."""
+    kept: tuple[int, ThreadPoolExecutor] | None = getattr(_THREADS, "pool", None)
+    if kept is None or kept[0] < size:
+        if kept is not None:
+            kept[1].shutdown(wait=False)
+        kept = _THREADS.pool = (size, ThreadPoolExecutor(size, thread_name_prefix="job"))
+    return kept[1]
 
 
 def _produce_attempt(config: RunConfig, queue: JobQueue, attempt: _Attempt) -> None:
@@ -474,21 +486,25 @@ def _discard_unregistered(config: RunConfig, stored: storage.StoredProduct) -> N
 
 
 @contextmanager
-def _lease_kept(queue: JobQueue, job: Job) -> Iterator[threading.Event]:
-    """Renew the job's lease every third of its length while the block runs; the event is set once it is lost.
-    A database out of reach is retried at the next renewal: the lease lasts meanwhile."""
-    lost, done = threading.Event(), threading.Event()
+def _leases_kept(queue: JobQueue, jobs: list[Job]) -> Iterator[dict[int, threading.Event]]:
+    """Renew the jobs' leases every third of their length while the block runs, from one thread; a job's event
+    is set once its lease is lost. A database out of reach is retried at the next renewal: the lease lasts
+    meanwhile."""
+    lost = {job.id: threading.Event() for job in jobs}
+    done = threading.Event()
 
     def renew() -> None:
         while not done.wait(queue.lease_s / 3):
-            try:
-                if not queue.renew(job):
-                    lost.set()
-                    return
-            except HespError:
-                continue
+            for job in jobs:
+                if lost[job.id].is_set():
+                    continue
+                try:
+                    if not queue.renew(job):
+                        lost[job.id].set()
+                except HespError:
+                    continue
 
-    thread = threading.Thread(target=renew, name=f"lease-{job.id}", daemon=True)
+    thread = threading.Thread(target=renew, name=f"lease-{jobs[0].id}", daemon=True)
     thread.start()
     try:
         yield lost
