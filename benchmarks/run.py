@@ -15,6 +15,10 @@ in each phase; jobs and produced items are removed between phases.
 3. full path, local executor: ``Production.run`` on ``dask_client(ExecutorSpec("local", workers=2))``: plan, claim, work
    directory, chain, reader, storage, validation, registration;
 4. full path, Dask: an external ``dask scheduler`` and 2 ``dask worker`` processes on loopback;
+   phases 3 and 4 run twice: a job at a time, then ``--batch`` jobs a worker at once (``RunRequest.batch``);
+6. Slurm: the full path on 2 single-core worker jobs submitted by dask-jobqueue to a one-node Slurm cluster
+   (``scripts/slurm-cluster``, needs root and slurm-wlm; skipped, saying why, without them), counted from the
+   first finished job: the per-job overhead through Slurm-started workers;
 5. profile: ``claim_and_run`` in-line in this process for ``--profile-jobs`` jobs, each step timed (self time),
    then cProfile over as many jobs (``profile.pstats`` in the work folder).
 
@@ -29,6 +33,7 @@ import argparse
 import cProfile
 import json
 import multiprocessing
+import os
 import pstats
 import shutil
 import subprocess
@@ -39,7 +44,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
@@ -63,7 +68,7 @@ from hymotep.execution import JobResult, RunConfig, claim_and_run
 from hymotep.executors import dask_client
 from hymotep.production import Production
 from hymotep.queue import JobQueue
-from hymotep.run_request import ExecutorSpec, RunRequest
+from hymotep.run_request import ExecutorSpec, JobQueueSpec, RunRequest
 from hymotep.settings import ProductionSettings
 from hymotep.work_units import GapFilter
 
@@ -76,7 +81,8 @@ FIRST = datetime(2022, 1, 1, 10, 30, tzinfo=UTC)
 PRODUCT_DELAY = timedelta(minutes=2)
 WORKERS = 2
 TARGET_JOBS_S = 200.0
-PHASES = ("queue", "local", "dask", "profile")
+BATCH = 8  # jobs a worker claims, runs side by side and registers at once in the batched phases
+PHASES = ("queue", "local", "dask", "slurm", "profile")
 CHAIN = """# A no-op chain for benchmarks/run.py: copies a ready-made STAC item of the unit into the output folder.
 chain: {name: noop, version: "%(version)s"}
 unit: {kind: per-acquisition}
@@ -106,6 +112,7 @@ class Bench:
     url: str
     production: Production
     units: list[tuple[str, int]]  # (tile, slot) of every job
+    batch: int = 1  # RunRequest.batch of the full-path phases
 
     @property
     def items_dir(self) -> Path:
@@ -117,7 +124,7 @@ class Bench:
 
     @property
     def request(self) -> RunRequest:
-        return RunRequest(scope=self.wanted)
+        return RunRequest(scope=self.wanted, batch=self.batch)
 
     def config(self) -> RunConfig:
         return self.production.run_config(self.request)
@@ -132,7 +139,7 @@ class Phase:
     seconds: float
     workers: int
     note: str = ""
-    job_seconds: list[float] = field(default_factory=list)  # JobResult.seconds (run_job, claim excluded)
+    job_seconds: list[float] = field(default_factory=list)  # JobResult.seconds (from the claim of its batch)
 
     @property
     def rate(self) -> float:
@@ -378,17 +385,26 @@ def queue_only(bench: Bench, workers: int, keep: bool) -> Phase:
 # -- 3. and 4. the full path ---------------------------------------------------------------------------------
 
 
-def full_path(bench: Bench, name: str, client: Any) -> Phase:
-    """``Production.run`` (plan, then jobs until none is ready) on ``client``'s workers."""
+def batched(bench: Bench) -> str:
+    return f", batch {bench.batch}" if bench.batch > 1 else ""
+
+
+def full_path(
+    bench: Bench, name: str, client: Any, workers: int | None = None, done_at: list[float] | None = None
+) -> Phase:
+    """``Production.run`` (plan, then jobs until none is ready) on ``client``'s workers (``workers`` threads: those
+    of the client by default); ``done_at`` gets the time each job's result came."""
     times: list[float] = []
     failures: list[JobResult] = []
 
     def on_result(result: JobResult) -> None:
         times.append(result.seconds)
+        if done_at is not None:
+            done_at.append(time.perf_counter())
         if result.outcome != "succeeded":
             failures.append(result)
 
-    workers = max(1, sum(client.nthreads().values()))
+    workers = workers or max(1, sum(client.nthreads().values()))
     started = time.perf_counter()
     report = bench.production.run(bench.request, on_result=on_result, client=client)
     seconds = time.perf_counter() - started
@@ -405,7 +421,7 @@ def local_executor(bench: Bench) -> Phase:
     with dask_client(ExecutorSpec("local", workers=WORKERS)) as client:
         client.wait_for_workers(WORKERS)
         start_s = time.perf_counter() - started
-        phase = full_path(bench, "full path, local executor", client)
+        phase = full_path(bench, f"full path, local executor{batched(bench)}", client)
     phase.note += f"; cluster start {start_s:.1f} s apart"
     return phase
 
@@ -443,8 +459,41 @@ def dask_executor(bench: Bench, port: int) -> Phase:
     with dask_cluster(bench.work, port) as address, dask_client(ExecutorSpec("dask", scheduler=address)) as client:
         client.wait_for_workers(WORKERS, timeout=60)
         start_s = time.perf_counter() - started
-        phase = full_path(bench, "full path, Dask scheduler + 2 workers", client)
+        phase = full_path(bench, f"full path, Dask scheduler + 2 workers{batched(bench)}", client)
     phase.note += f"; cluster start {start_s:.1f} s apart"
+    return phase
+
+
+# -- 6. Slurm: workers started by sbatch ---------------------------------------------------------------------
+
+
+def slurm_executor(bench: Bench) -> Phase | None:
+    """The full path on ``WORKERS`` single-core worker jobs that dask-jobqueue submits to a one-node Slurm cluster
+    (``scripts/slurm-cluster``, started and stopped here); None, said why, when Slurm cannot run here. The rate
+    counts from the first finished job (the batch jobs' start apart, in the note)."""
+    missing = [tool for tool in ("munged", "slurmctld", "slurmd", "sbatch") if shutil.which(tool) is None]
+    if missing or os.geteuid() != 0:
+        why = f"{', '.join(missing)} not installed" if missing else "the one-node cluster needs root"
+        print(f"slurm phase skipped: {why}", flush=True)
+        return None
+    state = bench.work / "slurm"
+    env = {**os.environ, "HESP_SLURM_DIR": str(state)}
+    subprocess.run([str(REPO / "scripts" / "slurm-cluster"), "start"], env=env, check=True, capture_output=True)
+    os.environ["SLURM_CONF"] = str(state / "slurm.conf")  # what dask-jobqueue's sbatch reads
+    spec = JobQueueSpec("slurm", queue="hesp", cores=1, memory="1GB", walltime="00:30:00", jobs=WORKERS,
+                        python=sys.executable, log_directory=str(bench.work / "slurm-logs"))  # fmt: skip
+    finished: list[float] = []
+    try:
+        started = time.perf_counter()
+        with dask_client(ExecutorSpec(jobqueue=spec)) as client:
+            phase = full_path(bench, f"full path, Slurm, {WORKERS} worker jobs{batched(bench)}", client, WORKERS,
+                              finished)  # fmt: skip
+    finally:
+        subprocess.run([str(REPO / "scripts" / "slurm-cluster"), "stop"], env=env, capture_output=True)
+    first = finished[0] - started
+    phase.note = f"from the first job done; batch jobs queued, started and first job done in {first:.1f} s"
+    phase.seconds = finished[-1] - finished[0]
+    phase.jobs -= 1  # the first, whose time is the start's
     return phase
 
 
@@ -485,13 +534,14 @@ STEPS: list[tuple[Any, str, str]] = [
     (execution, "prepare", "prepare: links, job.json, inputs.txt, which"),
     (execution, "_execute", "chain: subprocess (cp) and its wait"),
     (execution, "_read_outputs", "read outputs: find_products + reader"),
-    (execution.storage, "store", "storage: move into the storage root"),
+    (execution.storage.PosixStorage, "store", "storage: move into the storage root"),
+    (execution, "annotate_outputs", "checksums and thumbnail"),
     (Checker, "problem", "validate the item (STAC schema)"),
     (execution, "_with_lineage", "lineage links"),
     (execution, "_keep_log", "log: append + copy to storage"),
     (execution, "_register", "register: register_items + succeed (SQL)"),
     (shutil, "rmtree", "work folder: remove"),
-    (execution, "run_job", "other (lease thread, results, ...)"),
+    (execution, "run_jobs", "other (lease thread, results, ...)"),
 ]
 
 
@@ -581,7 +631,7 @@ def print_table(phases: list[Phase], serial: Phase, parallel: Phase) -> None:
         )
         if phase.job_seconds:
             mean_ms = 1000 * sum(phase.job_seconds) / len(phase.job_seconds)
-            print(f"{'':46} of which in run_job (claim excluded): {mean_ms:.2f} ms/job")
+            print(f"{'':46} a job from its claim to its outcome: {mean_ms:.2f} ms (mean)")
     print(f"\ntarget: {TARGET_JOBS_S:.0f} jobs/s through the queue")
     for phase in phases:
         if phase.name.startswith(("queue", "full path, local", "full path, Dask")):
@@ -599,6 +649,7 @@ def main() -> None:
     parser.add_argument("--queue-workers", type=int, default=WORKERS)
     parser.add_argument("--profile-jobs", type=int, default=200, help="in-line jobs profiled (0: no profile)")
     parser.add_argument("--top", type=int, default=25, help="cProfile lines printed")
+    parser.add_argument("--batch", type=int, default=BATCH, help="RunRequest.batch of the batched full-path phases")
     parser.add_argument(
         "--phases",
         type=lambda text: set(text.split(",")),
@@ -613,20 +664,27 @@ def main() -> None:
     bench, embedded = setup(args, work)
     try:
         phases: list[Phase] = []
-        steps: list[tuple[str, Callable[[], Phase]]] = [
+        batched_bench = replace(bench, batch=args.batch)
+        steps: list[tuple[str, Callable[[], Phase | None]]] = [
             ("baseline", lambda: baseline(bench, 1)),
             ("baseline", lambda: baseline(bench, WORKERS)),
             ("queue", lambda: queue_only(bench, args.queue_workers, keep=False)),
             ("queue", lambda: queue_only(bench, args.queue_workers, keep=True)),
             ("local", lambda: local_executor(bench)),
+            ("local", lambda: local_executor(batched_bench)),
             ("dask", lambda: dask_executor(bench, args.dask_port)),
+            ("dask", lambda: dask_executor(batched_bench, args.dask_port)),
+            ("slurm", lambda: slurm_executor(bench)),
+            ("slurm", lambda: slurm_executor(batched_bench)),
         ]
         for name, step in steps:
             if name != "baseline" and name not in args.phases:
                 continue
             reset(bench)
-            phases.append(step())
-            print(f"{phases[-1].name}: {phases[-1].rate:.1f} jobs/s", flush=True)
+            phase = step()
+            if phase is not None:
+                phases.append(phase)
+                print(f"{phase.name}: {phase.rate:.1f} jobs/s", flush=True)
         timer = None
         if args.profile_jobs and "profile" in args.phases:
             reset(bench)

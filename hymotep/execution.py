@@ -14,6 +14,10 @@ What a worker does for each job, wherever it runs (a local process, a Dask worke
    attempt stored is removed unless an item of the product is registered (a re-run writes the same keys as the
    registered copy). A failure is recorded with its error and log, and retried after a back-off.
 
+A run asking for batches (``RunRequest.batch``, light chains) claims that many jobs in one statement, runs them
+side by side (steps 2-4, a thread each: the chains' processes overlap) and registers them all in one transaction;
+when it fails, each job registers on its own as in step 5, so that one job's failure fails that job alone.
+
 A driver that stops (``hymotep.watch``, on SIGTERM) asks its workers, through ``stop_run``, first to claim nothing
 more, then to stop the chains still running: their jobs are released (back to the queue at once), their work
 directories removed; nothing of them was stored yet.
@@ -22,6 +26,7 @@ directories removed; nothing of them was stored yet.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
@@ -29,9 +34,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -120,16 +126,22 @@ class NoDatabase:
 
 def claim_and_run(config: RunConfig) -> JobResult | NoDatabase | None:
     """Claim the next ready job and run it; None when no job is ready."""
+    claimed = _claim(config, 1)
+    if isinstance(claimed, NoDatabase):
+        return claimed
+    queue, jobs = claimed
+    return run_jobs(config, queue, jobs)[0] if jobs else None
+
+
+def _claim(config: RunConfig, limit: int) -> tuple[JobQueue, list[Job]] | NoDatabase:
+    """Up to ``limit`` ready jobs of the run, leased to this worker in one statement."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     request = config.request
     queue = JobQueue(_pool(config.database_url).connect, worker, lease_s=request.lease_s, backoff_s=request.backoff_s)
     try:
-        job = queue.claim(JobScope.of(_chains(config.collections_dir), request.scope))
+        return queue, queue.claim_many(JobScope.of(_chains(config.collections_dir), request.scope), limit)
     except DatabaseUnreachable as exc:
         return NoDatabase(str(exc))
-    if job is None:
-        return None
-    return run_job(config, queue, job)
 
 
 @dataclass(frozen=True)
@@ -142,53 +154,139 @@ class Batch:
 
 
 def run_for(config: RunConfig, budget_s: float, limit: int | None = None) -> Batch:
-    """Claim and run jobs one after another until ``budget_s`` seconds have passed (a long job: just one),
-    ``limit`` jobs ran, or none is ready. The function Dask workers run: a task per batch of short jobs spares a
-    scheduler round trip per job."""
+    """Claim and run jobs, ``config.request.batch`` at a time, until ``budget_s`` seconds have passed (a long
+    job: just one), ``limit`` jobs ran, or none is ready. The function Dask workers run: a task per batch of short
+    jobs spares a scheduler round trip per job."""
     started = time.monotonic()
     results: list[JobResult] = []
     while limit is None or len(results) < limit:
         if _stopping(config, "drain"):
             return Batch(tuple(results), idle=True)
-        outcome = claim_and_run(config)
-        if isinstance(outcome, NoDatabase):
-            return Batch(tuple(results), no_database=outcome.error)
-        if outcome is None:
+        size = config.request.batch if limit is None else min(config.request.batch, limit - len(results))
+        claimed = _claim(config, size)
+        if isinstance(claimed, NoDatabase):
+            return Batch(tuple(results), no_database=claimed.error)
+        queue, jobs = claimed
+        if not jobs:
             return Batch(tuple(results), idle=True)
-        results.append(outcome)
+        results.extend(run_jobs(config, queue, jobs))
         if time.monotonic() - started > budget_s:
             break
     return Batch(tuple(results))
 
 
-def run_job(config: RunConfig, queue: JobQueue, job: Job) -> JobResult:
+@dataclass
+class _Attempt:
+    """One claimed job on its way through ``run_jobs``: set as it goes, ``outcome`` once it is known short of
+    success."""
+
+    job: Job
+    kept_log: Path
+    result: Callable[..., JobResult]
+    lease_lost: threading.Event
+    workspace: Workspace | None = None
+    stored: storage.StoredProduct | None = None
+    outcome: JobResult | None = None
+
+
+def run_jobs(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> list[JobResult]:
+    """Run the claimed ``jobs`` side by side (a thread each: their chains' processes overlap), then register the
+    products of those that made one, with their successes, in one transaction; each job falls back to a
+    transaction of its own when that one fails. Their results, in the order of ``jobs``."""
     started = time.monotonic()
-    kept_log = storage.log_path(config.log_root, job.collection, job.tile, job.id, job.attempts)
-    result = _result_factory(job, started, kept_log, queue.worker)
+    with _leases_kept(queue, jobs) as lost:
+        attempts = [
+            _Attempt(job, kept_log, _result_factory(job, started, kept_log, queue.worker), lost[job.id])
+            for job in jobs
+            for kept_log in [storage.log_path(config.log_root, job.collection, job.tile, job.id, job.attempts)]
+        ]
+        if len(attempts) == 1:
+            _produce_attempt(config, queue, attempts[0])
+        else:
+            list(_job_threads(len(attempts)).map(partial(_produce_attempt, config, queue), attempts))
+        _register_all(config, queue, [attempt for attempt in attempts if attempt.outcome is None])
+    return [_finished(config, attempt) for attempt in attempts]
+
+
+_THREADS = threading.local()
+
+
+def _job_threads(size: int) -> ThreadPoolExecutor:
+    """The threads that run a batch's jobs, kept between batches: one pool for each thread that runs batches
+    (a Dask worker of several threads runs several batches at once)."""
+    kept: tuple[int, ThreadPoolExecutor] | None = getattr(_THREADS, "pool", None)
+    if kept is None or kept[0] < size:
+        if kept is not None:
+            kept[1].shutdown(wait=False)
+        kept = _THREADS.pool = (size, ThreadPoolExecutor(size, thread_name_prefix="job"))
+    return kept[1]
+
+
+def _produce_attempt(config: RunConfig, queue: JobQueue, attempt: _Attempt) -> None:
+    """Make and store the job's product (``attempt.stored``), or record why not (``attempt.outcome``)."""
+    job = attempt.job
     try:
         chain = _chains(config.collections_dir)[job.collection]
-        workspace = Workspace.create(config.work_root, job)
+        workspace = attempt.workspace = Workspace.create(config.work_root, job)
     except (KeyError, HespError, OSError) as exc:  # no chain for it any more, a work directory out of reach
-        return _failed(queue, job, f"cannot prepare the job: {_one_line(exc)}", None, result)
+        attempt.outcome = _failed(queue, job, f"cannot prepare the job: {_one_line(exc)}", None, attempt.result)
+        return
+
+    def produce() -> None:
+        attempt.stored = _produce(config, chain, job, workspace, attempt.lease_lost, attempt.kept_log)
+        _keep_log(workspace, attempt.kept_log, "hesp: registering the products")
+
+    _settled(queue, attempt, produce)
+
+
+def _settled(queue: JobQueue, attempt: _Attempt, step: Callable[[], None]) -> None:
+    """Run a step of the job; when it raises, record the job's outcome: lost (nothing recorded, the lease
+    expires), released (the run stopped), or failed."""
+    job, kept_log, workspace = attempt.job, attempt.kept_log, attempt.workspace
+    assert workspace is not None
     try:
-        with _lease_kept(queue, job) as lease_lost:
-            stored = _produce(config, chain, job, workspace, lease_lost, kept_log)
-            _keep_log(workspace, kept_log, "hesp: registering the products")
-            _register(config, queue, job, stored, kept_log)
+        step()
     except (LeaseLost, DatabaseUnreachable) as exc:  # nothing recorded: the lease expires, the job comes back
         _keep_log(workspace, kept_log, f"hesp: outcome not recorded: {exc}")
-        return result("lost", error=str(exc))
+        attempt.outcome = attempt.result("lost", error=str(exc))
     except Released as exc:
         _keep_log(workspace, kept_log, f"hesp: {exc}")
         shutil.rmtree(workspace.root, ignore_errors=True)
-        return _released(queue, job, str(exc), kept_log, result)
+        attempt.outcome = _released(queue, job, str(exc), kept_log, attempt.result)
     except (HespError, OSError) as exc:
         error = _one_line(exc)
         _keep_log(workspace, kept_log, f"{FAILURE_NOTE} {error}")
-        return _failed(queue, job, error, kept_log, result)
-    if not config.request.keep_work:
-        shutil.rmtree(workspace.root, ignore_errors=True)
-    return result("succeeded", items=tuple(i["id"] for i in stored.items))
+        attempt.outcome = _failed(queue, job, error, kept_log, attempt.result)
+
+
+def _register_all(config: RunConfig, queue: JobQueue, ready: list[_Attempt]) -> None:
+    """Register the stored products of ``ready`` and their jobs' successes in one transaction. When it fails (a
+    lease lost, an item refused, a partition race), each job registers in a transaction of its own: one job's
+    failure fails that job alone, its stored product discarded."""
+    if len(ready) > 1:
+        try:
+            with _pool(config.database_url).connect() as conn, conn.transaction():
+                register_items(conn, [item for attempt in ready for item in _stored(attempt).items])
+                for attempt in ready:
+                    queue.succeed(conn, attempt.job, str(attempt.kept_log))
+            return
+        except Exception:  # noqa: BLE001 - whatever it was, the jobs on their own say whose it is
+            pass
+    for attempt in ready:
+        _settled(queue, attempt, partial(_register, config, queue, attempt.job, _stored(attempt), attempt.kept_log))
+
+
+def _stored(attempt: _Attempt) -> storage.StoredProduct:
+    assert attempt.stored is not None
+    return attempt.stored
+
+
+def _finished(config: RunConfig, attempt: _Attempt) -> JobResult:
+    if attempt.outcome is not None:
+        return attempt.outcome
+    if not config.request.keep_work and attempt.workspace is not None:
+        shutil.rmtree(attempt.workspace.root, ignore_errors=True)
+    return attempt.result("succeeded", items=tuple(i["id"] for i in _stored(attempt).items))
 
 
 def _produce(
@@ -276,23 +374,45 @@ def _wait(
     """Wait for the command; kill its process group when it outlives its time or its lease, or its run stops.
     Why it was killed."""
     deadline = time.monotonic() + timeout_s if timeout_s else None
-    while True:
-        try:
-            process.wait(timeout=POLL_S)
-            return None
-        except subprocess.TimeoutExpired:
-            pass
-        stopped = None
-        if lease_lost.is_set():
-            stopped = "its lease was lost"
-        elif released():
-            stopped = RELEASED
-        elif deadline is not None and timeout_s is not None and time.monotonic() > deadline:
-            stopped = f"it ran longer than its {timeout_s / 60:g} minutes"
-        if stopped:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            return stopped
+    with _exit_watch(process) as exited:
+        while True:
+            if exited(POLL_S):
+                process.wait()
+                return None
+            stopped = None
+            if lease_lost.is_set():
+                stopped = "its lease was lost"
+            elif released():
+                stopped = RELEASED
+            elif deadline is not None and timeout_s is not None and time.monotonic() > deadline:
+                stopped = f"it ran longer than its {timeout_s / 60:g} minutes"
+            if stopped:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                return stopped
+
+
+@contextmanager
+def _exit_watch(process: subprocess.Popen[bytes]) -> Iterator[Callable[[float], bool]]:
+    """``exited(s)``: whether the process ended within ``s`` seconds, woken as it ends by its Linux pidfd
+    (``Popen.wait`` with a timeout polls with growing sleeps: milliseconds lost on every short chain)."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except OSError:  # no pidfd (an old kernel)
+        yield lambda seconds: _waited(process, seconds)
+        return
+    try:
+        yield lambda seconds: bool(select.select([pidfd], [], [], seconds)[0])
+    finally:
+        os.close(pidfd)
+
+
+def _waited(process: subprocess.Popen[bytes], seconds: float) -> bool:
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _read_outputs(chain: ChainDefinition, job: Job, workspace: Workspace) -> list[dict[str, Any]]:
@@ -366,21 +486,25 @@ def _discard_unregistered(config: RunConfig, stored: storage.StoredProduct) -> N
 
 
 @contextmanager
-def _lease_kept(queue: JobQueue, job: Job) -> Iterator[threading.Event]:
-    """Renew the job's lease every third of its length while the block runs; the event is set once it is lost.
-    A database out of reach is retried at the next renewal: the lease lasts meanwhile."""
-    lost, done = threading.Event(), threading.Event()
+def _leases_kept(queue: JobQueue, jobs: list[Job]) -> Iterator[dict[int, threading.Event]]:
+    """Renew the jobs' leases every third of their length while the block runs, from one thread; a job's event
+    is set once its lease is lost. A database out of reach is retried at the next renewal: the lease lasts
+    meanwhile."""
+    lost = {job.id: threading.Event() for job in jobs}
+    done = threading.Event()
 
     def renew() -> None:
         while not done.wait(queue.lease_s / 3):
-            try:
-                if not queue.renew(job):
-                    lost.set()
-                    return
-            except HespError:
-                continue
+            for job in jobs:
+                if lost[job.id].is_set():
+                    continue
+                try:
+                    if not queue.renew(job):
+                        lost[job.id].set()
+                except HespError:
+                    continue
 
-    thread = threading.Thread(target=renew, name=f"lease-{job.id}", daemon=True)
+    thread = threading.Thread(target=renew, name=f"lease-{jobs[0].id}", daemon=True)
     thread.start()
     try:
         yield lost

@@ -111,10 +111,11 @@ def resolve_inputs(conn: Connection, job: Job, chain: ChainDefinition) -> JobInp
         unit = Unit(job.tile, job.slot, min((r["acquired"] for r in rows), default=datetime.now(UTC)))
     if not rows:
         raise MissingInput(f"no valid {primary} item for {job.tile} in this unit any more (removed since planning?)")
-    auxiliary = [  # the optional ones too, when they are there
-        *_rows(conn, "same_day_inputs", collections=chain.auxiliary("same-day", optional=True), tile=job.tile,
-               day=unit.acquired.astimezone(UTC).date()),
-        *_rows(conn, "static_inputs", collections=chain.auxiliary("static", optional=True), tile=job.tile),
+    same_day, static = chain.auxiliary("same-day", optional=True), chain.auxiliary("static", optional=True)
+    auxiliary = [  # the optional ones too, when they are there; no query for a kind the chain does not read
+        *(_rows(conn, "same_day_inputs", collections=same_day, tile=job.tile,
+                day=unit.acquired.astimezone(UTC).date()) if same_day else []),
+        *(_rows(conn, "static_inputs", collections=static, tile=job.tile) if static else []),
     ]  # fmt: skip
     previous: list[dict[str, Any]] = []
     following: list[dict[str, Any]] = []

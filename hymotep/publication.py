@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -157,12 +158,14 @@ def _write_png(path: Path, bands: NDArray[np.uint8], transform: Affine, crs: Any
         rasterio.shutil.copy(memory.name, path, driver="PNG", ZLEVEL=9)
 
 
-def _declared(collection: str) -> list[str]:
-    """The asset keys ``collection`` declares (its item_assets), in order; none for a collection not installed."""
+@cache
+def _declared(collection: str) -> tuple[str, ...]:
+    """The asset keys ``collection`` declares (its item_assets), in order; none for a collection not installed
+    (known once per process, as what a collection declares)."""
     try:
-        return list(item_assets(collection))
+        return tuple(item_assets(collection))
     except (OSError, ValueError):
-        return []
+        return ()
 
 
 def _file_fields(item_id: str, key: str, asset: dict[str, Any]) -> dict[str, Any]:

@@ -141,10 +141,16 @@ class JobQueue:
 
     def claim(self, scope: JobScope = ANY_JOB) -> Job | None:
         """The next job of ``scope`` to run, now leased to this worker; None when nothing is ready."""
+        jobs = self.claim_many(scope, 1)
+        return jobs[0] if jobs else None
+
+    def claim_many(self, scope: JobScope, limit: int) -> list[Job]:
+        """The next ``limit`` jobs of ``scope`` to run (fewer when fewer are ready), leased to this worker in one
+        statement."""
         with self._connect() as conn, translate_errors(), conn.transaction():
             conn.execute(queue_query("requeue_expired"))
-            params = {**scope.params(), "worker": self.worker, "lease_s": self.lease_s}
-            return conn.cursor(row_factory=class_row(Job)).execute(_scoped("claim"), params).fetchone()
+            params = {**scope.params(), "worker": self.worker, "lease_s": self.lease_s, "limit": limit}
+            return conn.cursor(row_factory=class_row(Job)).execute(_scoped("claim"), params).fetchall()
 
     def renew(self, job: Job) -> bool:
         """Extend the lease; False when it was lost (expired and taken back)."""

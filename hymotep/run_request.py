@@ -60,3 +60,6 @@ class RunRequest:
     lease_s: float = LEASE_S
     backoff_s: float = BACKOFF_S
     keep_work: bool = False
+    # Jobs a worker claims at once, runs side by side (their chains' processes overlap) and registers in one
+    # transaction: more than 1 only for light chains (a worker runs this many chains at a time).
+    batch: int = 1

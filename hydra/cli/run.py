@@ -61,6 +61,9 @@ def run(
     lease: LeaseOption = LEASE_S,
     backoff: BackoffOption = BACKOFF_S,
     keep_work: Annotated[bool, typer.Option(help="Keep the work directories of jobs that succeed.")] = False,
+    batch: Annotated[
+        int, typer.Option(min=1, help="Jobs a worker claims and runs at once, registered together (light chains).")
+    ] = 1,
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:
     """Run the queued jobs of the filters (of the collections given, else of every chain with a command) until
@@ -85,6 +88,7 @@ def run(
         lease_s=lease,
         backoff_s=backoff,
         keep_work=keep_work,
+        batch=batch,
     )
     report = run_with_progress(production, run_request, quiet=output is OutputFormat.JSON)
     show(report, output, render_report)

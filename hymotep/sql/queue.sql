@@ -58,8 +58,8 @@ AND (NOT %(dated)s::boolean OR EXISTS (
 ))
 
 -- name: claim
--- The next queued job of the run's scope by priority, for this worker only: SKIP LOCKED lets concurrent
--- workers pass each other. Its attempt is recorded in the same statement (one round trip).
+-- The next `limit` queued jobs of the run's scope by priority, for this worker only: SKIP LOCKED lets concurrent
+-- workers pass each other. Their attempts are recorded in the same statement (one round trip).
 WITH claimed AS (
     UPDATE hesp.jobs AS j
     SET state = 'running', attempts = j.attempts + 1, worker = %(worker)s,
@@ -70,7 +70,7 @@ WITH claimed AS (
           AND (q.campaign IS NULL OR NOT EXISTS (  -- a paused campaign's jobs wait
               SELECT FROM hesp.campaigns c WHERE c.name = q.campaign AND c.state = 'paused'))
         ORDER BY q.priority, q.run_after, q.id
-        LIMIT 1
+        LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ) AS next
     WHERE j.id = next.id
@@ -81,6 +81,7 @@ WITH claimed AS (
     SELECT id, attempts, worker, started_at, 'running' FROM claimed
 )
 SELECT id, collection, chain_version, tile, slot, mode, priority, attempts, max_attempts FROM claimed
+ORDER BY priority, id
 
 -- name: renew
 UPDATE hesp.jobs SET lease_until = now() + %(lease_s)s * interval '1 second', updated_at = now()
