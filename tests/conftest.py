@@ -179,8 +179,8 @@ def serve() -> Iterator[type[Server]]:
     started: list[Server] = []
 
     class Tracked(Server):
-        def __init__(self, env: dict[str, str]) -> None:
-            super().__init__(env)
+        def __init__(self, env: dict[str, str], args: tuple[str, ...] = ()) -> None:
+            super().__init__(env, args=args)
             started.append(self)
 
     yield Tracked

@@ -4,13 +4,12 @@ answered without reading items."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -40,8 +39,8 @@ def test_two_worker_processes_serve_with_their_own_pools(api: Server, filled_db:
             assert client.get(ITEMS, params={"limit": 2}).status_code == 200
     with psycopg.connect(filled_db) as conn:
         names = conn.execute(
-            "SELECT DISTINCT application_name FROM pg_stat_activity WHERE application_name LIKE 'hesp-api-pgstac_read-%'"
-            " AND datname = current_database()"
+            "SELECT DISTINCT application_name FROM pg_stat_activity"
+            " WHERE application_name LIKE 'hesp-api-pgstac_read-%' AND datname = current_database()"
         ).fetchall()
     workers = {int(name.rsplit("-", 1)[1]) for (name,) in names}
     assert len(workers) == 2, names

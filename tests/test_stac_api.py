@@ -169,7 +169,8 @@ def test_api_pools_act_as_the_pgstac_roles(db_url: str) -> None:
     async def session(settings) -> tuple[str, bool]:  # type: ignore[no-untyped-def]
         conn = await asyncpg.connect(settings.connection_string, server_settings=settings.server_settings.model_dump())
         try:
-            return str(await conn.fetchval("SELECT current_user")), bool(await conn.fetchval("SELECT pgstac.readonly()"))
+            row = await conn.fetchrow("SELECT current_user, pgstac.readonly()")
+            return str(row[0]), bool(row[1])
         finally:
             await conn.close()
 

@@ -13,10 +13,9 @@ from typing import Any
 
 import attr
 import orjson
+from brotli_asgi import BrotliMiddleware
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from brotli_asgi import BrotliMiddleware
-from starlette.middleware import Middleware
 from stac_fastapi.extensions import BulkTransactionExtension, TransactionExtension
 from stac_fastapi.extensions.sort.sort import (
     ItemCollectionSortExtension,
@@ -30,6 +29,7 @@ from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
 from stac_fastapi.pgstac.models.extensions import Extensions
 from stac_fastapi.pgstac.transactions import BulkTransactionsClient, TransactionsClient
 from stac_fastapi.types.stac import Collection, Collections
+from starlette.middleware import Middleware
 
 from hygor import __version__
 from hygor.api.auth import BearerTokenWrites
@@ -146,7 +146,7 @@ def inside_compression(app: FastAPI, middleware: Middleware) -> None:
     """Put ``middleware`` just inside stac-fastapi's compression (brotli, gzip for clients that ask only gzip),
     so that it sees the JSON as the API wrote it. /storage is served in front of all this (``hydra.web``) and so
     never compressed."""
-    compression = next(i for i, m in enumerate(app.user_middleware) if m.cls is BrotliMiddleware)
+    compression = next(i for i, m in enumerate(app.user_middleware) if m.cls is BrotliMiddleware)  # type: ignore[comparison-overlap]
     app.user_middleware.insert(compression + 1, middleware)
 
 
