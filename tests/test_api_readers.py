@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from conftest import Server
+from conftest import Server, free_port, hesp
 from stac_items import l2a_item
 
 from hygor.collections import INDEXED_QUERYABLES
@@ -46,6 +46,8 @@ def test_two_worker_processes_serve_with_their_own_pools(api: Server, filled_db:
     assert len(workers) == 2, names
     assert {parent_pid(pid) for pid in workers} == {api.process.pid}  # children of `hesp serve`
     assert "2 server processes" in api.output()
+    too_many = hesp("serve", "--port", str(free_port()), "--workers", "40", env={"HESP_DATABASE_URL": filled_db})
+    assert too_many.returncode != 0 and "at most 6 workers" in too_many.stdout + too_many.stderr
 
 
 def test_searches_write_no_bookkeeping_and_still_count(api: Server, filled_db: str) -> None:
