@@ -154,7 +154,7 @@ class Catalog:
         from hygor.api import create_app  # FastAPI and friends only for those who serve
 
         token = self.settings.api_token
-        return create_app(self.database(), token.get_secret_value() if token else None)
+        return create_app(self.database(), token.get_secret_value() if token else None, self.settings.api_pool)
 
     # -- schema and collections -----------------------------------------------------------------
 

@@ -24,8 +24,10 @@ from hygor.validation import document_errors, stac_errors
 PartitionTrunc = Literal["year", "month"] | None
 QUERYABLES_FILE = "queryables.json"
 CATALOGUE_SCHEMA = "catalogue.schema.json"
-# Queryables worth a B-tree on every partition: the filters every portal sends.
-INDEXED_QUERYABLES = ("grid:code", "eo:cloud_cover")
+# Queryables worth a B-tree on every partition: the filters portals send (the tile, clouds, the chain's version,
+# valid products only). pgSTAC builds the index on each partition, existing and new (maintain_partitions);
+# datetime is indexed by pgSTAC itself.
+INDEXED_QUERYABLES = ("grid:code", "eo:cloud_cover", "processing:version", "hesp:valid")
 
 
 class SyncAction(StrEnum):

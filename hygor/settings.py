@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hygor.cluster import NetworkAccess
@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     home: Path = Path(".hesp")
     collections_dir: Path = default_collections_dir()
     api_token: SecretStr | None = None
+    # Connections each `hesp serve` worker process may hold for reads; a process with writes enabled holds a
+    # few more (``hygor.api.pools``). Workers x this stays under the server's max_connections.
+    api_pool: int = Field(default=8, ge=1)
     # The embedded cluster's preferred port; another free one is taken when it is busy.
     port: int = 54329
     # Folder of initdb/pg_ctl/postgres; found from pg_config or /usr/lib/postgresql when unset.

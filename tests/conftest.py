@@ -168,9 +168,10 @@ class HttpProcess:
 class Server(HttpProcess):
     """A ``hesp serve`` process on a loopback port."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], port: int | None = None, args: tuple[str, ...] = ()) -> None:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")}
-        super().__init__("hesp serve", [HESP, "serve", "--port", "{port}"], {**clean, **env}, REPO, port=port)
+        command = [HESP, "serve", "--port", "{port}", *args]
+        super().__init__("hesp serve", command, {**clean, **env}, REPO, port=port)
 
 
 @pytest.fixture
@@ -178,8 +179,8 @@ def serve() -> Iterator[type[Server]]:
     started: list[Server] = []
 
     class Tracked(Server):
-        def __init__(self, env: dict[str, str]) -> None:
-            super().__init__(env)
+        def __init__(self, env: dict[str, str], args: tuple[str, ...] = ()) -> None:
+            super().__init__(env, args=args)
             started.append(self)
 
     yield Tracked

@@ -45,7 +45,7 @@ def test_metrics_match_status_gaps_and_the_api(db_url: str, tmp_path: Path, serv
                 " WHERE collection = 'maja-l2a' AND chain_version = '1.0' AND slot = %s",
                 (seconds, slot),
             )
-    server = serve({"HESP_DATABASE_URL": db_url})
+    server = serve({"HESP_DATABASE_URL": db_url}, args=("--workers", "1"))  # request counts are per process
     httpx.get(f"{server.url}/collections/maja-l2a", timeout=30).raise_for_status()
     samples = scrape(server.url)
     status: dict[str, Any] = json.loads(hesp("status", "-f", "json", env={"HESP_DATABASE_URL": db_url}).stdout)

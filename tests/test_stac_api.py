@@ -163,19 +163,19 @@ def test_api_pools_act_as_the_pgstac_roles(db_url: str) -> None:
 
     import asyncpg
 
-    from hygor.api.app import READ_ROLE, WRITE_ROLE, postgres_settings
+    from hygor.api.pools import read_pool, write_pool
     from hygor.db import Database
 
-    async def current_user(role: str) -> str:
-        settings = postgres_settings(Database(db_url), role)
+    async def session(settings) -> tuple[str, bool]:  # type: ignore[no-untyped-def]
         conn = await asyncpg.connect(settings.connection_string, server_settings=settings.server_settings.model_dump())
         try:
-            return str(await conn.fetchval("SELECT current_user"))
+            row = await conn.fetchrow("SELECT current_user, pgstac.readonly()")
+            return str(row[0]), bool(row[1])
         finally:
             await conn.close()
 
-    assert asyncio.run(current_user(READ_ROLE)) == "pgstac_read"
-    assert asyncio.run(current_user(WRITE_ROLE)) == "pgstac_ingest"
+    assert asyncio.run(session(read_pool(Database(db_url), 2))) == ("pgstac_read", True)
+    assert asyncio.run(session(write_pool(Database(db_url)))) == ("pgstac_ingest", False)
 
 
 def test_pystac_client_searches_filters_and_sorts_without_warnings(filled_db: str, serve) -> None:  # type: ignore[no-untyped-def]

@@ -13,9 +13,9 @@ from typing import Any
 
 import attr
 import orjson
+from brotli_asgi import BrotliMiddleware
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from psycopg.conninfo import conninfo_to_dict
 from stac_fastapi.extensions import BulkTransactionExtension, TransactionExtension
 from stac_fastapi.extensions.sort.sort import (
     ItemCollectionSortExtension,
@@ -23,19 +23,21 @@ from stac_fastapi.extensions.sort.sort import (
     SortConformanceClasses,
 )
 from stac_fastapi.pgstac.app import instantiate_api
-from stac_fastapi.pgstac.config import PostgresSettings, ServerSettings
 from stac_fastapi.pgstac.config import Settings as StacSettings
 from stac_fastapi.pgstac.core import CoreCrudClient
 from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
 from stac_fastapi.pgstac.models.extensions import Extensions
 from stac_fastapi.pgstac.transactions import BulkTransactionsClient, TransactionsClient
 from stac_fastapi.types.stac import Collection, Collections
+from starlette.middleware import Middleware
 
 from hygor import __version__
 from hygor.api.auth import BearerTokenWrites
+from hygor.api.conditional import ConditionalGets
 from hygor.api.errors import install_error_handlers
 from hygor.api.html import HtmlPages
 from hygor.api.limits import RequestLimits
+from hygor.api.pools import read_pool, write_pool
 from hygor.api.versions import current_versions_only
 from hygor.db import Database
 from hygor.validation import item_errors
@@ -51,8 +53,6 @@ DESCRIPTION = (
 # spelling (the same `sortby` parameter), so that clients sort without a "does not conform" warning.
 SEARCH_SORT = [SortConformanceClasses.ITEM_SEARCH_SORT, "https://api.stacspec.org/v1.0.0/item-search#sort"]
 FEATURES_SORT = [SortConformanceClasses.FEATURES_SORT, "https://api.stacspec.org/v1.0.0/ogcapi-features#sort"]
-READ_ROLE = "pgstac_read"
-WRITE_ROLE = "pgstac_ingest"
 
 
 LINK_TITLES = {
@@ -142,24 +142,17 @@ def title_links(collection: Collection) -> Collection:
     return collection
 
 
-def postgres_settings(database: Database, role: str) -> PostgresSettings:
-    """Pool settings for ``database`` whose sessions act as ``role`` (the login must be a member of it)."""
-    params = conninfo_to_dict(database.url)
-    return PostgresSettings(
-        pguser=str(params.get("user", "")),
-        pgpassword=str(params.get("password", "")),
-        pghost=str(params.get("host", "localhost")),
-        pgport=int(params.get("port") or 5432),
-        pgdatabase=str(params.get("dbname", "")),
-        # numberMatched on every search: exact while cheap, pgSTAC's estimate beyond 100,000 items.
-        server_settings=ServerSettings(
-            **{"role": role, "application_name": f"hesp-api-{role}", "pgstac.context": "auto"}
-        ),
-    )
+def inside_compression(app: FastAPI, middleware: Middleware) -> None:
+    """Put ``middleware`` just inside stac-fastapi's compression (brotli, gzip for clients that ask only gzip),
+    so that it sees the JSON as the API wrote it. /storage is served in front of all this (``hydra.web``) and so
+    never compressed."""
+    compression = next(i for i, m in enumerate(app.user_middleware) if m.cls is BrotliMiddleware)  # type: ignore[comparison-overlap]
+    app.user_middleware.insert(compression + 1, middleware)
 
 
-def create_app(database: Database, api_token: str | None = None) -> FastAPI:
-    """The STAC API over ``database``; with ``api_token`` it also accepts authorised writes."""
+def create_app(database: Database, api_token: str | None = None, pool: int = 8) -> FastAPI:
+    """The STAC API over ``database``, reading through at most ``pool`` connections (``hygor.api.pools``); with
+    ``api_token`` it also accepts authorised writes."""
     settings = StacSettings(
         stac_fastapi_title=TITLE,
         stac_fastapi_description=DESCRIPTION,
@@ -173,9 +166,9 @@ def create_app(database: Database, api_token: str | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await connect_to_db(
             app,
-            postgres_settings=postgres_settings(database, READ_ROLE),
+            postgres_settings=read_pool(database, pool),
             add_write_connection_pool=api_token is not None,
-            write_postgres_settings=postgres_settings(database, WRITE_ROLE),
+            write_postgres_settings=write_pool(database),
         )
         yield
         await close_db_connection(app)
@@ -187,6 +180,7 @@ def create_app(database: Database, api_token: str | None = None) -> FastAPI:
     )
     api = instantiate_api(client=HespCoreClient, extensions=extensions, lifespan=lifespan, settings=settings)
     install_error_handlers(api.app)
+    inside_compression(api.app, Middleware(ConditionalGets))
     api.app.add_middleware(HtmlPages)  # item pages for browsers, from the JSON
     api.app.add_middleware(RequestLimits)
     if api_token is not None:

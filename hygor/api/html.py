@@ -25,6 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGES = re.compile(r"^/(?:collections/[^/]+/items(?:/[^/]+)?|search)/?$")
 JSON_TYPES = ("application/json", "application/geo+json")
+# Left out of the JSON request a page is made from: the page is always rendered whole, uncompressed.
+JSON_ONLY_HEADERS = (b"accept", b"accept-encoding", b"if-none-match", b"if-modified-since")
 MAIN_PROPERTIES = ("datetime", "platform", "grid:code", "eo:cloud_cover", "eo:snow_cover", "processing:version",
                    "hesp:valid")  # fmt: skip
 MAX_VALUE_CHARS = 300
@@ -102,8 +104,9 @@ def _varying(send: Send) -> Send:
 
 
 async def _json_answer(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[int, bytes]:
-    """The status and body the API answers ``scope`` as a JSON client asks it (no ``f``, no compression)."""
-    headers = [(k, v) for k, v in scope["headers"] if k not in (b"accept", b"accept-encoding")]
+    """The status and body the API answers ``scope`` as a JSON client asks it (no ``f``, no compression, not
+    conditional)."""
+    headers = [(k, v) for k, v in scope["headers"] if k not in JSON_ONLY_HEADERS]
     inner = {**scope, "method": "GET", "query_string": urlencode(_query_without_f(scope)).encode(),
              "headers": [*headers, (b"accept", b"application/json")]}  # fmt: skip
     answer: dict[str, Any] = {"status": 500, "body": []}

@@ -1,7 +1,9 @@
-"""Serving the STAC API: in the foreground (``hesp serve``) or from a background thread (demos, notebooks)."""
+"""Serving the STAC API: in the foreground (``hesp serve``, one or several worker processes) or from a background
+thread (demos, notebooks)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -10,13 +12,37 @@ from types import TracebackType
 import uvicorn
 from fastapi import FastAPI
 
+from hygor.db import Database, fetch_one
 from hygor.errors import HygorError
 
 STARTUP_TIMEOUT_S = 30
+# The share of the server's max_connections the API's workers may hold: the rest is production's (workers,
+# ingest, watch) and the operators'.
+API_SHARE = 0.5
 
 
-def serve_forever(app: FastAPI, host: str, port: int) -> None:
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+def serve_forever(app: FastAPI | str, host: str, port: int, workers: int = 1) -> None:
+    """Serve ``app``; several ``workers`` need it as an import string of a factory (``module:function``), which
+    each worker process calls to build its own application and pools."""
+    if workers > 1 and not isinstance(app, str):
+        raise TypeError("several workers need the application as a factory's import string")
+    uvicorn.run(app, host=host, port=port, workers=workers, factory=isinstance(app, str), log_level="warning")
+
+
+def worker_count(database: Database, per_worker: int, asked: int | None) -> int:
+    """The worker processes to run: as ``asked``, or one per core by default, within the API's share of the
+    database's connections (``per_worker`` each). Asking for more than fits is an error, not a silent cap."""
+    with database.connect() as conn:
+        budget = int(fetch_one(conn, "max_connections")["max_connections"] * API_SHARE)
+    fitting = max(1, budget // per_worker)
+    if asked is None:
+        return min(os.cpu_count() or 1, fitting)
+    if asked * per_worker > budget:
+        raise HygorError(
+            f"{asked} workers x {per_worker} connections exceed the API's share of the database's connections "
+            f"({budget}): at most {fitting} workers, or a smaller HESP_API_POOL"
+        )
+    return asked
 
 
 def require_free(host: str, port: int) -> None:

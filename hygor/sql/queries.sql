@@ -53,6 +53,9 @@ SELECT
     (SELECT extversion FROM pg_extension WHERE extname = 'postgis') AS postgis,
     (SELECT default_version FROM pg_available_extensions WHERE name = 'postgis') AS postgis_available;
 
+-- name: max_connections
+SELECT current_setting('max_connections')::int AS max_connections;
+
 -- name: pgstac_version
 SELECT version FROM pgstac.migrations ORDER BY datetime DESC, version DESC LIMIT 1;
 

@@ -1,0 +1,103 @@
+"""Conditional GETs on collections and items: a weak ETag from the body's hash, ``Last-Modified`` from an item's
+``updated``, and 304 Not Modified when the client already has that version.
+
+Portals poll the same collections and item pages; a 304 spares them the body (the server still builds it: the
+hash is of what it would send, which is always right, however the item changed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+import orjson
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SCOPE = "/collections"
+# Headers a 304 repeats from the 200 it stands for (RFC 9110, 15.4.5).
+KEPT_ON_304 = (b"etag", b"last-modified", b"cache-control", b"vary", b"content-location", b"expires")
+
+
+def weak_etag(body: bytes) -> str:
+    return f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+
+
+def item_updated(body: bytes) -> datetime | None:
+    """When a single item says it was last updated (``properties.updated``), to the second."""
+    try:
+        document: Any = orjson.loads(body)
+        updated = datetime.fromisoformat(document["properties"]["updated"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    if document.get("type") != "Feature":
+        return None
+    return (updated if updated.tzinfo else updated.replace(tzinfo=UTC)).replace(microsecond=0)
+
+
+def matches(if_none_match: str, etag: str) -> bool:
+    """The weak comparison ``If-None-Match`` asks for (RFC 9110, 13.1.2)."""
+    wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in wanted or etag.removeprefix("W/") in wanted
+
+
+def not_modified_since(if_modified_since: str, modified: datetime | None) -> bool:
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError):
+        return False
+    return modified is not None and since.tzinfo is not None and modified <= since
+
+
+class ConditionalGets:
+    """ASGI middleware: ETag (and Last-Modified for an item) on successful GETs under ``/collections``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith(SCOPE):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def buffered(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                if message["status"] != 200:  # errors and redirects pass through as they are
+                    await send(message)
+                return
+            if start is None or start["status"] != 200:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await self._answer(Headers(scope=scope), start, b"".join(chunks), send)
+
+        await self.app(scope, receive, buffered)
+
+    @staticmethod
+    async def _answer(request: Headers, start: Message, body: bytes, send: Send) -> None:
+        headers = MutableHeaders(raw=list(start["headers"]))
+        etag = weak_etag(body)
+        headers["etag"] = etag
+        modified = item_updated(body)
+        if modified is not None:
+            headers["last-modified"] = format_datetime(modified, usegmt=True)
+        if_none_match = request.get("if-none-match")
+        fresh = (
+            matches(if_none_match, etag)
+            if if_none_match is not None
+            else not_modified_since(request.get("if-modified-since", ""), modified)
+        )
+        if fresh:
+            kept = [(k, v) for k, v in headers.raw if k.lower() in KEPT_ON_304]
+            await send({"type": "http.response.start", "status": 304, "headers": kept})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({**start, "headers": headers.raw})
+        await send({"type": "http.response.body", "body": body})
