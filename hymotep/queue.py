@@ -98,7 +98,9 @@ ANY_JOB = JobScope()
 
 
 def _scoped(name: str) -> sql.Composed:
-    return sql.SQL(queue_query(name)).format(in_scope=sql.SQL(queue_query("in_scope")))
+    return sql.SQL(queue_query(name)).format(
+        in_scope=sql.SQL(queue_query("in_scope")), unpaused=sql.SQL(queue_query("unpaused"))
+    )
 
 
 def plan_jobs(connect: Connect, chains: dict[str, ChainDefinition], wanted: GapFilter) -> int:

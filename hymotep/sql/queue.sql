@@ -1,6 +1,6 @@
 -- The job queue (hesp.jobs, hymotep migration 0002_production): planning from gaps, claims with leases, outcomes.
--- `{gaps}` in enqueue is a gap query of hymotep/sql/gaps.sql, `{in_scope}` in claim and next_retry is
--- in_scope below (psycopg.sql composition of this package's own text, never of user input).
+-- `{gaps}` in enqueue is a gap query of hymotep/sql/gaps.sql; `{in_scope}` and `{unpaused}` in claim and next_retry
+-- are the blocks below (psycopg.sql composition of this package's own text, never of user input).
 
 -- name: enqueue
 -- Runnable units and the outdated ones a campaign replays become queued jobs, once: planning again changes
@@ -30,6 +30,11 @@ WITH expired AS (
     FROM expired e WHERE a.job = e.id AND a.outcome = 'running'
 )
 SELECT id FROM expired
+
+-- name: unpaused
+-- Whether the queued job `q` may be claimed as far as campaigns go: a paused campaign's jobs wait. (Apart from
+-- in_scope, which also tells which jobs the accepted requests ask for: a paused job is still asked for.)
+(q.campaign IS NULL OR NOT EXISTS (SELECT FROM hesp.campaigns c WHERE c.name = q.campaign AND c.state = 'paused'))
 
 -- name: in_scope
 -- Whether the queued job `q` is in a run's scope, the same as the gaps its run plans (hymotep.queue.JobScope):
@@ -66,9 +71,7 @@ WITH claimed AS (
         lease_until = now() + %(lease_s)s * interval '1 second', started_at = now(), updated_at = now()
     FROM (
         SELECT q.id FROM hesp.jobs q
-        WHERE q.state = 'queued' AND q.run_after <= now() AND {in_scope}
-          AND (q.campaign IS NULL OR NOT EXISTS (  -- a paused campaign's jobs wait
-              SELECT FROM hesp.campaigns c WHERE c.name = q.campaign AND c.state = 'paused'))
+        WHERE q.state = 'queued' AND q.run_after <= now() AND {in_scope} AND {unpaused}
         ORDER BY q.priority, q.run_after, q.id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
@@ -146,5 +149,4 @@ RETURNING id
 -- Seconds until the first job of the run's scope waiting for its retry (back-off) is ready; NULL when none waits.
 SELECT extract(epoch FROM min(q.run_after) - now())::float AS seconds
 FROM hesp.jobs q
-WHERE q.state = 'queued' AND q.run_after > now() AND {in_scope}
-  AND (q.campaign IS NULL OR NOT EXISTS (SELECT FROM hesp.campaigns c WHERE c.name = q.campaign AND c.state = 'paused'))
+WHERE q.state = 'queued' AND q.run_after > now() AND {in_scope} AND {unpaused}
