@@ -35,6 +35,7 @@ from hygor import __version__
 from hygor.api.auth import BearerTokenWrites
 from hygor.api.conditional import ConditionalGets
 from hygor.api.errors import install_error_handlers
+from hygor.api.fast_search import fast_search
 from hygor.api.html import HtmlPages
 from hygor.api.limits import RequestLimits
 from hygor.api.pools import read_pool, write_pool
@@ -84,7 +85,7 @@ class HespCoreClient(CoreCrudClient):  # type: ignore[misc]
 
     async def _search_base(self, search_request: Any, request: Request) -> Any:
         """Every search (``/search``, ``/collections/{c}/items``, an item by id): superseded versions left out of
-        the default view (``hygor.api.versions``)."""
+        the default view (``hygor.api.versions``); the common ones answered by ``hygor.api.fast_search``."""
 
         async def query_to_cql2(query: dict[str, Any]) -> dict[str, Any]:
             async with request.app.state.get_connection(request, "r") as conn:
@@ -95,6 +96,9 @@ class HespCoreClient(CoreCrudClient):  # type: ignore[misc]
                 return converted
 
         await current_versions_only(search_request, query_to_cql2)
+        page = await fast_search(search_request, request)
+        if page is not None:
+            return page
         return await super()._search_base(search_request, request)
 
 

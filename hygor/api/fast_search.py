@@ -1,0 +1,211 @@
+"""The searches portals send most, answered without pgSTAC's ``search()``: same items, order, content, links and
+paging tokens, a fraction of the work.
+
+pgSTAC's ``search()`` builds its query, counts, hydrates and assembles the JSON in plpgsql for every request;
+under concurrency that is where the time goes. Here a search in pgSTAC's default order (datetime, collection,
+id, descending) without ``fields`` or ``sortby`` takes pgSTAC's own WHERE clause for it
+(``stac_search_to_where``, cached per process: paging and polling repeat the same search), reads one page of
+rows with a keyset on (datetime, collection, id) that uses the partitions' datetime indexes, counts through
+pgSTAC's ``where_stats`` (exact, or the planner's estimate beyond the context thresholds, as ``search()``), and
+hydrates in Python with each base item fetched once per process (``content_hydrate``'s merge, below). Paging
+tokens are pgSTAC's (``next:<hex collection>:<hex id>``), so either path continues the other's pages. Anything
+else (other sorts, ``fields``, ``limit`` 0, a token that is not pgSTAC's or names no item, an error) returns
+None: the caller falls back to pgSTAC's ``search()``, which answers or raises as it always did.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import orjson
+from fastapi import Request
+from stac_fastapi.pgstac.models.links import ItemLinks, PagingLinks
+
+from hygor.sql import named_queries
+
+SQL = named_queries("hygor.sql", "search.sql")
+# Parts of a search that do not change its WHERE clause.
+NOT_WHERE = ("token", "limit", "conf", "fields", "sortby")
+# pgSTAC's marker, in dehydrated content, of a base item's key that the item does not have.
+REMOVED = "𒍟※"
+TOKEN = re.compile(r"(next|prev):((?:[0-9a-f]{2})+):((?:[0-9a-f]{2})+)")
+WHERE_TTL_S = 60.0  # a change of queryables reaches the WHERE clauses within this
+BASE_ITEM_TTL_S = 60.0  # base items are immutable per (collection, tag); this bounds a deleted, recreated one
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class TtlCache(Generic[K, V]):
+    """A small per-process cache: at most ``size`` entries, each kept ``ttl`` seconds."""
+
+    def __init__(self, size: int, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._size, self._ttl, self._clock = size, ttl, clock
+
+    def get(self, key: K) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < self._clock():
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: K, value: V) -> None:
+        self._entries[key] = (self._clock() + self._ttl, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+
+WHERES: TtlCache[str, str] = TtlCache(1024, WHERE_TTL_S)
+BASE_ITEMS: TtlCache[tuple[str, int | None], dict[str, Any]] = TtlCache(256, BASE_ITEM_TTL_S)
+
+
+@dataclass(frozen=True)
+class Token:
+    """A pgSTAC paging token: the item a page continues from, and the direction."""
+
+    prev: bool
+    collection: str
+    item_id: str
+
+    @classmethod
+    def parse(cls, token: str) -> Token | None:
+        match = TOKEN.fullmatch(token.lower())
+        if match is None:
+            return None
+        try:
+            return cls(match[1] == "prev", bytes.fromhex(match[2]).decode(), bytes.fromhex(match[3]).decode())
+        except UnicodeDecodeError:
+            return None
+
+
+def page_token(collection: str, item_id: str) -> str:
+    """pgSTAC's ``page_token``: each side the hex of its UTF-8 bytes."""
+    return f"{collection.encode().hex()}:{item_id.encode().hex()}"
+
+
+def stripped(value: Any) -> Any:
+    """``jsonb_strip_nulls``: object members that are null removed, at every depth."""
+    if isinstance(value, dict):
+        return {k: stripped(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [stripped(v) for v in value]
+    return value
+
+
+def merged(item: Any, base: Any) -> Any:
+    """pgSTAC's ``merge_jsonb(item, base)`` with its nulls stripped, ``base`` being stripped already."""
+    if item == REMOVED:
+        return None
+    if item is None:
+        return base
+    if isinstance(item, dict) and isinstance(base, dict):
+        out = {}
+        for key, value in item.items():
+            kept = merged(value, base.get(key))
+            if kept is not None:
+                out[key] = kept
+        for key, value in base.items():
+            if key not in item and value is not None:
+                out[key] = value
+        return out or None  # jsonb_object_agg over no member is NULL
+    if isinstance(item, list) and isinstance(base, list) and len(item) == len(base):
+        return [merged(a, b) for a, b in zip(item, base, strict=True)] or None
+    return stripped(item)
+
+
+def hydrated(row: Any, base_item: dict[str, Any]) -> dict[str, Any]:
+    """``content_hydrate``: the stored content with the item's columns, merged over its base item."""
+    content = {k: v for k, v in row["content"].items() if k != "pgstac:base_item"}
+    item = {"id": row["id"], "geometry": row["geometry"], "collection": row["collection"], "type": "Feature"}
+    return merged({**item, **content}, base_item) or {}
+
+
+def search_document(search: Any) -> dict[str, Any] | None:
+    """The search as pgSTAC reads it, or None when it is not one for the fast path."""
+    document: dict[str, Any] = orjson.loads(search.model_dump_json(exclude_none=True, by_alias=True))
+    fields = document.get("fields") or {}
+    if document.get("sortby") or fields.get("include") or fields.get("exclude") or document.get("conf"):
+        return None
+    if document.get("limit", 10) < 1:
+        return None
+    return document
+
+
+async def fast_search(search: Any, request: Request) -> dict[str, Any] | None:
+    """The page pgSTAC's ``search()`` would give for ``search``, as stac-fastapi-pgstac's ``_search_base`` returns
+    it; None when this path does not answer it."""
+    document = search_document(search)
+    if document is None:
+        return None
+    token = Token.parse(document["token"]) if "token" in document else None
+    if "token" in document and token is None:
+        return None
+    key = orjson.dumps({k: v for k, v in document.items() if k not in NOT_WHERE}, option=orjson.OPT_SORT_KEYS)
+    limit = int(document.get("limit", 10))
+    async with request.app.state.get_connection(request, "r") as conn:
+        where = WHERES.get(key.decode())
+        if where is None:
+            try:
+                where = await conn.fetchval(SQL["search_where"], key.decode())
+            except Exception:  # pgSTAC's search() raises it again, in its own words
+                return None
+            WHERES.put(key.decode(), where)
+        if token is None:
+            rows = await conn.fetch(page_query(where, "first_page", "DESC"), limit + 1)
+        else:
+            at: datetime | None = await conn.fetchval(SQL["token_datetime"], token.collection, token.item_id)
+            if at is None:
+                return None
+            keyset, direction = ("before_token", "ASC") if token.prev else ("after_token", "DESC")
+            rows = await conn.fetch(
+                page_query(where, keyset, direction), limit + 1, at, token.collection, token.item_id
+            )
+        matched = await conn.fetchval(SQL["search_count"], where)
+        features = [hydrated(row, await base_item(conn, row)) for row in rows]
+    more = len(features) > limit
+    features = features[:limit]
+    if token is not None and token.prev:
+        features.reverse()
+    has_next = more if token is None or not token.prev else True
+    has_prev = token is not None and (more if token.prev else True)
+    for feature in features:
+        feature["links"] = await ItemLinks(
+            collection_id=feature["collection"], item_id=feature["id"], request=request
+        ).get_links(extra_links=feature.get("links"))
+    first, last = (features[0], features[-1]) if features else (None, None)
+    page: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "features": features,
+        "links": await PagingLinks(
+            request=request,
+            next=page_token(last["collection"], last["id"]) if has_next and last else None,
+            prev=page_token(first["collection"], first["id"]) if has_prev and first else None,
+        ).get_links(),
+        "numberReturned": len(features),
+    }
+    if matched is not None:
+        page["numberMatched"] = matched
+    return page
+
+
+def page_query(where: str, keyset: str, direction: str) -> str:
+    return SQL["page"].format(where=where, keyset=SQL[keyset], direction=direction)
+
+
+async def base_item(conn: Any, row: Any) -> dict[str, Any]:
+    """The base item ``row`` was dehydrated against (its ``pgstac:base_item`` tag, or the collection's first)."""
+    tag = row["content"].get("pgstac:base_item")
+    key = (row["collection"], int(tag) if tag is not None else None)
+    cached = BASE_ITEMS.get(key)
+    if cached is None:
+        cached = stripped(await conn.fetchval(SQL["base_item"], *key) or {})
+        BASE_ITEMS.put(key, cached)
+    return cached

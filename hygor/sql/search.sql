@@ -1,0 +1,34 @@
+-- The STAC API's fast path for searches (hygor.api.fast_search), run through asyncpg: positional $n
+-- parameters. `{where}` is pgSTAC's own WHERE clause for the search (pgstac.stac_search_to_where), and
+-- `{keyset}` / `{direction}` the fragments below: the only text composed into these queries.
+
+-- name: search_where
+SELECT pgstac.stac_search_to_where($1::text::jsonb);
+
+-- name: search_count
+-- numberMatched as pgSTAC's search() gives it: counted, or the planner's estimate beyond the context thresholds.
+SELECT coalesce(total_count, estimated_count) FROM pgstac.where_stats($1, false, NULL);
+
+-- name: token_datetime
+SELECT datetime FROM pgstac.items WHERE collection = $1 AND id = $2;
+
+-- name: base_item
+SELECT pgstac.collection_base_item($1, $2);
+
+-- name: page
+-- pgSTAC's default order (datetime, collection, id, all descending), one more row than the page to know
+-- whether another follows.
+SELECT id, collection, content, ST_AsGeoJSON(geometry, 20)::jsonb AS geometry
+FROM pgstac.items
+WHERE ({where}) AND {keyset}
+ORDER BY datetime {direction}, collection {direction}, id {direction}
+LIMIT $1;
+
+-- name: first_page
+TRUE
+
+-- name: after_token
+datetime <= $2 AND (datetime, collection, id) < ($2, $3, $4)
+
+-- name: before_token
+datetime >= $2 AND (datetime, collection, id) > ($2, $3, $4)
