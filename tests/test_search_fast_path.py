@@ -47,9 +47,9 @@ def catalogue_items() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def api(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def catalogue(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """One catalogue for the whole module (loading it is the slow part), served in this process so that the tests
-    can switch paths."""
+    can switch paths: (API URL, database URL)."""
     name = "fast_path_equivalence"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
@@ -60,9 +60,14 @@ def api(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     loaded = subprocess.run([pypgstac, "load", "items", str(items), "--dsn", url], capture_output=True, text=True)
     assert loaded.returncode == 0, loaded.stderr
     with BackgroundServer(create_app(Database(url))) as served:
-        yield served
+        yield served, url
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def api(catalogue: tuple[str, str]) -> str:
+    return catalogue[0]
 
 
 class Paths:
@@ -213,3 +218,19 @@ def test_cache_entries_expire_and_the_oldest_go_first() -> None:
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, 2, 3)
     now[0] = 11
     assert cache.get("b") is None
+
+
+def test_the_list_of_collections_is_cached_until_a_collection_changes(catalogue: tuple[str, str]) -> None:
+    api, url = catalogue
+    with httpx.Client(base_url=api, timeout=60) as client:
+        before = client.get("/collections").json()
+        assert client.get("/collections").json() == before
+        renamed = before["collections"][0]["id"]
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                'UPDATE pgstac.collections SET content = content || \'{"title": "Renamed"}\' WHERE id = %s',
+                (renamed,),
+            )
+        after = client.get("/collections").json()
+    titles = {c["id"]: c["title"] for c in after["collections"]}
+    assert titles[renamed] == "Renamed" and len(after["collections"]) == len(before["collections"])

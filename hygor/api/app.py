@@ -35,10 +35,11 @@ from hygor import __version__
 from hygor.api.auth import BearerTokenWrites
 from hygor.api.conditional import ConditionalGets
 from hygor.api.errors import install_error_handlers
-from hygor.api.fast_search import fast_search
+from hygor.api.fast_search import SQL, TtlCache, fast_search
 from hygor.api.html import HtmlPages
 from hygor.api.limits import RequestLimits
 from hygor.api.pools import read_pool, write_pool
+from hygor.api.responses import orjson_responses
 from hygor.api.versions import current_versions_only
 from hygor.db import Database
 from hygor.validation import item_errors
@@ -55,6 +56,9 @@ DESCRIPTION = (
 SEARCH_SORT = [SortConformanceClasses.ITEM_SEARCH_SORT, "https://api.stacspec.org/v1.0.0/item-search#sort"]
 FEATURES_SORT = [SortConformanceClasses.FEATURES_SORT, "https://api.stacspec.org/v1.0.0/ogcapi-features#sort"]
 
+
+# The plain list of collections, per (URL, state of pgstac.collections).
+COLLECTIONS: TtlCache[tuple[str, str], Collections] = TtlCache(16, 3600)
 
 LINK_TITLES = {
     "self": "This collection",
@@ -78,9 +82,20 @@ class HespCoreClient(CoreCrudClient):  # type: ignore[misc]
         return title_links(await super().get_collection(collection_id, request, **kwargs))
 
     async def all_collections(self, request: Request, *args: Any, **kwargs: Any) -> Collections:
+        """The collections; the plain list (no search parameters), the one portals poll, kept per process for as
+        long as ``pgstac.collections`` does not change."""
+        key = None
+        if not args and not any(kwargs.values()):
+            async with request.app.state.get_connection(request, "r") as conn:
+                key = (str(request.url), await conn.fetchval(SQL["collections_state"]))
+            cached = COLLECTIONS.get(key)
+            if cached is not None:
+                return cached
         collections: Collections = await super().all_collections(request, *args, **kwargs)
         for collection in collections.get("collections", []):
             title_links(collection)
+        if key is not None:
+            COLLECTIONS.put(key, collections)
         return collections
 
     async def _search_base(self, search_request: Any, request: Request) -> Any:
@@ -183,6 +198,7 @@ def create_app(database: Database, api_token: str | None = None, pool: int = 8) 
         item_collection_map={"sort": ItemCollectionSortExtension(conformance_classes=FEATURES_SORT)},
     )
     api = instantiate_api(client=HespCoreClient, extensions=extensions, lifespan=lifespan, settings=settings)
+    orjson_responses(api.app)
     install_error_handlers(api.app)
     inside_compression(api.app, Middleware(ConditionalGets))
     api.app.add_middleware(HtmlPages)  # item pages for browsers, from the JSON

@@ -32,3 +32,7 @@ datetime <= $2 AND (datetime, collection, id) < ($2, $3, $4)
 
 -- name: before_token
 datetime >= $2 AND (datetime, collection, id) > ($2, $3, $4)
+
+-- name: collections_state
+-- Changes whenever a collection is added, changed or removed: the list of collections is cached against it.
+SELECT coalesce(string_agg(xmin::text, ',' ORDER BY key), '') FROM pgstac.collections;
