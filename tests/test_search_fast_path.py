@@ -198,7 +198,9 @@ def test_what_the_fast_path_does_not_answer_pgstac_does(api: str, paths: Paths) 
 
 def test_hydration_merges_as_pgstac() -> None:
     base = stripped({"type": "Feature", "assets": {"a": {"href": "x", "roles": ["data"]}, "b": {"title": None}}})
-    item = {"id": "i", "assets": {"a": {"href": "y"}, "c": {"href": "z", "title": None}}, "links": [], "n": None}
+    item = stripped(
+        {"id": "i", "assets": {"a": {"href": "y"}, "c": {"href": "z", "title": None}}, "links": [], "n": None}
+    )
     assert merged(item, base) == {
         "id": "i",
         "type": "Feature",

@@ -39,7 +39,7 @@ from hygor.api.fast_search import SQL, TtlCache, fast_search
 from hygor.api.html import HtmlPages
 from hygor.api.limits import RequestLimits
 from hygor.api.pools import read_pool, write_pool
-from hygor.api.responses import orjson_responses
+from hygor.api.responses import JSON, answer, checked_filter
 from hygor.api.versions import current_versions_only
 from hygor.db import Database
 from hygor.validation import item_errors
@@ -81,7 +81,7 @@ class HespCoreClient(CoreCrudClient):  # type: ignore[misc]
     async def get_collection(self, collection_id: str, request: Request, **kwargs: Any) -> Collection:
         return title_links(await super().get_collection(collection_id, request, **kwargs))
 
-    async def all_collections(self, request: Request, *args: Any, **kwargs: Any) -> Collections:
+    async def all_collections(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         """The collections; the plain list (no search parameters), the one portals poll, kept per process for as
         long as ``pgstac.collections`` does not change."""
         key = None
@@ -90,13 +90,34 @@ class HespCoreClient(CoreCrudClient):  # type: ignore[misc]
                 key = (str(request.url), await conn.fetchval(SQL["collections_state"]))
             cached = COLLECTIONS.get(key)
             if cached is not None:
-                return cached
+                return answer(cached, JSON)
         collections: Collections = await super().all_collections(request, *args, **kwargs)
         for collection in collections.get("collections", []):
             title_links(collection)
         if key is not None:
             COLLECTIONS.put(key, collections)
-        return collections
+        return answer(collections, JSON)
+
+    async def get_search(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        return answer(await super().get_search(request, *args, **kwargs))
+
+    async def post_search(self, search_request: Any, request: Request, **kwargs: Any) -> Any:
+        return answer(await super().post_search(search_request, request, **kwargs))
+
+    async def item_collection(self, collection_id: str, request: Request, *args: Any, **kwargs: Any) -> Any:
+        return answer(await super().item_collection(collection_id, request, *args, **kwargs))
+
+    async def get_item(self, item_id: str, collection_id: str, request: Request, **kwargs: Any) -> Any:
+        return answer(await super().get_item(item_id, collection_id, request, **kwargs))
+
+    def _clean_search_args(
+        self, base_args: dict[str, Any], filter_query: str | None = None, filter_lang: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """stac-fastapi-pgstac's, with each filter checked once per process (``hygor.api.responses``)."""
+        if filter_query:
+            base_args["filter"], base_args["filter_lang"] = checked_filter(filter_query, filter_lang)
+        cleaned: dict[str, Any] = super()._clean_search_args(base_args, **kwargs)
+        return cleaned
 
     async def _search_base(self, search_request: Any, request: Request) -> Any:
         """Every search (``/search``, ``/collections/{c}/items``, an item by id): superseded versions left out of
@@ -198,7 +219,6 @@ def create_app(database: Database, api_token: str | None = None, pool: int = 8) 
         item_collection_map={"sort": ItemCollectionSortExtension(conformance_classes=FEATURES_SORT)},
     )
     api = instantiate_api(client=HespCoreClient, extensions=extensions, lifespan=lifespan, settings=settings)
-    orjson_responses(api.app)
     install_error_handlers(api.app)
     inside_compression(api.app, Middleware(ConditionalGets))
     api.app.add_middleware(HtmlPages)  # item pages for browsers, from the JSON

@@ -101,7 +101,8 @@ def stripped(value: Any) -> Any:
 
 
 def merged(item: Any, base: Any) -> Any:
-    """pgSTAC's ``merge_jsonb(item, base)`` with its nulls stripped, ``base`` being stripped already."""
+    """pgSTAC's ``merge_jsonb(item, base)`` with its nulls stripped, both being stripped already (a null member
+    of the item gives way to the base's as an absent one does)."""
     if item == REMOVED:
         return None
     if item is None:
@@ -118,7 +119,7 @@ def merged(item: Any, base: Any) -> Any:
         return out or None  # jsonb_object_agg over no member is NULL
     if isinstance(item, list) and isinstance(base, list) and len(item) == len(base):
         return [merged(a, b) for a, b in zip(item, base, strict=True)] or None
-    return stripped(item)
+    return item
 
 
 def hydrated(row: Any, base_item: dict[str, Any]) -> dict[str, Any]:

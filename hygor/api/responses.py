@@ -1,24 +1,26 @@
-"""The API's JSON answers written by orjson, straight from the dicts the client returns.
+"""The API's large JSON answers written by orjson, and its CQL2 filters checked once per process.
 
-By default FastAPI first copies every value of an answer through ``jsonable_encoder`` (Python, value by value)
-and then encodes it with the standard library: on a page of hydrated items (50 MAJA L2A items are about 2 MB,
-their collection's asset descriptions merged into each) that is most of a request's time. stac-fastapi's
-``enable_direct_response`` skips the copy but keeps the slow encoder; this does the same with orjson, keeping
-each route's media type (``application/geo+json`` for items, ``application/json`` otherwise).
+Two costs stac-fastapi leaves in every search, whichever way it is answered:
+
+- FastAPI copies a returned dict value by value through ``jsonable_encoder`` and encodes it with the standard
+  library: on a page of hydrated items (50 MAJA L2A items are about 2 MB, their collection's asset descriptions
+  merged into each) that is most of a request's time. A ``Response`` returned by the client skips both.
+- stac-fastapi-pgstac checks a filter against the CQL2 schema (``cql2.Expr.validate``) on every request, tens
+  of milliseconds; portals send the same few filters again and again, so the checked filter is kept.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Response
-from fastapi.datastructures import DefaultPlaceholder
-from fastapi.dependencies.utils import get_dependant
+from cql2 import Expr
+from fastapi import HTTPException, Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute, request_response
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
 
 
 class OrjsonResponse(JSONResponse):
@@ -26,24 +28,25 @@ class OrjsonResponse(JSONResponse):
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
-def direct(endpoint: Callable[..., Awaitable[Any]], media_type: str | None) -> Callable[..., Awaitable[Any]]:
-    @functools.wraps(endpoint)
-    async def answered(*args: Any, **kwargs: Any) -> Any:
-        content = await endpoint(*args, **kwargs)
-        return content if isinstance(content, Response) else OrjsonResponse(content, media_type=media_type)
-
-    return answered
+def answer(content: Any, media_type: str = GEOJSON) -> Response:
+    """``content`` as a response, unless it already is one (stac-fastapi's answers with ``fields``)."""
+    return content if isinstance(content, Response) else OrjsonResponse(content, media_type=media_type)
 
 
-def orjson_responses(app: FastAPI) -> None:
-    """Make every JSON route of ``app`` answer through ``OrjsonResponse``."""
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        response_class = route.response_class
-        if isinstance(response_class, DefaultPlaceholder):
-            response_class = response_class.value
-        if isinstance(response_class, type) and issubclass(response_class, JSONResponse):
-            route.endpoint = direct(route.endpoint, response_class.media_type)
-            route.dependant = get_dependant(path=route.path_format, call=route.endpoint)
-            route.app = request_response(route.get_route_handler())
+def checked_filter(text: str, lang: str | None) -> tuple[dict[str, Any], str | None]:
+    """A GET filter as stac-fastapi-pgstac's ``clean_search_args`` reads it: (CQL2 JSON, its language), or 400."""
+    try:
+        checked, lang = _checked(text, lang)
+    except Exception as exc:  # cql2 raises a bare Exception on parse errors, as stac-fastapi-pgstac notes
+        raise HTTPException(status_code=400, detail=f"Invalid filter: {exc}") from exc
+    return orjson.loads(checked), lang
+
+
+@lru_cache(maxsize=1024)
+def _checked(text: str, lang: str | None) -> tuple[bytes, str | None]:
+    if lang == "cql2-text":
+        expr = Expr(text)
+        expr.validate()
+        return orjson.dumps(expr.to_json()), "cql2-json"
+    Expr(orjson.loads(text)).validate()
+    return text.encode(), lang

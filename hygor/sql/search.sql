@@ -17,8 +17,8 @@ SELECT pgstac.collection_base_item($1, $2);
 
 -- name: page
 -- pgSTAC's default order (datetime, collection, id, all descending), one more row than the page to know
--- whether another follows.
-SELECT id, collection, content, ST_AsGeoJSON(geometry, 20)::jsonb AS geometry
+-- whether another follows. Null members stripped here (content_hydrate strips them after the merge: the same).
+SELECT id, collection, jsonb_strip_nulls(content) AS content, ST_AsGeoJSON(geometry, 20)::jsonb AS geometry
 FROM pgstac.items
 WHERE ({where}) AND {keyset}
 ORDER BY datetime {direction}, collection {direction}, id {direction}
