@@ -37,6 +37,12 @@ def item_updated(body: bytes) -> datetime | None:
     return (updated if updated.tzinfo else updated.replace(tzinfo=UTC)).replace(microsecond=0)
 
 
+def is_item(path: str) -> bool:
+    """Whether ``path`` names one item: ``/collections/{c}/items/{id}``."""
+    parts = path.strip("/").split("/")
+    return len(parts) == 4 and parts[2] == "items"
+
+
 def matches(if_none_match: str, etag: str) -> bool:
     """The weak comparison ``If-None-Match`` asks for (RFC 9110, 13.1.2)."""
     wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
@@ -76,16 +82,16 @@ class ConditionalGets:
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
-                await self._answer(Headers(scope=scope), start, b"".join(chunks), send)
+                await self._answer(Headers(scope=scope), start, b"".join(chunks), send, is_item(scope["path"]))
 
         await self.app(scope, receive, buffered)
 
     @staticmethod
-    async def _answer(request: Headers, start: Message, body: bytes, send: Send) -> None:
+    async def _answer(request: Headers, start: Message, body: bytes, send: Send, one_item: bool) -> None:
         headers = MutableHeaders(raw=list(start["headers"]))
         etag = weak_etag(body)
         headers["etag"] = etag
-        modified = item_updated(body)
+        modified = item_updated(body) if one_item else None  # a list or a page is not parsed for nothing
         if modified is not None:
             headers["last-modified"] = format_datetime(modified, usegmt=True)
         if_none_match = request.get("if-none-match")
