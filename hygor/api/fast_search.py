@@ -34,6 +34,8 @@ SQL = named_queries("hygor.sql", "search.sql")
 NOT_WHERE = ("token", "limit", "conf", "fields", "sortby")
 # pgSTAC's marker, in dehydrated content, of a base item's key that the item does not have.
 REMOVED = "𒍟※"
+BASE_ITEM_TAG = re.compile(r"\s*[0-9]{1,9}\s*")  # what content_hydrate reads as a tag
+UNREADABLE_TAG = -1  # names no base item: hydrated against the collection's current one, as content_hydrate
 TOKEN = re.compile(r"(next|prev):((?:[0-9a-f]{2})+):((?:[0-9a-f]{2})+)")
 WHERE_TTL_S = 60.0  # a change of queryables reaches the WHERE clauses within this
 BASE_ITEM_TTL_S = 60.0  # base items are immutable per (collection, tag); this bounds a deleted, recreated one
@@ -235,7 +237,8 @@ def page_query(where: str, keyset: str, direction: str) -> str:
 async def base_item(conn: Any, row: Any) -> dict[str, Any]:
     """The base item ``row`` was dehydrated against (its ``pgstac:base_item`` tag, or the collection's first)."""
     tag = row["content"].get("pgstac:base_item")
-    key = (row["collection"], int(tag) if tag is not None else None)
+    number = None if tag is None else int(tag) if BASE_ITEM_TAG.fullmatch(str(tag)) else UNREADABLE_TAG
+    key = (row["collection"], number)
     cached = BASE_ITEMS.get(key)
     if cached is None:
         cached = stripped(await conn.fetchval(SQL["base_item"], *key) or {})

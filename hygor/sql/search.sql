@@ -13,7 +13,8 @@ SELECT coalesce(total_count, estimated_count) FROM pgstac.where_stats($1, false,
 SELECT datetime FROM pgstac.items WHERE collection = $1 AND id = $2;
 
 -- name: base_item
-SELECT pgstac.collection_base_item($1, $2);
+-- content_hydrate's: the tagged base item, or the collection's first; the current one when the tag names none.
+SELECT coalesce(pgstac.collection_base_item($1, $2), (SELECT base_item FROM pgstac.collections WHERE id = $1));
 
 -- name: page
 -- pgSTAC's default order (datetime, collection, id, all descending), one more row than the page to know
