@@ -19,7 +19,7 @@ from run_scenario import build
 from stac_items import l2a_item
 
 COLLECTION = "surfwater-water"
-INGESTED = 1_500
+INGESTED = 1_000
 READERS = 4
 READS_EACH = 400  # at most, per reader; they stop when the writers are done
 WRITERS_S = 300
@@ -29,7 +29,7 @@ def ingested_items(count: int) -> list[dict[str, Any]]:
     """Items of 31TDJ (the run makes 31TCJ) from 2014 to 2023, forward in time: batches widen a yearly partition and
     create the next one."""
     start = datetime(2014, 1, 2, 10, 56)
-    items = [l2a_item("31TDJ", start + timedelta(hours=58 * n), cloud_cover=float(n % 100)) for n in range(count)]
+    items = [l2a_item("31TDJ", start + timedelta(hours=87 * n), cloud_cover=float(n % 100)) for n in range(count)]
     return [{**item, "collection": COLLECTION} for item in items]
 
 
