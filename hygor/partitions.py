@@ -40,10 +40,10 @@ Connection = psycopg.Connection[Any]
 
 def prepare_partitions(conn: Connection, items: Sequence[dict[str, Any]]) -> None:
     """Create or widen the partitions ``items`` go to, each in a transaction of its own (``conn`` must not be in
-    one), in the order pgSTAC takes them (collection, then date). Items of unknown collections are left to the
-    write, which refuses them."""
-    dates = ({k: item["properties"][k] for k in DATE_PROPERTIES if k in item["properties"]} for item in items)
-    params = {"collections": [item["collection"] for item in items], "dates": [Jsonb(d) for d in dates]}
+    one), in the order pgSTAC takes them (collection, then date). Items without a known collection are left to
+    the write, which refuses them."""
+    dates = [{k: v for k, v in (item.get("properties") or {}).items() if k in DATE_PROPERTIES} for item in items]
+    params = {"collections": [item.get("collection") for item in items], "dates": [Jsonb(d) for d in dates]}
     with conn.transaction():
         ranges = conn.cursor(row_factory=tuple_row).execute(query("partition_ranges"), params).fetchall()
     for collection, dtrange, edtrange in ranges:
