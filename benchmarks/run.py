@@ -543,7 +543,7 @@ def dask_executor(bench: Bench, port: int) -> Phase:
     return phase
 
 
-def inline(bench: Bench) -> Phase:
+def inline_batches(bench: Bench) -> Phase:
     """The full path's batches in this process, one after another (``run_for``): no Dask, no second worker; what
     a job costs the worker itself, apart from PostgreSQL and the chain's process."""
     queued, plan_s = plan(bench)
@@ -775,7 +775,7 @@ def main() -> None:
             ("local", lambda: local_executor(batched_bench)),
             ("dask", lambda: dask_executor(bench, args.dask_port)),
             ("dask", lambda: dask_executor(batched_bench, args.dask_port)),
-            ("inline", lambda: inline(batched_bench)),
+            ("inline", lambda: inline_batches(batched_bench)),
             ("slurm", lambda: slurm_executor(bench)),
             ("slurm", lambda: slurm_executor(batched_bench)),
         ]
@@ -786,7 +786,8 @@ def main() -> None:
             phase = step()
             if phase is not None:
                 phases.append(phase)
-                print(f"{phase.name}: {phase.rate:.1f} jobs/s", flush=True)
+                cpu = f", CPU {phase.cpu_ms():.2f} ms a job" if phase.cpu else ""
+                print(f"{phase.name}: {phase.rate:.1f} jobs/s{cpu}", flush=True)
         timer = None
         if args.profile_jobs and "profile" in args.phases:
             reset(bench)

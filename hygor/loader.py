@@ -44,7 +44,10 @@ DIGEST = "hesp:digest"
 INGEST_ROLE = "pgstac_ingest"
 WGS84 = 4326
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-COPY_FROM = 100  # items of a collection from which a batch is written by COPY rather than pgSTAC's functions
+# Items of a collection from which a batch is written by COPY rather than pgSTAC's functions: already at 4 items,
+# pgSTAC's insert (its staging trigger dehydrates every item in PL/pgSQL) costs the server twice the processor time
+# that pypgstac's loader costs both ends (16 items: 3.2 against 1.3 ms an item; benchmarks/run.py's batches).
+COPY_FROM = 4
 RACE_TRIES = 5
 RACE_PAUSE_S = 0.05  # doubled at each try
 # pgSTAC creates partitions and widens each one's date range constraint (an ALTER TABLE) as it writes: what the
