@@ -16,6 +16,7 @@ in each phase; jobs and produced items are removed between phases.
    directory, chain, reader, storage, validation, registration;
 4. full path, Dask: an external ``dask scheduler`` and 2 ``dask worker`` processes on loopback;
    phases 3 and 4 run twice: a job at a time, then ``--batch`` jobs a worker at once (``RunRequest.batch``);
+   inline: the batches run one after another in this process (``run_for``), no Dask: the worker's own cost;
 6. Slurm: the full path on 2 single-core worker jobs submitted by dask-jobqueue to a one-node Slurm cluster
    (``scripts/slurm-cluster``, needs root and slurm-wlm; skipped, saying why, without them), counted from the
    first finished job: the per-job overhead through Slurm-started workers;
@@ -23,7 +24,9 @@ in each phase; jobs and produced items are removed between phases.
    then cProfile over as many jobs (``profile.pstats`` in the work folder).
 
 Prints jobs/s, milliseconds of worker time per job, the overhead per job over the chain alone, and ratios to the
-baseline measured in the same run. ``--jobs 500`` takes about a minute. The embedded cluster lives in
+baseline measured in the same run; and the processor time a job costs (``CpuMeter``: this process, its other
+processes, PostgreSQL's), which says how many jobs a second the machine's cores could carry whatever its load.
+``--jobs 500`` takes about a minute. The embedded cluster lives in
 ``<work>/home``; ``--work`` of an earlier run reuses its database and files when ``--jobs`` is the same.
 """
 
@@ -628,7 +631,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (JobQueue, "claim", "claim: requeue_expired + claim (SQL)"),
     (psycopg, "connect", "psycopg.connect (a new connection)"),
     (execution.Workspace, "create", "work folder: create"),
-    (execution, "resolve_inputs", "inputs: inventory + pgstac.get_item (SQL)"),
+    (execution, "_resolve_batch", "inputs: inventory + items (SQL)"),
     (execution, "prepare", "prepare: links, job.json, inputs.txt, which"),
     (execution, "_execute", "chain: subprocess (cp) and its wait"),
     (execution, "_read_outputs", "read outputs: find_products + reader"),

@@ -28,7 +28,6 @@ from typing import Any
 import orjson
 import psycopg
 import shapely
-import shapely.geometry
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 from pypgstac.db import PgstacDB
@@ -200,7 +199,7 @@ class _ShapelyLoader(Loader):
         item = _item if isinstance(_item, dict) else orjson.loads(_item)
         out: dict[str, Any] = super().format_item({**item, "geometry": None})
         if item.get("geometry") is not None:
-            geometry = shapely.set_srid(shapely.geometry.shape(item["geometry"]), WGS84)
+            geometry = shapely.set_srid(shapely.from_geojson(orjson.dumps(item["geometry"])), WGS84)
             out["geometry"] = shapely.to_wkb(geometry, hex=True, include_srid=True, byte_order=1)
         return out
 
