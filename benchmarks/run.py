@@ -519,10 +519,11 @@ def dask_cluster(work: Path, port: int) -> Iterator[str]:
     commands += [[dask, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
                   "--name", f"bench-{n}"] for n in range(WORKERS)]  # fmt: skip
     processes: list[subprocess.Popen[bytes]] = []
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}  # as hesp's own workers run
     try:
         for n, command in enumerate(commands):
             with (logs / f"{command[1]}-{n}.log").open("wb") as log:
-                processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work))
+                processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work, env=env))
             if n == 0:
                 time.sleep(2)  # the scheduler listens before the workers dial it
         yield address
