@@ -37,6 +37,7 @@ from hygor.db import Database, translate_errors
 from hygor.errors import DatabaseError
 from hygor.ingest_runs import record_ingested
 from hygor.lifecycle import ItemKey, mark_superseded, withdrawn_ids
+from hygor.partitions import PARTITION_RACES, prepare_partitions
 from hygor.sql import query
 
 DIGEST = "hesp:digest"
@@ -49,16 +50,6 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 COPY_FROM = 4
 RACE_TRIES = 5
 RACE_PAUSE_S = 0.05  # doubled at each try
-# pgSTAC creates partitions and widens each one's date range constraint (an ALTER TABLE) as it writes: what the
-# loser of a race between two writers sees (a constraint not widened yet, a deadlock on the partition, a
-# partition whose creating transaction rolled back, a partition created at the same time: a duplicate in
-# PostgreSQL's catalogue; or an item the other wrote meanwhile).
-PARTITION_RACES = (
-    psycopg.errors.CheckViolation,
-    psycopg.errors.DeadlockDetected,
-    psycopg.errors.UndefinedTable,
-    psycopg.errors.UniqueViolation,
-)
 
 Connection = psycopg.Connection[Any]
 Digested = list[tuple[dict[str, Any], str]]  # items with their digests
@@ -112,6 +103,16 @@ def register_items(
                 raise
             time.sleep(RACE_PAUSE_S * 2**attempt)
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def registration(conn: Connection, items: Sequence[dict[str, Any]]) -> Iterator[None]:
+    """The transaction in which ``register_items`` writes ``items``, their partitions made ready before it starts
+    (``hygor.partitions``: the write alters none of them, and searches keep answering). ``conn`` is in no
+    transaction."""
+    prepare_partitions(conn, items)
+    with conn.transaction():
+        yield
 
 
 def _write(conn: Connection, items: Sequence[dict[str, Any]], fingerprints: list[str]) -> LoadCounts:
@@ -229,7 +230,7 @@ class ItemLoader:
     ) -> LoadCounts:
         """``register_items`` in a transaction of its own; with ``done``, the ingest run's record of the products
         these items come from, in the same transaction (see ``hygor.ingest_runs``)."""
-        with translate_errors(), self._conn.transaction():
+        with translate_errors(), registration(self._conn, items):
             counts = register_items(self._conn, items, digests)
             if done is not None:
                 record_ingested(self._conn, done.run_id, done.paths)

@@ -46,7 +46,7 @@ from hygor.db import ConnectionPool
 from hygor.errors import DatabaseUnreachable, HespError
 from hygor.ingest import Checker, IngestOptions, find_products, input_folders
 from hygor.items import derived_from_link
-from hygor.loader import register_items
+from hygor.loader import register_items, registration
 from hygor.readers.base import Rejection
 from hymotep import storage
 from hymotep.adapters import FAILURE_NOTE, Invocation, Workspace, expected_outputs, prepare
@@ -281,8 +281,9 @@ def _register_all(config: RunConfig, queue: JobQueue, ready: list[_Attempt]) -> 
     failure fails that job alone, its stored product discarded."""
     if len(ready) > 1:
         try:
-            with _pool(config.database_url).connect() as conn, conn.transaction():
-                register_items(conn, [item for attempt in ready for item in _stored(attempt).items])
+            items = [item for attempt in ready for item in _stored(attempt).items]
+            with _pool(config.database_url).connect() as conn, registration(conn, items):
+                register_items(conn, items)
                 queue.succeed_many(conn, [(attempt.job, str(attempt.kept_log)) for attempt in ready])
             return
         except Exception:  # noqa: BLE001 - whatever it was, the jobs on their own say whose it is
@@ -482,7 +483,7 @@ def _register(config: RunConfig, queue: JobQueue, job: Job, stored: storage.Stor
     ``register_items`` retries pgSTAC's partition races inside it. When it fails, the stored product goes too,
     unless one of its items is registered."""
     try:
-        with _pool(config.database_url).connect() as conn, conn.transaction():
+        with _pool(config.database_url).connect() as conn, registration(conn, stored.items):
             register_items(conn, stored.items)
             queue.succeed(conn, job, str(kept_log))
     except BaseException:

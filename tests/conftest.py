@@ -168,10 +168,12 @@ class HttpProcess:
 class Server(HttpProcess):
     """A ``hesp serve`` process on a loopback port."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, env: dict[str, str], port: int | None = None, args: tuple[str, ...] = (), wait_s: float = 30
+    ) -> None:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("HESP_")}
         command = [HESP, "serve", "--port", "{port}", *args]
-        super().__init__("hesp serve", command, {**clean, **env}, REPO, port=port)
+        super().__init__("hesp serve", command, {**clean, **env}, REPO, wait_s=wait_s, port=port)
 
 
 @pytest.fixture

@@ -209,3 +209,29 @@ ON CONFLICT DO NOTHING;
 
 -- name: close_ingest_run
 DELETE FROM hesp.ingest_runs WHERE id = %(run_id)s;
+
+-- name: partition_ranges
+-- The date ranges items need of their pgSTAC partitions, grouped and ordered as pgSTAC's staging trigger does for
+-- check_partition (items_staging_triggerfunc: per collection and partition period, in UTC). Items of unknown
+-- collections are left out: their write refuses them.
+WITH dated AS (
+    SELECT i.collection, pgstac.stac_daterange(i.dates) AS dtr, c.partition_trunc
+    FROM unnest(%(collections)s::text[], %(dates)s::jsonb[]) AS i(collection, dates)
+    JOIN pgstac.collections AS c ON c.id = i.collection
+), periods AS (
+    SELECT collection, dtr, coalesce(date_trunc(partition_trunc, lower(dtr), 'UTC'), '-infinity') AS period
+    FROM dated
+)
+SELECT collection, tstzrange(min(lower(dtr)), max(lower(dtr)), '[]') AS dtrange,
+       tstzrange(min(upper(dtr)), max(upper(dtr)), '[]') AS edtrange
+FROM periods
+GROUP BY collection, period
+ORDER BY collection, period;
+
+-- name: partition_lock_timeout
+-- A partition's change gives way to the searches reading it, and is tried again.
+SET LOCAL lock_timeout = '500ms';
+
+-- name: check_partition
+-- pgSTAC's own: creates the partition of these dates, or widens its constraints, when they do not hold them yet.
+SELECT pgstac.check_partition(%(collection)s, %(dtrange)s::tstzrange, %(edtrange)s::tstzrange);
