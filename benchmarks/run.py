@@ -16,6 +16,7 @@ in each phase; jobs and produced items are removed between phases.
    directory, chain, reader, storage, validation, registration;
 4. full path, Dask: an external ``dask scheduler`` and 2 ``dask worker`` processes on loopback;
    phases 3 and 4 run twice: a job at a time, then ``--batch`` jobs a worker at once (``RunRequest.batch``);
+   inline: the batches run one after another in this process (``run_for``), no Dask: the worker's own cost;
 6. Slurm: the full path on 2 single-core worker jobs submitted by dask-jobqueue to a one-node Slurm cluster
    (``scripts/slurm-cluster``, needs root and slurm-wlm; skipped, saying why, without them), counted from the
    first finished job: the per-job overhead through Slurm-started workers;
@@ -23,7 +24,9 @@ in each phase; jobs and produced items are removed between phases.
    then cProfile over as many jobs (``profile.pstats`` in the work folder).
 
 Prints jobs/s, milliseconds of worker time per job, the overhead per job over the chain alone, and ratios to the
-baseline measured in the same run. ``--jobs 500`` takes about a minute. The embedded cluster lives in
+baseline measured in the same run; and the processor time a job costs (``CpuMeter``: this process, its other
+processes, PostgreSQL's), which says how many jobs a second the machine's cores could carry whatever its load.
+``--jobs 500`` takes about a minute. The embedded cluster lives in
 ``<work>/home``; ``--work`` of an earlier run reuses its database and files when ``--jobs`` is the same.
 """
 
@@ -82,7 +85,7 @@ PRODUCT_DELAY = timedelta(minutes=2)
 WORKERS = 2
 TARGET_JOBS_S = 200.0
 BATCH = 8  # jobs a worker claims, runs side by side and registers at once in the batched phases
-PHASES = ("queue", "local", "dask", "slurm", "profile")
+PHASES = ("queue", "local", "dask", "inline", "slurm", "profile")
 CHAIN = """# A no-op chain for benchmarks/run.py: copies a ready-made STAC item of the unit into the output folder.
 chain: {name: noop, version: "%(version)s"}
 unit: {kind: per-acquisition}
@@ -140,6 +143,7 @@ class Phase:
     workers: int
     note: str = ""
     job_seconds: list[float] = field(default_factory=list)  # JobResult.seconds (from the claim of its batch)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of the phase, by whose (CpuMeter)
 
     @property
     def rate(self) -> float:
@@ -149,6 +153,78 @@ class Phase:
     def worker_ms(self) -> float:
         """Worker time per job: what one job costs a worker, waiting included."""
         return 1000 * self.seconds * self.workers / self.jobs
+
+    def cpu_ms(self, whose: str | None = None) -> float:
+        """CPU milliseconds per job, of ``whose`` processes (all by default)."""
+        seconds = sum(self.cpu.values()) if whose is None else self.cpu.get(whose, 0.0)
+        return 1000 * seconds / self.jobs
+
+
+# -- CPU time: what a job costs the 2 cores, whichever process spends it -------------------------------------
+
+
+def _processes() -> dict[int, tuple[int, float, float]]:
+    """(parent, own CPU seconds, CPU seconds of its reaped children) of every process, from /proc/<pid>/stat."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        utime, stime, cutime, cstime = (int(value) / tick for value in fields[11:15])
+        found[int(entry.name)] = (int(fields[1]), utime + stime, cutime + cstime)
+    return found
+
+
+def _tree(processes: dict[int, tuple[int, float, float]], root: int) -> set[int]:
+    children: dict[int, list[int]] = defaultdict(list)
+    for pid, (parent, _, _) in processes.items():
+        children[parent].append(pid)
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in processes and pid not in tree:
+            tree.add(pid)
+            todo.extend(children[pid])
+    return tree
+
+
+def postmaster_pid(url: str) -> int:
+    """The PostgreSQL server's main process (the parent of a backend), on this machine."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        return _processes()[int(row[0])][0]
+
+
+class CpuMeter:
+    """CPU seconds spent between ``start`` and ``stop``: by this process (the driver: Production.run, the Dask
+    client, and the scheduler of a local cluster), by its other processes alive or reaped (workers, chains, an
+    external Dask scheduler) and by PostgreSQL (the server's processes, ended backends counted by the server)."""
+
+    def __init__(self, url: str) -> None:
+        self.postmaster = postmaster_pid(url)
+        self._start: dict[str, float] = {}
+
+    def sample(self) -> dict[str, float]:
+        processes = _processes()
+        server = _tree(processes, self.postmaster)
+        mine = _tree(processes, os.getpid()) - server
+        me = processes[os.getpid()]
+        return {
+            "driver": me[1],
+            "workers": me[2] + sum(processes[p][1] + processes[p][2] for p in mine - {os.getpid()}),
+            "PostgreSQL": sum(processes[p][1] + (processes[p][2] if p == self.postmaster else 0) for p in server),
+        }
+
+    def start(self) -> None:
+        self._start = self.sample()
+
+    def stop(self) -> dict[str, float]:
+        return {whose: seconds - self._start[whose] for whose, seconds in self.sample().items()}
 
 
 # -- setting up ----------------------------------------------------------------------------------------------
@@ -309,6 +385,8 @@ def baseline(bench: Bench, workers: int) -> Phase:
     def run(command: list[str]) -> None:
         subprocess.run(command, check=True, stdin=subprocess.DEVNULL)
 
+    meter = CpuMeter(bench.url)
+    meter.start()
     started = time.perf_counter()
     if workers == 1:
         for command in commands:
@@ -317,9 +395,10 @@ def baseline(bench: Bench, workers: int) -> Phase:
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(run, commands))
     seconds = time.perf_counter() - started
+    cpu = meter.stop()
     shutil.rmtree(root)
     name = "chain alone, in a loop" if workers == 1 else f"chain alone, {workers} at a time"
-    return Phase(name, len(commands), seconds, workers, "subprocess.run, no database")
+    return Phase(name, len(commands), seconds, workers, "subprocess.run, no database", cpu=cpu)
 
 
 # -- 2. the queue alone --------------------------------------------------------------------------------------
@@ -405,13 +484,16 @@ def full_path(
             failures.append(result)
 
     workers = workers or max(1, sum(client.nthreads().values()))
+    meter = CpuMeter(bench.url)
+    meter.start()
     started = time.perf_counter()
     report = bench.production.run(bench.request, on_result=on_result, client=client)
     seconds = time.perf_counter() - started
+    cpu = meter.stop()
     if failures:
         first = failures[0]
         raise SystemExit(f"{name}: {len(failures)} jobs did not succeed, e.g. job {first.job}: {first.error}")
-    phase = Phase(name, report.succeeded, seconds, workers, f"plan included ({report.planned} planned)", times)
+    phase = Phase(name, report.succeeded, seconds, workers, f"plan included ({report.planned} planned)", times, cpu)
     check_done(bench, phase)
     return phase
 
@@ -437,10 +519,11 @@ def dask_cluster(work: Path, port: int) -> Iterator[str]:
     commands += [[dask, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
                   "--name", f"bench-{n}"] for n in range(WORKERS)]  # fmt: skip
     processes: list[subprocess.Popen[bytes]] = []
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}  # as hesp's own workers run
     try:
         for n, command in enumerate(commands):
             with (logs / f"{command[1]}-{n}.log").open("wb") as log:
-                processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work))
+                processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work, env=env))
             if n == 0:
                 time.sleep(2)  # the scheduler listens before the workers dial it
         yield address
@@ -461,6 +544,25 @@ def dask_executor(bench: Bench, port: int) -> Phase:
         start_s = time.perf_counter() - started
         phase = full_path(bench, f"full path, Dask scheduler + 2 workers{batched(bench)}", client)
     phase.note += f"; cluster start {start_s:.1f} s apart"
+    return phase
+
+
+def inline_batches(bench: Bench) -> Phase:
+    """The full path's batches in this process, one after another (``run_for``): no Dask, no second worker; what
+    a job costs the worker itself, apart from PostgreSQL and the chain's process."""
+    queued, plan_s = plan(bench)
+    meter = CpuMeter(bench.url)
+    meter.start()
+    started = time.perf_counter()
+    batch = execution.run_for(bench.config(), float("inf"))
+    seconds = time.perf_counter() - started
+    cpu = meter.stop()
+    failed = [result for result in batch.results if result.outcome != "succeeded"]
+    if failed:
+        raise SystemExit(f"in-line: {len(failed)} jobs did not succeed, e.g. {failed[0]}")
+    phase = Phase(f"full path, in-line in this process{batched(bench)}", len(batch.results), seconds, 1,
+                  f"no Dask; plan {plan_s:.2f} s apart", cpu=cpu)  # fmt: skip
+    check_done(bench, phase)
     return phase
 
 
@@ -530,7 +632,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (JobQueue, "claim", "claim: requeue_expired + claim (SQL)"),
     (psycopg, "connect", "psycopg.connect (a new connection)"),
     (execution.Workspace, "create", "work folder: create"),
-    (execution, "resolve_inputs", "inputs: inventory + pgstac.get_item (SQL)"),
+    (execution, "_resolve_batch", "inputs: inventory + items (SQL)"),
     (execution, "prepare", "prepare: links, job.json, inputs.txt, which"),
     (execution, "_execute", "chain: subprocess (cp) and its wait"),
     (execution, "_read_outputs", "read outputs: find_products + reader"),
@@ -632,9 +734,12 @@ def print_table(phases: list[Phase], serial: Phase, parallel: Phase) -> None:
         if phase.job_seconds:
             mean_ms = 1000 * sum(phase.job_seconds) / len(phase.job_seconds)
             print(f"{'':46} a job from its claim to its outcome: {mean_ms:.2f} ms (mean)")
+        if phase.cpu:
+            shares = ", ".join(f"{whose} {phase.cpu_ms(whose):.2f}" for whose in phase.cpu)
+            print(f"{'':46} CPU a job: {phase.cpu_ms():.2f} ms ({shares})")
     print(f"\ntarget: {TARGET_JOBS_S:.0f} jobs/s through the queue")
     for phase in phases:
-        if phase.name.startswith(("queue", "full path, local", "full path, Dask")):
+        if phase.name.startswith(("queue", "full path, local", "full path, Dask", "full path, in-line")):
             verdict = "met" if phase.rate >= TARGET_JOBS_S else "NOT met"
             print(f"  {phase.name:46} {phase.rate:8.1f} jobs/s: {verdict}")
 
@@ -674,6 +779,7 @@ def main() -> None:
             ("local", lambda: local_executor(batched_bench)),
             ("dask", lambda: dask_executor(bench, args.dask_port)),
             ("dask", lambda: dask_executor(batched_bench, args.dask_port)),
+            ("inline", lambda: inline_batches(batched_bench)),
             ("slurm", lambda: slurm_executor(bench)),
             ("slurm", lambda: slurm_executor(batched_bench)),
         ]
@@ -684,7 +790,8 @@ def main() -> None:
             phase = step()
             if phase is not None:
                 phases.append(phase)
-                print(f"{phase.name}: {phase.rate:.1f} jobs/s", flush=True)
+                cpu = f", CPU {phase.cpu_ms():.2f} ms a job" if phase.cpu else ""
+                print(f"{phase.name}: {phase.rate:.1f} jobs/s{cpu}", flush=True)
         timer = None
         if args.profile_jobs and "profile" in args.phases:
             reset(bench)

@@ -8,9 +8,10 @@ place). Ingest and the STAC API's writes both refuse such items here, one reason
 
 from __future__ import annotations
 
-import math
+import json
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -25,6 +26,8 @@ MAX_ID_LENGTH = 256
 MAX_ITEM_BYTES = 4 * 1024 * 1024
 # An id names a product, a folder and a URL path segment: no separators, no control characters, not . or ..
 UNSAFE_ID = re.compile(r"[/\\\x00-\x1f\x7f]")
+CACHED_GEOMETRIES = 512  # verdicts on geometries kept, of at most CACHED_GEOMETRY_CHARS of JSON each
+CACHED_GEOMETRY_CHARS = 20_000
 DATETIME_FIELDS = ("datetime", "start_datetime", "end_datetime", "created", "updated")
 
 
@@ -55,6 +58,22 @@ def geometry_problem(geometry: Any) -> str | None:
     if geometry is None:
         return "geometry is null (pgSTAC needs a footprint)"
     try:
+        serialised = orjson.dumps(geometry)
+    except (TypeError, orjson.JSONEncodeError):
+        return _geometry_problem(geometry)
+    if len(serialised) > CACHED_GEOMETRY_CHARS:
+        return _geometry_problem(geometry)
+    return _known_geometry_problem(serialised)
+
+
+@lru_cache(maxsize=CACHED_GEOMETRIES)
+def _known_geometry_problem(serialised: bytes) -> str | None:
+    """The verdict on a geometry seen before: the products of a tile share its footprint."""
+    return _geometry_problem(orjson.loads(serialised))
+
+
+def _geometry_problem(geometry: Any) -> str | None:
+    try:
         parsed = shape(geometry)
     except (GEOSException, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         return f"geometry cannot be read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
@@ -82,24 +101,18 @@ def _wraps(geometry: Any) -> bool:
 
 
 def _content_problem(item: dict[str, Any]) -> str | None:
-    if not _finite(item):
+    try:
+        json.dumps(item, allow_nan=False)  # the C encoder finds a NaN faster than a walk in Python
+    except ValueError:
         return "a number is not finite (NaN or infinity), which JSON cannot hold"
+    except TypeError:
+        pass  # not JSON at all: orjson says what below
     serialised = orjson.dumps(item)
     if len(serialised) > MAX_ITEM_BYTES:
         return f"the item is {len(serialised):,} bytes of JSON (at most {MAX_ITEM_BYTES:,})"
     if b"\\u0000" in serialised:
         return "a NUL character, which PostgreSQL cannot store"
     return None
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_finite(v) for v in value)
-    return True
 
 
 def _datetime_problem(properties: dict[str, Any]) -> str | None:

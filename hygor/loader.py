@@ -28,7 +28,6 @@ from typing import Any
 import orjson
 import psycopg
 import shapely
-import shapely.geometry
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 from pypgstac.db import PgstacDB
@@ -45,7 +44,10 @@ DIGEST = "hesp:digest"
 INGEST_ROLE = "pgstac_ingest"
 WGS84 = 4326
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-COPY_FROM = 100  # items of a collection from which a batch is written by COPY rather than pgSTAC's functions
+# Items of a collection from which a batch is written by COPY rather than pgSTAC's functions: already at 4 items,
+# pgSTAC's insert (its staging trigger dehydrates every item in PL/pgSQL) costs the server twice the processor time
+# that pypgstac's loader costs both ends (16 items: 3.2 against 1.3 ms an item; benchmarks/run.py's batches).
+COPY_FROM = 4
 RACE_TRIES = 5
 RACE_PAUSE_S = 0.05  # doubled at each try
 
@@ -198,7 +200,7 @@ class _ShapelyLoader(Loader):
         item = _item if isinstance(_item, dict) else orjson.loads(_item)
         out: dict[str, Any] = super().format_item({**item, "geometry": None})
         if item.get("geometry") is not None:
-            geometry = shapely.set_srid(shapely.geometry.shape(item["geometry"]), WGS84)
+            geometry = shapely.set_srid(shapely.from_geojson(orjson.dumps(item["geometry"])), WGS84)
             out["geometry"] = shapely.to_wkb(geometry, hex=True, include_srid=True, byte_order=1)
         return out
 

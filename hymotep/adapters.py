@@ -65,11 +65,16 @@ class Workspace:
         """A fresh work directory for this attempt of ``job``. What killed attempts left (their log does not end
         with the runner's failure note) is cleared; the directories of failed attempts are kept to look into."""
         root = work_root / job.collection / f"job-{job.id}-{job.attempts}"
-        for earlier in root.parent.glob(f"job-{job.id}-*"):
+        try:
+            names = os.listdir(root.parent)  # not a glob: a pattern of its own a job is a regex compiled a job
+        except FileNotFoundError:
+            names = []
+        for earlier in (root.parent / name for name in names if name.startswith(f"job-{job.id}-")):
             if earlier == root or not cls(earlier).ended_in_failure():
                 shutil.rmtree(earlier, ignore_errors=True)
+        root.mkdir(parents=True)
         for folder in ("input", "output", "tmp"):
-            (root / folder).mkdir(parents=True)
+            os.mkdir(root / folder)
         return cls(root)
 
     @property

@@ -53,7 +53,7 @@ from hymotep.adapters import FAILURE_NOTE, Invocation, Workspace, expected_outpu
 from hymotep.chains import ChainDefinition, load_chains
 from hymotep.errors import HymotepError
 from hymotep.input_cache import CachePolicy, InputCache
-from hymotep.job_inputs import JobInputs, resolve_inputs
+from hymotep.job_inputs import JobInputs, MissingInput, resolve_batch, resolve_inputs
 from hymotep.publication import annotate_outputs
 from hymotep.queue import Job, JobQueue, JobScope, LeaseLost
 from hymotep.run_request import RunRequest
@@ -185,6 +185,7 @@ class _Attempt:
     result: Callable[..., JobResult]
     lease_lost: threading.Event
     workspace: Workspace | None = None
+    inputs: JobInputs | MissingInput | None = None  # found for the whole batch (None: to find on its own)
     stored: storage.StoredProduct | None = None
     outcome: JobResult | None = None
 
@@ -200,6 +201,7 @@ def run_jobs(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> list[JobRes
             for job in jobs
             for kept_log in [storage.log_path(config.log_root, job.collection, job.tile, job.id, job.attempts)]
         ]
+        _resolve_batch(config, attempts)
         if len(attempts) == 1:
             _produce_attempt(config, queue, attempts[0])
         else:
@@ -222,6 +224,20 @@ def _job_threads(size: int) -> ThreadPoolExecutor:
     return kept[1]
 
 
+def _resolve_batch(config: RunConfig, attempts: list[_Attempt]) -> None:
+    """The inputs of the batch's jobs (``attempt.inputs``), found together in two queries; left to each job when
+    the database cannot be reached (each then says so) or its chain is gone."""
+    chains = _chains(config.collections_dir)
+    known = [attempt for attempt in attempts if attempt.job.collection in chains]
+    try:
+        with _pool(config.database_url).connect() as conn:
+            found = resolve_batch(conn, [(attempt.job, chains[attempt.job.collection]) for attempt in known])
+    except HespError:
+        return
+    for attempt, inputs in zip(known, found, strict=True):
+        attempt.inputs = inputs
+
+
 def _produce_attempt(config: RunConfig, queue: JobQueue, attempt: _Attempt) -> None:
     """Make and store the job's product (``attempt.stored``), or record why not (``attempt.outcome``)."""
     job = attempt.job
@@ -233,7 +249,7 @@ def _produce_attempt(config: RunConfig, queue: JobQueue, attempt: _Attempt) -> N
         return
 
     def produce() -> None:
-        attempt.stored = _produce(config, chain, job, workspace, attempt.lease_lost, attempt.kept_log)
+        attempt.stored = _produce(config, chain, job, workspace, attempt, attempt.kept_log)
         _keep_log(workspace, attempt.kept_log, "hesp: registering the products")
 
     _settled(queue, attempt, produce)
@@ -268,8 +284,7 @@ def _register_all(config: RunConfig, queue: JobQueue, ready: list[_Attempt]) -> 
             items = [item for attempt in ready for item in _stored(attempt).items]
             with _pool(config.database_url).connect() as conn, registration(conn, items):
                 register_items(conn, items)
-                for attempt in ready:
-                    queue.succeed(conn, attempt.job, str(attempt.kept_log))
+                queue.succeed_many(conn, [(attempt.job, str(attempt.kept_log)) for attempt in ready])
             return
         except Exception:  # noqa: BLE001 - whatever it was, the jobs on their own say whose it is
             pass
@@ -291,12 +306,16 @@ def _finished(config: RunConfig, attempt: _Attempt) -> JobResult:
 
 
 def _produce(
-    config: RunConfig, chain: ChainDefinition, job: Job, workspace: Workspace, lease_lost: threading.Event,
-    kept_log: Path,
-) -> storage.StoredProduct:  # fmt: skip
+    config: RunConfig, chain: ChainDefinition, job: Job, workspace: Workspace, attempt: _Attempt, kept_log: Path
+) -> storage.StoredProduct:
     """The job's product stored, with its items: everything short of registering them."""
-    with _pool(config.database_url).connect() as conn:
-        inputs = resolve_inputs(conn, job, chain)
+    lease_lost = attempt.lease_lost
+    if attempt.inputs is None:
+        with _pool(config.database_url).connect() as conn:
+            attempt.inputs = resolve_inputs(conn, job, chain)
+    if isinstance(attempt.inputs, MissingInput):
+        raise attempt.inputs
+    inputs = attempt.inputs
     assert chain.run is not None
     timeout_s = chain.run.timeout_minutes * 60 if chain.run.timeout_minutes else None
     with _staged(config, inputs, workspace) as inputs:  # the cached copies are not evicted while the chain runs

@@ -30,6 +30,9 @@ DATABASE_WAIT_S = 60.0  # how long a run waits for a database that went away bef
 RETRY_WAIT_S = 300.0  # a run waits for the retries due within this time, rather than leave them to the next run
 WORKER_ORPHAN_S = 60  # a batch worker whose scheduler (the run) is gone this long exits, ending its batch job
 ADAPT_SCALE_DOWN_WAIT = 30  # adaptive checks (one a second) that must agree before a worker is retired
+# Dask's statistical profiler samples the stacks of all a worker's threads a hundred times a second: with a batch's
+# job threads, milliseconds of processor time a job (benchmarks/run.py). The workers hesp starts run without it.
+NO_PROFILER = {"distributed.worker.profile.enabled": False}
 
 
 class ExecutorError(HymotepError):
@@ -104,7 +107,7 @@ def jobqueue_cluster(spec: JobQueueSpec) -> Any:
         walltime=spec.walltime,
         python=spec.python or sys.executable,
         interface=spec.interface,
-        job_script_prologue=job_prologue(spec),
+        job_script_prologue=[*job_prologue(spec), "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False"],
         job_extra_directives=list(spec.job_directives),
         log_directory=spec.log_directory,
         death_timeout=WORKER_ORPHAN_S,
@@ -125,6 +128,7 @@ def adapt(cluster: Any, spec: JobQueueSpec) -> None:
 def dask_client(spec: ExecutorSpec) -> Iterator[Any]:
     """A Dask client: a local cluster of ``spec.workers`` single-threaded processes, the scheduler at
     ``spec.scheduler``, or workers submitted to a batch system."""
+    import dask.config
     from distributed import Client, LocalCluster
 
     try:
@@ -140,6 +144,7 @@ def dask_client(spec: ExecutorSpec) -> Iterator[Any]:
                 yield client
         else:
             with (
+                dask.config.set(NO_PROFILER),  # handed to the worker processes by their nannies
                 LocalCluster(
                     n_workers=spec.workers,
                     threads_per_worker=1,

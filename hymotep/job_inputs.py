@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pypgstac.hydration import hydrate
+
 from hymotep.chains import ChainDefinition
 from hymotep.errors import HymotepError
 from hymotep.queue import Job
@@ -97,8 +99,63 @@ class JobInputs:
 
 def resolve_inputs(conn: Connection, job: Job, chain: ChainDefinition) -> JobInputs:
     """The items ``job`` reads; ``MissingInput`` when its primary input is gone."""
+    found = resolve_batch(conn, [(job, chain)])[0]
+    if isinstance(found, MissingInput):
+        raise found
+    return found
+
+
+def resolve_batch(conn: Connection, jobs: list[tuple[Job, ChainDefinition]]) -> list[JobInputs | MissingInput]:
+    """``resolve_inputs`` of a batch of jobs, in their order (a job's ``MissingInput`` in its place): the primary
+    items of all acquisition units in one query, the items of all jobs in one more."""
+    acquisitions = [(job, chain) for job, chain in jobs if chain.unit != "per-period"]
+    params = {
+        "collections": [chain.primary_input.collection for _, chain in acquisitions],
+        "tiles": [job.tile for job, _ in acquisitions],
+        "slots": [job.slot for job, _ in acquisitions],
+    }
+    primaries: dict[int, list[dict[str, Any]]] = {job.id: [] for job, _ in acquisitions}
+    for row in _rows(conn, "acquisition_inputs", **params) if acquisitions else []:
+        primaries[acquisitions[row["unit"] - 1][0].id].append(row)
+    rows: list[_InputRows | MissingInput] = []
+    for job, chain in jobs:
+        try:
+            rows.append(_input_rows(conn, job, chain, primaries.get(job.id, [])))
+        except MissingInput as exc:
+            rows.append(exc)
+    items = _items(conn, [row for found in rows if not isinstance(found, MissingInput) for row in found.all()])
+    return [found if isinstance(found, MissingInput) else found.inputs(items) for found in rows]
+
+
+@dataclass(frozen=True)
+class _InputRows:
+    """The inventory rows of one job's inputs, by role: what ``JobInputs`` holds, before the items."""
+
+    unit: Unit
+    primary: list[dict[str, Any]]
+    auxiliary: list[dict[str, Any]]
+    previous: list[dict[str, Any]]
+    following: list[dict[str, Any]]
+
+    def all(self) -> list[dict[str, Any]]:
+        return [*self.primary, *self.auxiliary, *self.previous, *self.following]
+
+    def inputs(self, items: dict[tuple[str, str], dict[str, Any]]) -> JobInputs | MissingInput:
+        missing = [f"{r['collection']}/{r['id']}" for r in self.all() if (r["collection"], r["id"]) not in items]
+        if missing:
+            return MissingInput(f"input {missing[0]} is in the inventory but not in the catalogue")
+        return JobInputs(
+            unit=self.unit,
+            primary=tuple(InputItem("primary", items[r["collection"], r["id"]]) for r in self.primary),
+            auxiliary=tuple(InputItem("auxiliary", items[r["collection"], r["id"]]) for r in self.auxiliary),
+            previous=next((InputItem("previous", items[r["collection"], r["id"]]) for r in self.previous), None),
+            following=tuple(InputItem("following", items[r["collection"], r["id"]]) for r in self.following),
+        )
+
+
+def _input_rows(conn: Connection, job: Job, chain: ChainDefinition, primaries: list[dict[str, Any]]) -> _InputRows:
+    """The rows of ``job``'s inputs; ``primaries``: those of its acquisition slot, for an acquisition unit."""
     primary = chain.primary_input.collection
-    where = {"collection": primary, "tile": job.tile, "slot": job.slot}
     if chain.unit == "per-period":
         assert chain.period is not None
         start = datetime.fromtimestamp(job.slot * SLOT_SECONDS, UTC).date()
@@ -107,7 +164,7 @@ def resolve_inputs(conn: Connection, job: Job, chain: ChainDefinition) -> JobInp
         end = rows[0]["period_end"] if rows else start  # first day after the period (hesp.period_end)
         unit = Unit(job.tile, job.slot, datetime.combine(start, datetime.min.time(), UTC), start, end - timedelta(1))
     else:
-        rows = _rows(conn, "acquisition_inputs", **where)
+        rows = primaries
         unit = Unit(job.tile, job.slot, min((r["acquired"] for r in rows), default=datetime.now(UTC)))
     if not rows:
         raise MissingInput(f"no valid {primary} item for {job.tile} in this unit any more (removed since planning?)")
@@ -123,15 +180,9 @@ def resolve_inputs(conn: Connection, job: Job, chain: ChainDefinition) -> JobInp
         previous = _rows(conn, "previous_product", collection=job.collection, tile=job.tile, slot=job.slot)
     if job.mode == "backward" and chain.dependencies is not None:
         count = chain.dependencies.init_backward_count - 1
+        where = {"collection": primary, "tile": job.tile, "slot": job.slot}
         following = _rows(conn, "following_inputs", **where, count=count)
-    items = _items(conn, [*rows, *auxiliary, *previous, *following])
-    return JobInputs(
-        unit=unit,
-        primary=tuple(InputItem("primary", items[r["collection"], r["id"]]) for r in rows),
-        auxiliary=tuple(InputItem("auxiliary", items[r["collection"], r["id"]]) for r in auxiliary),
-        previous=next((InputItem("previous", items[r["collection"], r["id"]]) for r in previous), None),
-        following=tuple(InputItem("following", items[r["collection"], r["id"]]) for r in following),
-    )
+    return _InputRows(unit, rows, auxiliary, previous, following)
 
 
 def _rows(conn: Connection, name: str, **params: Any) -> list[dict[str, Any]]:
@@ -139,10 +190,12 @@ def _rows(conn: Connection, name: str, **params: Any) -> list[dict[str, Any]]:
 
 
 def _items(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The items of ``rows`` found in pgSTAC, hydrated as the STAC API serves them, by (collection, id)."""
+    if not rows:
+        return {}
     params = {"collections": [r["collection"] for r in rows], "ids": [r["id"] for r in rows]}
-    found = [r["item"] for r in conn.execute(run_query("items"), params).fetchall() if r["item"] is not None]
-    items = {(i["collection"], i["id"]): i for i in found}
-    missing = [f"{r['collection']}/{r['id']}" for r in rows if (r["collection"], r["id"]) not in items]
-    if missing:
-        raise MissingInput(f"input {missing[0]} is in the inventory but not in the catalogue")
+    items = {}
+    for row in conn.execute(run_query("items"), params).fetchall():
+        stored = {"id": row["id"], "geometry": row["geometry"], "collection": row["collection"], "type": "Feature"}
+        items[row["collection"], row["id"]] = hydrate(row["base_item"] or {}, {**stored, **row["content"]})
     return items

@@ -163,10 +163,17 @@ class JobQueue:
     def succeed(self, conn: Connection, job: Job, log_path: str | None = None) -> None:
         """Record success in ``conn``'s transaction, the one that registers the products; ``LeaseLost`` if the
         lease was lost, so that the caller's transaction rolls back and nothing is registered twice."""
-        params = {"id": job.id, "worker": self.worker, "log_path": log_path}
+        self.succeed_many(conn, [(job, log_path)])
+
+    def succeed_many(self, conn: Connection, jobs: list[tuple[Job, str | None]]) -> None:
+        """``succeed`` for several jobs (each with its log) in one statement; ``LeaseLost`` if any lease was
+        lost."""
+        params = {"ids": [job.id for job, _ in jobs], "log_paths": [log for _, log in jobs], "worker": self.worker}
         with translate_errors():
-            if conn.execute(queue_query("succeed"), params).fetchone() is None:
-                raise LeaseLost(f"job {job.id}: lease lost, its outcome is not recorded")
+            recorded = {row["id"] for row in conn.execute(queue_query("succeed"), params).fetchall()}
+        lost = [job.id for job, _ in jobs if job.id not in recorded]
+        if lost:
+            raise LeaseLost(f"job {lost[0]}: lease lost, its outcome is not recorded")
 
     def release(self, job: Job, reason: str, log_path: str | None = None) -> None:
         """Give the job back to the queue at once (its chain was stopped, not failed); ``LeaseLost`` if it was not

@@ -92,16 +92,17 @@ WHERE id = %(id)s AND worker = %(worker)s AND state = 'running'
 RETURNING id
 
 -- name: succeed
--- In the transaction that registers the job's products: without the lease, nothing of it is kept. The attempt
--- ends at the statement's clock time, after the registration: when its products were registered, as near as
--- can be short of the commit.
+-- In the transaction that registers the jobs' products (`ids`, each with its log in `log_paths`): without the
+-- lease, nothing of a job is kept. The attempts end at the statement's clock time, after the registration: when
+-- their products were registered, as near as can be short of the commit. The ids of the jobs recorded.
 WITH done AS (
-    UPDATE hesp.jobs
-    SET state = 'succeeded', last_error = NULL, log_path = %(log_path)s, lease_until = NULL, updated_at = now()
-    WHERE id = %(id)s AND worker = %(worker)s AND state = 'running'
-    RETURNING id
+    UPDATE hesp.jobs j
+    SET state = 'succeeded', last_error = NULL, log_path = w.log_path, lease_until = NULL, updated_at = now()
+    FROM unnest(%(ids)s::bigint[], %(log_paths)s::text[]) AS w(id, log_path)
+    WHERE j.id = w.id AND j.worker = %(worker)s AND j.state = 'running'
+    RETURNING j.id, w.log_path
 ), ended AS (
-    UPDATE hesp.job_attempts a SET outcome = 'succeeded', ended_at = clock_timestamp(), log_path = %(log_path)s
+    UPDATE hesp.job_attempts a SET outcome = 'succeeded', ended_at = clock_timestamp(), log_path = d.log_path
     FROM done d WHERE a.job = d.id AND a.outcome = 'running'
 )
 SELECT id FROM done
