@@ -115,8 +115,8 @@ def test_hesp_ingest(db_url: str, tmp_path: Path) -> None:
 
 def test_a_partition_made_on_the_fly_gets_the_triggers(db_url: str, tmp_path: Path) -> None:
     def untriggered(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
-        return conn.execute("""SELECT p.relid::text FROM pg_partition_tree('pgstac.items') AS p
-            WHERE (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = p.relid AND t.tgname LIKE 'hesp_inventory_%') <> 3
+        return conn.execute("""SELECT p.relid::text FROM pg_partition_tree('pgstac.items') AS p WHERE 3 <> (
+            SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = p.relid AND t.tgname LIKE 'hesp_inventory_%')
         """).fetchall()
 
     with psycopg.connect(db_url) as conn:
@@ -135,4 +135,3 @@ def test_a_deleted_collection_leaves_no_inventory_nor_lineage(db_url: str, tmp_p
         conn.execute("SELECT pgstac.delete_collection('maja-l2a')")
     state = assert_in_step(db_url)
     assert state["lineage"] == [] and {row[0] for row in state["inventory"]} == {"sentinel-1-grd"}
-
