@@ -11,6 +11,11 @@ into fresh copies of one migrated database:
               (everything unchanged).
 Each load is a subprocess, timed from start to exit. Prints items/s of each and the ratios to raw upsert.
 
+``--phases inventory [--rounds 10] [--method insert]``: what keeping ``hesp.inventory`` costs a load, instead.
+The N items cut into R slices, each loaded with ``pypgstac load`` into two copies of the database, one keeping
+the inventory and one without its triggers, in alternating order; prints the seconds and items/s of each, their
+ratio, and the time spent in the inventory's trigger function (``track_functions``).
+
 ``--archive N``: the archive case instead. Writes N THEIA/MUSCATE product folders in their real layouts,
 metadata only (tests/archive_tree.py: L2A, L3A, L2B-SNOW), times the walk that finds them, then
 ``hesp ingest ARCHIVE --recursive --archive`` killed with SIGKILL once a share (``--kill-at``) of the products is
@@ -22,6 +27,7 @@ products/s of the killed + resumed ingest (reading, checking, loading, and the w
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -180,10 +186,100 @@ def archive_case(args: argparse.Namespace, work: Path, admin_url: str) -> None:
         print(f"{name:52} {seconds:8.0f} {args.archive / seconds:7.0f} {raw / seconds:13.0%}")
 
 
+def without_inventory(url: str) -> None:
+    """The database at ``url`` made to load items without keeping ``hesp.inventory``: its triggers dropped from
+    every table of the items' partition tree, and the event trigger that gives them to new partitions disabled."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER EVENT TRIGGER hesp_inventory_partitions DISABLE")
+        triggers = conn.execute(
+            "SELECT tgname, tgrelid::regclass::text FROM pg_trigger WHERE tgname LIKE 'hesp_inventory_%'"
+        )
+        for name, table in triggers.fetchall():
+            conn.execute(sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(name), sql.SQL(table)))
+
+
+def loads_case(args: argparse.Namespace, items: Path, admin_url: str) -> None:
+    pypgstac = str(BIN / "pypgstac")
+    results = {}
+    for method in ("upsert", "insert"):
+        url = fresh_database(admin_url, "bench_template", f"bench_raw_{method}")
+        results[f"pypgstac load --method {method}"] = timed(
+            [pypgstac, "load", "items", str(items), "--dsn", url, "--method", method]
+        )
+    # What keeping hesp.inventory in step costs every load: the same insert without its triggers.
+    url = fresh_database(admin_url, "bench_template", "bench_raw_no_inventory")
+    without_inventory(url)
+    results["pypgstac load --method insert, no inventory"] = timed(
+        [pypgstac, "load", "items", str(items), "--dsn", url, "--method", "insert"]
+    )
+    url = fresh_database(admin_url, "bench_template", "bench_hesp")
+    env = hesp_env(url)
+    results["hesp ingest (new items)"] = timed([str(BIN / "hesp"), "ingest", str(items)], env)
+    results["hesp ingest (same file again)"] = timed([str(BIN / "hesp"), "ingest", str(items)], env)
+
+    baseline = results["pypgstac load --method upsert"]
+    print(f"{'path':44} {'seconds':>8} {'items/s':>9} {'vs raw upsert':>14}")
+    for name, seconds in results.items():
+        print(f"{name:44} {seconds:8.1f} {args.items / seconds:9.0f} {baseline / seconds:13.0%}")
+
+
+def split(items: Path, count: int, parts: int) -> list[Path]:
+    """The ``count`` lines of ``items`` cut into ``parts`` files of consecutive lines."""
+    size = -(-count // parts)
+    slices = [items.with_name(f"{items.stem}-{n}.ndjson") for n in range(parts)]
+    with items.open("rb") as lines:
+        for path in slices:
+            with path.open("wb") as out:
+                out.writelines(itertools.islice(lines, size))
+    return slices
+
+
+def inventory_case(args: argparse.Namespace, items: Path, admin_url: str) -> None:
+    """The same slices loaded into two databases, one keeping the inventory and one not, in alternating order
+    (each round's first load is the other database's), so that both see the same load on the machine."""
+    kept = fresh_database(admin_url, "bench_template", "bench_inventory_kept")
+    bare = fresh_database(admin_url, "bench_template", "bench_inventory_bare")
+    without_inventory(bare)
+    with psycopg.connect(admin_url, autocommit=True) as conn:  # the time spent in the trigger function
+        conn.execute("ALTER DATABASE bench_inventory_kept SET track_functions = 'pl'")
+    pypgstac = str(BIN / "pypgstac")
+    seconds: dict[str, list[float]] = {kept: [], bare: []}
+    print(f"{'round':>5} {'items':>8} {'kept s':>8} {'bare s':>8} {'ratio':>7}")
+    for n, part in enumerate(split(items, args.items, args.rounds)):
+        for url in (kept, bare) if n % 2 == 0 else (bare, kept):
+            command = [pypgstac, "load", "items", str(part), "--dsn", url, "--method", args.method]
+            seconds[url].append(timed(command))
+        with_s, without_s = seconds[kept][-1], seconds[bare][-1]
+        print(f"{n:5} {sum(1 for _ in part.open('rb')):8} {with_s:8.1f} {without_s:8.1f} {with_s / without_s:7.3f}")
+    in_trigger = (
+        count(
+            kept,
+            "SELECT coalesce(sum(total_time), 0)::bigint FROM pg_stat_user_functions WHERE funcname = 'sync_inventory'",
+        )
+        / 1000
+    )
+    loaded = count(kept, "SELECT count(*) FROM pgstac.items")
+    rows = count(kept, "SELECT count(*) FROM hesp.inventory")
+    if loaded != args.items or count(bare, "SELECT count(*) FROM pgstac.items") != args.items or rows < loaded:
+        raise SystemExit(f"loaded {loaded} items ({rows} inventory rows) of {args.items}")
+    with_s, without_s = sum(seconds[kept]), sum(seconds[bare])
+    print(f"{'pypgstac load --method ' + args.method:40} {'seconds':>8} {'items/s':>9}")
+    print(f"{'  with the inventory':40} {with_s:8.1f} {args.items / with_s:9.0f}")
+    print(f"{'  without':40} {without_s:8.1f} {args.items / without_s:9.0f}")
+    print(f"wall clock: {with_s / without_s - 1:+.1%} with the inventory ({rows} rows)")
+    print(
+        f"in hesp.sync_inventory: {in_trigger:.1f} s, {in_trigger / with_s:.1%} of the load with it, "
+        f"{in_trigger / args.items * 1e6:.0f} µs per item"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--tiles", type=int, default=5_000)
+    parser.add_argument("--phases", choices=("loads", "inventory"), default="loads", help="what to measure")
+    parser.add_argument("--rounds", type=int, default=10, help="slices of the inventory phase")
+    parser.add_argument("--method", default="insert", help="pypgstac load method of the inventory phase")
     parser.add_argument("--archive", type=int, default=None, help="product folders of the archive case")
     parser.add_argument("--kill-at", type=float, default=0.5, help="share committed when the first run is killed")
     parser.add_argument("--home", type=Path, default=None, help="HESP_HOME of the benchmark cluster")
@@ -208,30 +304,10 @@ def main() -> None:
         f"generated {args.items} items over {args.tiles} tiles in {time.perf_counter() - started:.1f} s "
         f"({items.stat().st_size / 1e6:.0f} MB of NDJSON)"
     )
-
-    pypgstac = str(BIN / "pypgstac")
-    results = {}
-    for method in ("upsert", "insert"):
-        url = fresh_database(admin_url, "bench_template", f"bench_raw_{method}")
-        results[f"pypgstac load --method {method}"] = timed(
-            [pypgstac, "load", "items", str(items), "--dsn", url, "--method", method]
-        )
-    # What keeping hesp.inventory in step costs every load: the same insert without its trigger.
-    url = fresh_database(admin_url, "bench_template", "bench_raw_no_inventory")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE pgstac.items DISABLE TRIGGER hesp_inventory")
-    results["pypgstac load --method insert, no inventory"] = timed(
-        [pypgstac, "load", "items", str(items), "--dsn", url, "--method", "insert"]
-    )
-    url = fresh_database(admin_url, "bench_template", "bench_hesp")
-    env = hesp_env(url)
-    results["hesp ingest (new items)"] = timed([str(BIN / "hesp"), "ingest", str(items)], env)
-    results["hesp ingest (same file again)"] = timed([str(BIN / "hesp"), "ingest", str(items)], env)
-
-    baseline = results["pypgstac load --method upsert"]
-    print(f"{'path':44} {'seconds':>8} {'items/s':>9} {'vs raw upsert':>14}")
-    for name, seconds in results.items():
-        print(f"{name:44} {seconds:8.1f} {args.items / seconds:9.0f} {baseline / seconds:13.0%}")
+    if args.phases == "inventory":
+        inventory_case(args, items, admin_url)
+    else:
+        loads_case(args, items, admin_url)
     catalog.down()
 
 

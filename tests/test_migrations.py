@@ -84,14 +84,10 @@ def test_reset_drops_items_and_initialises_again(db_url: str) -> None:
 
 def test_the_catalogue_makes_no_production_object(empty_db_url: str) -> None:
     catalogue = Catalog(Settings(database_url=empty_db_url))
-    assert catalogue.init().migrations_applied == [f"{n} (hygor)" for n in ("0001_hesp_schema", "0002_harvests",
-                                                                           "0003_tiles", "0005_inventory",
-                                                                           "0006_fetchable",
-                                                                           "0007_ingest_runs",
-                                                                           "0008_collection_delete",
-                                                                           "0009_publication",
-                                                                           "0010_lineage_links",
-                                                                           "0011_lineage")]  # fmt: skip
+    assert catalogue.init().migrations_applied == [f"{n} (hygor)" for n in (
+        "0001_hesp_schema", "0002_harvests", "0003_tiles", "0005_inventory", "0006_fetchable", "0007_ingest_runs",
+        "0008_collection_delete", "0009_publication", "0010_lineage_links", "0011_lineage",
+        "0012_inventory_statement_triggers")]  # fmt: skip
     assert not hesp_objects(empty_db_url) & PRODUCTION_OBJECTS
     production = Production(catalogue).init()
     assert production.migrations_applied == ["0001_requests (hymotep)", "0002_production (hymotep)",
@@ -119,6 +115,7 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         "0009_publication (hygor)",
         "0010_lineage_links (hygor)",
         "0011_lineage (hygor)",
+        "0012_inventory_statement_triggers (hygor)",
     ]
     newer = ["0004_decisions (hymotep)", "0005_campaigns (hymotep)", "0006_watch (hymotep)"]
     assert pending == [*new, *moved_in, *newer]
@@ -138,6 +135,7 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         ("hygor", 1, "hesp_schema"), ("hygor", 2, "harvests"), ("hygor", 3, "tiles"), ("hygor", 5, "inventory"),
         ("hygor", 6, "fetchable"), ("hygor", 7, "ingest_runs"), ("hygor", 8, "collection_delete"),
         ("hygor", 9, "publication"), ("hygor", 10, "lineage_links"), ("hygor", 11, "lineage"),
+        ("hygor", 12, "inventory_statement_triggers"),
         ("hymotep", 1, "requests"), ("hymotep", 2, "production"), ("hymotep", 3, "job_start"),
         ("hymotep", 4, "decisions"), ("hymotep", 5, "campaigns"), ("hymotep", 6, "watch"),
     ]  # fmt: skip
@@ -235,7 +233,8 @@ def hesp_objects(url: str) -> set[str]:
 
 
 def schema(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """The hesp schema's columns, indexes, functions (with their bodies), triggers and constraints."""
+    """The hesp schema's columns, indexes, functions (with their bodies), triggers (but on partitions, which are
+    the items') and event triggers, and constraints."""
     queries = {
         "columns": """SELECT table_name, column_name, data_type, is_nullable, column_default
                       FROM information_schema.columns WHERE table_schema = 'hesp' ORDER BY 1, 2""",
@@ -244,8 +243,9 @@ def schema(url: str) -> dict[str, list[tuple[Any, ...]]]:
                         WHERE pronamespace = 'hesp'::regnamespace ORDER BY 1""",
         "constraints": """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
                           WHERE connamespace = 'hesp'::regnamespace ORDER BY 1, 2""",
-        "triggers": """SELECT tgname, tgrelid::regclass::text FROM pg_trigger
-                       WHERE tgname LIKE 'hesp%' AND tgparentid = 0 ORDER BY 1, 2""",
+        "triggers": """SELECT tgname, tgrelid::regclass::text FROM pg_trigger JOIN pg_class ON pg_class.oid = tgrelid
+                       WHERE tgname LIKE 'hesp%' AND NOT relispartition ORDER BY 1, 2""",
+        "event_triggers": "SELECT evtname, evtevent, evttags, evtenabled FROM pg_event_trigger ORDER BY 1",
     }
     with psycopg.connect(url) as conn:
         return {name: conn.execute(sql).fetchall() for name, sql in queries.items()}
