@@ -25,9 +25,11 @@ PartitionTrunc = Literal["year", "month"] | None
 QUERYABLES_FILE = "queryables.json"
 CATALOGUE_SCHEMA = "catalogue.schema.json"
 # Queryables worth a B-tree on every partition: the filters portals send (the tile, clouds, the chain's version,
-# valid products only). pgSTAC builds the index on each partition, existing and new (maintain_partitions);
-# datetime is indexed by pgSTAC itself.
-INDEXED_QUERYABLES = ("grid:code", "eo:cloud_cover", "processing:version", "hesp:valid")
+# valid products only), and `deprecated`, which every search's default filter names (hygor.api.versions): ANALYZE
+# keeps statistics of an indexed expression, so the planner knows that almost no item is deprecated; without them
+# it expects a few thousand matches and numberMatched counts the whole collection. pgSTAC builds the index on each
+# partition, existing and new (maintain_partitions); datetime is indexed by pgSTAC itself.
+INDEXED_QUERYABLES = ("grid:code", "eo:cloud_cover", "processing:version", "hesp:valid", "deprecated")
 
 
 class SyncAction(StrEnum):
@@ -166,6 +168,7 @@ def _sync_queryables(conn: psycopg.Connection[dict[str, Any]], document: dict[st
     if _queryables_up_to_date(conn, document):
         return SyncAction.UNCHANGED
     execute(conn, "upsert_queryables", definitions=Jsonb(document), index_fields=list(INDEXED_QUERYABLES))
+    execute(conn, "analyze_items")  # the new indexes' expressions get their statistics now, not at autovacuum's pace
     return SyncAction.UPDATED
 
 

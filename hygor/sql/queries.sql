@@ -91,6 +91,9 @@ SELECT name, definition, property_index_type FROM pgstac.queryables WHERE collec
 -- name: upsert_queryables
 SELECT pgstac.upsert_queryables(%(definitions)s::jsonb, NULL, %(index_fields)s::text[], false);
 
+-- name: analyze_items
+ANALYZE pgstac.items;
+
 -- name: collection_counts
 -- Exact counts while they are cheap; the planner's estimate (kept by autovacuum) beyond that.
 WITH estimates AS (
