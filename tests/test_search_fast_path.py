@@ -19,7 +19,8 @@ from stac_items import l2a_item
 
 import hygor.api.app
 from hygor.api.app import create_app
-from hygor.api.fast_search import TtlCache, fast_search, merged, stripped
+from hygor.api.caches import TtlCache
+from hygor.api.fast_search import fast_search, merged, stripped
 from hygor.api.server import BackgroundServer
 from hygor.db import Database
 
@@ -236,3 +237,40 @@ def test_the_list_of_collections_is_cached_until_a_collection_changes(catalogue:
         after = client.get("/collections").json()
     titles = {c["id"]: c["title"] for c in after["collections"]}
     assert titles[renamed] == "Renamed" and len(after["collections"]) == len(before["collections"])
+
+
+def test_the_list_of_collections_kept_answers_each_request_as_its_own(api: str) -> None:
+    """The kept list answers conditional requests, and is kept apart per encoding and per host (its links)."""
+    with httpx.Client(base_url=api, timeout=60) as client:
+        first = client.get("/collections", headers={"Accept-Encoding": "gzip"})
+        etag = first.headers["etag"]
+        again = client.get("/collections", headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
+        other = client.get("/collections", headers={"Accept-Encoding": "gzip", "If-None-Match": 'W/"other"'})
+        plain = client.get("/collections", headers={"Accept-Encoding": "identity"})
+        elsewhere = client.get("/collections", headers={"Host": "portal.example"})
+    assert first.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert (again.status_code, again.headers["etag"], again.content) == (304, etag, b"")
+    assert other.status_code == 200 and other.json() == first.json() == plain.json()
+    assert all(link["href"].startswith("http://portal.example/") for link in elsewhere.json()["links"])
+    assert all(link["href"].startswith(api) for link in first.json()["links"])
+
+
+def test_pages_follow_the_writes_to_their_items(catalogue: tuple[str, str], paths: Paths) -> None:
+    """An item the fast path keeps in memory is sent again only while its row is unchanged."""
+    api, url = catalogue
+    params = {"collections": "maja-l2a", "filter": "\"grid:code\" = 'MGRS-31TDJ'", "limit": 3}
+    change = "UPDATE pgstac.items SET content = jsonb_set(content, '{properties,eo:cloud_cover}', %s) WHERE id = %s"
+    with httpx.Client(base_url=api, timeout=60) as client:
+        paths.use(fast=True)
+        before = client.get("/search", params=params).json()
+        changed = before["features"][0]
+        with psycopg.connect(url) as conn:
+            conn.execute(change, ("99.5", changed["id"]))
+        after = client.get("/search", params=params).json()
+        paths.use(fast=False)
+        expected = client.get("/search", params=params).json()
+        with psycopg.connect(url) as conn:
+            conn.execute(change, (json.dumps(changed["properties"]["eo:cloud_cover"]), changed["id"]))
+    assert after == expected
+    assert after["features"][0]["properties"]["eo:cloud_cover"] == 99.5
+    assert after["features"][1:] == before["features"][1:]

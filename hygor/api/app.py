@@ -13,7 +13,6 @@ from typing import Any
 
 import attr
 import orjson
-from brotli_asgi import BrotliMiddleware
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from stac_fastapi.extensions import BulkTransactionExtension, TransactionExtension
@@ -33,9 +32,11 @@ from starlette.middleware import Middleware
 
 from hygor import __version__
 from hygor.api.auth import BearerTokenWrites
+from hygor.api.collections_cache import CollectionsCache
+from hygor.api.compression import compress_around
 from hygor.api.conditional import ConditionalGets
 from hygor.api.errors import install_error_handlers
-from hygor.api.fast_search import SQL, TtlCache, fast_search
+from hygor.api.fast_search import fast_search
 from hygor.api.html import HtmlPages
 from hygor.api.limits import RequestLimits
 from hygor.api.pools import read_pool, write_pool
@@ -56,9 +57,6 @@ DESCRIPTION = (
 SEARCH_SORT = [SortConformanceClasses.ITEM_SEARCH_SORT, "https://api.stacspec.org/v1.0.0/item-search#sort"]
 FEATURES_SORT = [SortConformanceClasses.FEATURES_SORT, "https://api.stacspec.org/v1.0.0/ogcapi-features#sort"]
 
-
-# The plain list of collections, per (URL, state of pgstac.collections).
-COLLECTIONS: TtlCache[tuple[str, str], Collections] = TtlCache(16, 3600)
 
 LINK_TITLES = {
     "self": "This collection",
@@ -82,20 +80,10 @@ class HespCoreClient(CoreCrudClient):  # type: ignore[misc]
         return title_links(await super().get_collection(collection_id, request, **kwargs))
 
     async def all_collections(self, request: Request, *args: Any, **kwargs: Any) -> Any:
-        """The collections; the plain list (no search parameters), the one portals poll, kept per process for as
-        long as ``pgstac.collections`` does not change."""
-        key = None
-        if not args and not any(kwargs.values()):
-            async with request.app.state.get_connection(request, "r") as conn:
-                key = (str(request.url), await conn.fetchval(SQL["collections_state"]))
-            cached = COLLECTIONS.get(key)
-            if cached is not None:
-                return answer(cached, JSON)
+        """The collections (the plain list is kept in memory by ``hygor.api.collections_cache``)."""
         collections: Collections = await super().all_collections(request, *args, **kwargs)
         for collection in collections.get("collections", []):
             title_links(collection)
-        if key is not None:
-            COLLECTIONS.put(key, collections)
         return answer(collections, JSON)
 
     async def get_search(self, request: Request, *args: Any, **kwargs: Any) -> Any:
@@ -182,14 +170,6 @@ def title_links(collection: Collection) -> Collection:
     return collection
 
 
-def inside_compression(app: FastAPI, middleware: Middleware) -> None:
-    """Put ``middleware`` just inside stac-fastapi's compression (brotli, gzip for clients that ask only gzip),
-    so that it sees the JSON as the API wrote it. /storage is served in front of all this (``hydra.web``) and so
-    never compressed."""
-    compression = next(i for i, m in enumerate(app.user_middleware) if m.cls is BrotliMiddleware)  # type: ignore[comparison-overlap]
-    app.user_middleware.insert(compression + 1, middleware)
-
-
 def create_app(database: Database, api_token: str | None = None, pool: int = 8) -> FastAPI:
     """The STAC API over ``database``, reading through at most ``pool`` connections (``hygor.api.pools``); with
     ``api_token`` it also accepts authorised writes."""
@@ -220,10 +200,11 @@ def create_app(database: Database, api_token: str | None = None, pool: int = 8) 
     )
     api = instantiate_api(client=HespCoreClient, extensions=extensions, lifespan=lifespan, settings=settings)
     install_error_handlers(api.app)
-    inside_compression(api.app, Middleware(ConditionalGets))
+    compress_around(api.app, Middleware(ConditionalGets))
     api.app.add_middleware(HtmlPages)  # item pages for browsers, from the JSON
     api.app.add_middleware(RequestLimits)
     if api_token is not None:
         api.app.add_middleware(BearerTokenWrites, token=api_token)
+    api.app.add_middleware(CollectionsCache)  # outermost: a kept answer skips everything else
     app: FastAPI = api.app
     return app

@@ -57,6 +57,13 @@ def not_modified_since(if_modified_since: str, modified: datetime | None) -> boo
     return modified is not None and since.tzinfo is not None and modified <= since
 
 
+async def not_modified(headers: list[tuple[bytes, bytes]], send: Send) -> None:
+    """304 Not Modified, with the headers it repeats from the 200 it stands for (``headers``)."""
+    kept = [(k, v) for k, v in headers if k.lower() in KEPT_ON_304]
+    await send({"type": "http.response.start", "status": 304, "headers": kept})
+    await send({"type": "http.response.body", "body": b""})
+
+
 class ConditionalGets:
     """ASGI middleware: ETag (and Last-Modified for an item) on successful GETs under ``/collections``."""
 
@@ -101,9 +108,7 @@ class ConditionalGets:
             else not_modified_since(request.get("if-modified-since", ""), modified)
         )
         if fresh:
-            kept = [(k, v) for k, v in headers.raw if k.lower() in KEPT_ON_304]
-            await send({"type": "http.response.start", "status": 304, "headers": kept})
-            await send({"type": "http.response.body", "body": b""})
+            await not_modified(headers.raw, send)
             return
         await send({**start, "headers": headers.raw})
         await send({"type": "http.response.body", "body": body})

@@ -16,17 +16,16 @@ None: the caller falls back to pgSTAC's ``search()``, which answers or raises as
 from __future__ import annotations
 
 import re
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import orjson
 from fastapi import Request
 from stac_fastapi.pgstac.models.links import INFERRED_LINK_RELS, ItemLinks, PagingLinks
+from stac_fastapi.types.requests import get_base_url
 
+from hygor.api.caches import TtlCache
 from hygor.sql import named_queries
 
 SQL = named_queries("hygor.sql", "search.sql")
@@ -39,34 +38,15 @@ UNREADABLE_TAG = -1  # names no base item: hydrated against the collection's cur
 TOKEN = re.compile(r"(next|prev):((?:[0-9a-f]{2})+):((?:[0-9a-f]{2})+)")
 WHERE_TTL_S = 60.0  # a change of queryables reaches the WHERE clauses within this
 BASE_ITEM_TTL_S = 60.0  # base items are immutable per (collection, tag); this bounds a deleted, recreated one
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class TtlCache(Generic[K, V]):
-    """A small per-process cache: at most ``size`` entries, each kept ``ttl`` seconds."""
-
-    def __init__(self, size: int, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
-        self._size, self._ttl, self._clock = size, ttl, clock
-
-    def get(self, key: K) -> V | None:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] < self._clock():
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
-
-    def put(self, key: K, value: V) -> None:
-        self._entries[key] = (self._clock() + self._ttl, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-
+FEATURE_CACHE_BYTES = 64 << 20  # per worker process: some 2,300 MAJA L2A items, 12,000 L1C
+FEATURE_TTL_S = 3600.0
 
 WHERES: TtlCache[str, str] = TtlCache(1024, WHERE_TTL_S)
 BASE_ITEMS: TtlCache[tuple[str, int | None], dict[str, Any]] = TtlCache(256, BASE_ITEM_TTL_S)
+# The items last sent, as JSON, by (the API's base URL, collection, id, row version): a page re-reads only its rows'
+# keys and versions (xmin, which every write of a row changes), and the content of those not found here. Hydrating
+# and encoding a 28 KB MAJA L2A item is most of a page's processor time; portals page through the same tiles.
+FEATURES: TtlCache[tuple[str, str, str, str], bytes] = TtlCache(FEATURE_CACHE_BYTES, FEATURE_TTL_S, weigh=len)
 
 
 @dataclass(frozen=True)
@@ -180,17 +160,14 @@ async def fast_search(search: Any, request: Request) -> dict[str, Any] | None:
                 page_query(where, keyset, direction), limit + 1, at, token.collection, token.item_id
             )
         matched = await conn.fetchval(SQL["search_count"], where)
-        features = [hydrated(row, await base_item(conn, row)) for row in rows]
-    more = len(features) > limit
-    features = features[:limit]
-    if token is not None and token.prev:
-        features.reverse()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if token is not None and token.prev:
+            rows.reverse()
+        features = await page_features(conn, rows, FeatureLinks(request))
     has_next = more if token is None or not token.prev else True
     has_prev = token is not None and (more if token.prev else True)
-    links = FeatureLinks(request)
-    for feature in features:
-        feature["links"] = links.of(feature)
-    first, last = (features[0], features[-1]) if features else (None, None)
+    first, last = (rows[0], rows[-1]) if rows else (None, None)
     page: dict[str, Any] = {
         "type": "FeatureCollection",
         "features": features,
@@ -206,6 +183,22 @@ async def fast_search(search: Any, request: Request) -> dict[str, Any] | None:
     return page
 
 
+async def page_features(conn: Any, rows: list[Any], links: FeatureLinks) -> list[orjson.Fragment]:
+    """The items of a page's rows as JSON: from memory for the rows unchanged since they were last sent (same
+    version), the others read, hydrated and kept. An item deleted between the two reads is left out."""
+    sent = {(row["collection"], row["id"]): FEATURES.get((links.base_url, *row)) for row in rows}
+    missing = [key for key, body in sent.items() if body is None]
+    if missing:
+        collections, ids = zip(*missing, strict=True)
+        for row in await conn.fetch(SQL["page_items"], collections, ids):
+            feature = hydrated(row, await base_item(conn, row))
+            feature["links"] = links.of(feature)
+            body = orjson.dumps(feature, option=orjson.OPT_NON_STR_KEYS)
+            FEATURES.put((links.base_url, row["collection"], row["id"], row["version"]), body)
+            sent[(row["collection"], row["id"])] = body
+    return [orjson.Fragment(body) for body in sent.values() if body is not None]
+
+
 class FeatureLinks:
     """The links stac-fastapi-pgstac gives each item (``ItemLinks.get_links``: collection, parent, root, self,
     then the item's own links resolved against the API, less those it infers), the ones shared by a
@@ -213,6 +206,7 @@ class FeatureLinks:
 
     def __init__(self, request: Request) -> None:
         self._request = request
+        self.base_url = str(get_base_url(request))
         self._makers: dict[str, tuple[ItemLinks, list[dict[str, Any]]]] = {}
 
     def of(self, feature: dict[str, Any]) -> list[dict[str, Any]]:

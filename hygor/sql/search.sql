@@ -18,12 +18,20 @@ SELECT coalesce(pgstac.collection_base_item($1, $2), (SELECT base_item FROM pgst
 
 -- name: page
 -- pgSTAC's default order (datetime, collection, id, all descending), one more row than the page to know
--- whether another follows. Null members stripped here (content_hydrate strips them after the merge: the same).
-SELECT id, collection, jsonb_strip_nulls(content) AS content, ST_AsGeoJSON(geometry, 20)::jsonb AS geometry
+-- whether another follows: the rows' keys and versions (xmin: every write of a row makes a new one).
+SELECT collection, id, xmin::text AS version
 FROM pgstac.items
 WHERE ({where}) AND {keyset}
 ORDER BY datetime {direction}, collection {direction}, id {direction}
 LIMIT $1;
+
+-- name: page_items
+-- The items of a page by key (collections $1, ids $2). Null members stripped here (content_hydrate strips them
+-- after the merge: the same).
+SELECT i.id, i.collection, i.xmin::text AS version, jsonb_strip_nulls(i.content) AS content,
+       ST_AsGeoJSON(i.geometry, 20)::jsonb AS geometry
+FROM unnest($1::text[], $2::text[]) AS k(collection, id)
+JOIN pgstac.items AS i ON i.collection = k.collection AND i.id = k.id;
 
 -- name: first_page
 TRUE
