@@ -14,7 +14,8 @@
 3. For each query and each number of concurrent clients, ``wrk`` (Debian's package; ``apt-get install wrk``)
    against each server in turn for ``--seconds``: requests/s and p50/p99 latency, and the ratio hesp/stock. The
    time series pages through one tile's MAJA L2A to the end, following ``next`` links, from as many client
-   threads: pages/s.
+   threads: pages/s. The last query is the grid:code search with each request on a tile drawn at random (a
+   ``wrk`` Lua script): pages that neither server has in any cache.
 """
 
 from __future__ import annotations
@@ -59,10 +60,18 @@ FIRST = datetime(2022, 1, 1, 10, 30, tzinfo=UTC)
 class Query:
     name: str
     path: str
+    others: tuple[str, ...] = ()  # when given, each request takes one of these at random instead (wrk's Lua)
 
 
-def queries() -> list[Query]:
-    cql = quote(f"grid:code = 'MGRS-{TILE}'")
+def grid_code_search(tile: str, limit: int) -> str:
+    cql = quote(f"grid:code = 'MGRS-{tile}'")
+    return f"/search?collections=maja-l2a&filter-lang=cql2-text&filter={cql}&limit={limit}"
+
+
+def queries(tile_count: int) -> list[Query]:
+    """The issue's four queries, then the grid:code search over every tile at random: pages that no cache of the
+    server has seen."""
+    tiles = sorted(land_tiles())[:tile_count]
     return [
         Query(
             "/search collections + bbox + datetime, limit 10",
@@ -70,11 +79,13 @@ def queries() -> list[Query]:
             "&datetime=2022-03-01T00:00:00Z/2022-06-30T23:59:59Z&limit=10",
         ),
         Query("/collections/sentinel-2-l1c/items?limit=100", "/collections/sentinel-2-l1c/items?limit=100"),
-        Query(
-            f"/search CQL2 grid:code = 'MGRS-{TILE}' on maja-l2a, limit 50",
-            f"/search?collections=maja-l2a&filter-lang=cql2-text&filter={cql}&limit=50",
-        ),
+        Query(f"/search CQL2 grid:code = 'MGRS-{TILE}' on maja-l2a, limit 50", grid_code_search(TILE, 50)),
         Query("/collections", "/collections"),
+        Query(
+            "/search CQL2 grid:code on maja-l2a, a random tile, lim. 50",
+            grid_code_search(TILE, 50),
+            tuple(grid_code_search(tile, 50) for tile in tiles),
+        ),
     ]
 
 
@@ -204,10 +215,23 @@ LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTI
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, clients: int, seconds: int) -> Figures:
+RANDOM_PATHS = """
+local counter = 0
+function setup(thread) counter = counter + 1; thread:set("id", counter) end
+function init(args) math.randomseed(id * 7919 + os.time()) end
+function request() return wrk.format(nil, paths[math.random(#paths)]) end
+"""
+
+
+def wrk(base: str, query: Query, clients: int, seconds: int) -> Figures:
     threads = min(clients, 2)
-    command = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "--latency", "-H", "Accept-Encoding: gzip", url]
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    command = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "--latency", "-H", "Accept-Encoding: gzip"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if query.others:
+            script.write("paths = {" + ",".join(f'"{path}"' for path in query.others) + "}\n" + RANDOM_PATHS)
+            script.flush()
+            command += ["-s", script.name]
+        out = subprocess.run([*command, base + query.path], check=True, capture_output=True, text=True).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     latencies = {p: float(v) * UNITS[u] for p, v, u in LATENCY.findall(out)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -219,8 +243,7 @@ def wrk(url: str, clients: int, seconds: int) -> Figures:
 
 def time_series(base: str, clients: int, seconds: int) -> Figures:
     """Pages of one tile's MAJA L2A followed to the end by ``clients`` threads, again until ``seconds`` pass."""
-    cql = quote(f"grid:code = 'MGRS-{TILE}'")
-    first = f"{base}/search?collections=maja-l2a&filter-lang=cql2-text&filter={cql}&limit=10"
+    first = base + grid_code_search(TILE, 10)
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -257,8 +280,7 @@ def time_series(base: str, clients: int, seconds: int) -> Figures:
 
 
 def series_pages(base: str) -> int:
-    cql = quote(f"grid:code = 'MGRS-{TILE}'")
-    url: str | None = f"{base}/search?collections=maja-l2a&filter-lang=cql2-text&filter={cql}&limit=10"
+    url: str | None = base + grid_code_search(TILE, 10)
     pages = 0
     ids: list[str] = []
     while url:
@@ -303,10 +325,10 @@ def main() -> None:
     for name, (command, env, port) in servers.items():
         with server(command, env, port) as base:
             print(f"{name}: a tile's time series is {series_pages(base)} pages of 10")
-            for query in queries():
+            for query in queries(args.tiles):
                 for n in clients:
-                    wrk(base + query.path, n, 2)  # warm the caches and pools
-                    results[(query.name, n, name)] = wrk(base + query.path, n, args.seconds)
+                    wrk(base, query, n, 2)  # warm the caches and pools
+                    results[(query.name, n, name)] = wrk(base, query, n, args.seconds)
             for n in clients:
                 results[("time series of a tile, pages of 10 to the end", n, name)] = time_series(base, n, args.seconds)
 
