@@ -5,8 +5,12 @@ Two costs stac-fastapi leaves in every search, whichever way it is answered:
 - FastAPI copies a returned dict value by value through ``jsonable_encoder`` and encodes it with the standard
   library: on a page of hydrated items (50 MAJA L2A items are about 2 MB, their collection's asset descriptions
   merged into each) that is most of a request's time. A ``Response`` returned by the client skips both.
-- stac-fastapi-pgstac checks a filter against the CQL2 schema (``cql2.Expr.validate``) on every request, tens
-  of milliseconds; portals send the same few filters again and again, so the checked filter is kept.
+- stac-fastapi-pgstac checks a filter against the CQL2 schema (``cql2.Expr.validate``) on every request, some
+  20 ms. Portals send the same few filters again and again, with other values: a tile's code, a cloud cover. So a
+  filter is checked once per shape: its JSON with the scalars that are operands of an operator made blank. The
+  schema constrains such operands by type only (a string's content matters inside ``{"timestamp": ...}``,
+  ``{"date": ...}`` or ``{"interval": [...]}``, which stay as they are), so filters of one shape are all valid
+  or all invalid; an invalid one is never kept, and each is checked again.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from fastapi.responses import JSONResponse
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
+VALID_SHAPES: dict[bytes, None] = {}  # the shapes of filters found valid, oldest first (at most 1,024)
 
 
 class OrjsonResponse(JSONResponse):
@@ -44,9 +49,37 @@ def checked_filter(text: str, lang: str | None) -> tuple[dict[str, Any], str | N
 
 @lru_cache(maxsize=1024)
 def _checked(text: str, lang: str | None) -> tuple[bytes, str | None]:
-    if lang == "cql2-text":
-        expr = Expr(text)
-        expr.validate()
-        return orjson.dumps(expr.to_json()), "cql2-json"
-    Expr(orjson.loads(text)).validate()
-    return text.encode(), lang
+    document = Expr(text).to_json() if lang == "cql2-text" else orjson.loads(text)
+    _validated(orjson.dumps(shape(document), option=orjson.OPT_SORT_KEYS), document)
+    return orjson.dumps(document), "cql2-json" if lang == "cql2-text" else lang
+
+
+def _validated(filter_shape: bytes, document: Any) -> None:
+    """``document`` checked against the CQL2 schema, unless a filter of its shape was found valid already."""
+    if filter_shape not in VALID_SHAPES:
+        Expr(document).validate()
+        VALID_SHAPES[filter_shape] = None
+        while len(VALID_SHAPES) > 1024:
+            del VALID_SHAPES[next(iter(VALID_SHAPES))]
+
+
+def shape(node: Any) -> Any:
+    """A CQL2 JSON filter with the strings and numbers among operators' ``args`` made blank."""
+    if isinstance(node, dict):
+        return {
+            key: [blank(arg) for arg in value] if key == "args" and isinstance(value, list) else shape(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [shape(item) for item in node]
+    return node
+
+
+def blank(arg: Any) -> Any:
+    if isinstance(arg, bool) or arg is None:
+        return arg
+    if isinstance(arg, str):
+        return ""
+    if isinstance(arg, int | float):
+        return 0
+    return shape(arg)
