@@ -14,7 +14,8 @@ Each load is a subprocess, timed from start to exit. Prints items/s of each and 
 ``--phases inventory [--rounds 10] [--method insert]``: what keeping ``hesp.inventory`` costs a load, instead.
 The N items cut into R slices, each loaded with ``pypgstac load`` into two copies of the database, one keeping
 the inventory and one without its triggers, in alternating order; prints the seconds and items/s of each, their
-ratio, and the time spent in the inventory's trigger function (``track_functions``).
+ratio, the time spent in the inventory's trigger function (``track_functions``), and the CPU time of each load
+(the loader's and the server's, ``benchmarks/cpu.py``: on a shared machine it varies much less than wall time).
 
 ``--archive N``: the archive case instead. Writes N THEIA/MUSCATE product folders in their real layouts,
 metadata only (tests/archive_tree.py: L2A, L3A, L2B-SNOW), times the walk that finds them, then
@@ -41,6 +42,7 @@ from pathlib import Path
 
 import orjson
 import psycopg
+from cpu import CpuMeter
 from psycopg import sql
 
 from hygor import Catalog, Settings
@@ -244,13 +246,21 @@ def inventory_case(args: argparse.Namespace, items: Path, admin_url: str) -> Non
         conn.execute("ALTER DATABASE bench_inventory_kept SET track_functions = 'pl'")
     pypgstac = str(BIN / "pypgstac")
     seconds: dict[str, list[float]] = {kept: [], bare: []}
-    print(f"{'round':>5} {'items':>8} {'kept s':>8} {'bare s':>8} {'ratio':>7}")
+    cpu: dict[str, list[float]] = {kept: [], bare: []}  # the loader's and the server's, which the load on the
+    meter = CpuMeter(kept)  # machine changes much less than the wall clock
+    columns = ("kept s", "bare s", "ratio", "kept CPU s", "bare CPU s", "ratio")
+    print(f"{'round':>5} {'items':>8} " + " ".join(f"{c:>{max(len(c), 8)}}" for c in columns))
     for n, part in enumerate(split(items, args.items, args.rounds)):
         for url in (kept, bare) if n % 2 == 0 else (bare, kept):
             command = [pypgstac, "load", "items", str(part), "--dsn", url, "--method", args.method]
+            meter.start()
             seconds[url].append(timed(command))
+            cpu[url].append(sum(meter.stop().values()))
         with_s, without_s = seconds[kept][-1], seconds[bare][-1]
-        print(f"{n:5} {sum(1 for _ in part.open('rb')):8} {with_s:8.1f} {without_s:8.1f} {with_s / without_s:7.3f}")
+        print(
+            f"{n:5} {sum(1 for _ in part.open('rb')):8} {with_s:8.1f} {without_s:8.1f} {with_s / without_s:8.3f} "
+            f"{cpu[kept][-1]:10.1f} {cpu[bare][-1]:10.1f} {cpu[kept][-1] / cpu[bare][-1]:8.3f}"
+        )
     in_trigger = (
         count(
             kept,
@@ -267,6 +277,7 @@ def inventory_case(args: argparse.Namespace, items: Path, admin_url: str) -> Non
     print(f"{'  with the inventory':40} {with_s:8.1f} {args.items / with_s:9.0f}")
     print(f"{'  without':40} {without_s:8.1f} {args.items / without_s:9.0f}")
     print(f"wall clock: {with_s / without_s - 1:+.1%} with the inventory ({rows} rows)")
+    print(f"CPU (loader and server): {sum(cpu[kept]) / sum(cpu[bare]) - 1:+.1%} with the inventory")
     print(
         f"in hesp.sync_inventory: {in_trigger:.1f} s, {in_trigger / with_s:.1%} of the load with it, "
         f"{in_trigger / args.items * 1e6:.0f} µs per item"
