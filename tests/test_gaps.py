@@ -230,6 +230,21 @@ def test_inputs_catalogued_but_not_fetchable_block_their_units(scenario: Product
     ]  # fmt: skip
 
 
+def test_untiled_static_inputs_count_for_the_tiles_they_cover(scenario: Production) -> None:
+    """A DEM in one-degree cells, not cut on the grid (no grid:code), is the static input of every tile its cell
+    meets, and of no other."""
+    url = str(scenario.catalog.settings.database_url)
+    with Database(url).connect() as conn, conn.transaction():
+        conn.execute("DELETE FROM pgstac.items WHERE collection = 'dem-tiles'")
+    cell = item("dem-tiles", None, at("2000-02-11"), name="DEM_N43E002")
+    box = [[[2.0, 43.0], [3.0, 43.0], [3.0, 44.0], [2.0, 44.0], [2.0, 43.0]]]  # meets 31TDJ, not 31TCJ
+    with ItemLoader(Database(url)) as loader:
+        loader.load([{**cell, "geometry": {"type": "Polygon", "coordinates": box}, "bbox": [2.0, 43.0, 3.0, 44.0]}])
+    units = by_unit(list(scenario.gaps(GapFilter(collections=["maja-l2a"]))), "maja-l2a")
+    assert units[("31TDJ", "03-30")]["state"] == "runnable"
+    assert units[("31TCJ", "02-12")]["state"] == "blocked" and "dem-tiles" in units[("31TCJ", "02-12")]["reason"]
+
+
 def test_frames_for_notebooks(scenario: Production) -> None:
     frame = hymotep.gaps("maja-l2a", state="runnable", catalog=scenario.catalog, geometry=True)
     assert isinstance(frame, geopandas.GeoDataFrame) and frame.crs.to_epsg() == 4326

@@ -29,8 +29,10 @@ FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::
 -- are read together from the inventory's (tile, slot) index, so that grouping them per unit and the series
 -- windows need no sort; `scope_tiles` narrows the scan for small requests (NULL: all tiles), and
 -- [`tiles_from`, `tiles_before`) cuts a large one in ranges of tiles that separate connections compute at once.
-WITH scope AS (
+WITH scope AS (  -- the tiles of this range only: the static inputs are looked up per tile of the scope
     SELECT * FROM hesp.request_scope(%(wanted_by)s::text[], %(requests)s::text[], %(tiles)s::text[], %(since)s::date, %(until)s::date)
+    WHERE (%(tiles_from)s::text IS NULL OR tile >= %(tiles_from)s::text)
+      AND (%(tiles_before)s::text IS NULL OR tile < %(tiles_before)s::text)
 ),
 slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid, 1 empty), the best product,
             -- whether the primary input (the upstream product, else the source) can be fetched, whether an
@@ -68,11 +70,12 @@ units AS (  -- slots with an input on a requested date, and the chain's products
     JOIN scope s ON s.tile = u.tile
     CROSS JOIN LATERAL (SELECT coalesce(s.dates @> (u.acquired AT TIME ZONE 'UTC')::date, false),
                                coalesce(s.accepted @> (u.acquired AT TIME ZONE 'UTC')::date, false)) AS v(unit, accepted)
-    LEFT JOIN LATERAL (  -- the campaign replaying an outdated unit: looked up for those only
+    LEFT JOIN LATERAL (  -- the campaign replaying an outdated unit: looked up for those only (OFFSET 0 keeps the
+                         -- subquery whole, so that its condition gates the lookup instead of filtering its rows)
         SELECT * FROM hesp.campaign_cover(%(collection)s, %(version)s, u.tile,
                                           daterange((u.acquired AT TIME ZONE 'UTC')::date,
                                                     (u.acquired AT TIME ZONE 'UTC')::date, '[]'))
-        WHERE v.unit AND u.rank = 1
+        WHERE v.unit AND u.rank = 1 OFFSET 0
     ) AS c ON true
     CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND v.accepted AND u.rank >= 2 AND u.replaced THEN  -- those only
         hesp.stale_input(%(collection)s, %(upstream)s::text, u.tile, u.slot, u.slot, %(version)s) END) AS st(stale)
@@ -115,6 +118,7 @@ LEFT JOIN LATERAL (  -- looked up for the units to do only
 ) AS j ON true
 LEFT JOIN LATERAL (  -- the campaign whose job replaced a stale unit's input
     SELECT * FROM hesp.cascade_campaign(%(upstream)s::text, u.tile, u.slot) WHERE u.todo AND u.stale IS NOT NULL
+    OFFSET 0
 ) AS k ON true
 CROSS JOIN LATERAL (SELECT coalesce(
     CASE WHEN u.stale IS NOT NULL THEN coalesce(hesp.job_verdict(j.id, j.state, j.attempts, j.last_error),
@@ -213,9 +217,9 @@ CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(m.rank, 0) < 2 THEN (  -- a withdr
     WHERE d.collection = %(collection)s AND d.tile = u.tile
       AND d.acquired >= u.start::timestamp AT TIME ZONE 'UTC'
       AND d.acquired < u.period_end::timestamp AT TIME ZONE 'UTC') END) AS d(withdrawn)
-LEFT JOIN LATERAL (  -- the campaign replaying an outdated period
+LEFT JOIN LATERAL (  -- the campaign replaying an outdated period (OFFSET 0: see acquisition_gaps)
     SELECT * FROM hesp.campaign_cover(%(collection)s, %(version)s, u.tile, daterange(u.start, u.period_end))
-    WHERE m.rank = 1
+    WHERE m.rank = 1 OFFSET 0
 ) AS c ON true
 CROSS JOIN LATERAL (SELECT CASE WHEN m.rank >= 2 AND u.replaced AND u.accepted THEN  -- made from superseded inputs
     hesp.stale_input(%(collection)s, %(primary)s, u.tile,
@@ -258,11 +262,14 @@ FROM (
     SELECT i.tile, i.collection, i.id, i.fetchable
     FROM scope s JOIN hesp.inventory i ON i.collection = ANY(%(static)s::text[]) AND i.tile = s.tile
     UNION ALL
-    SELECT s.tile, p.collection, p.id, i.fetchable
-    FROM scope s
-    JOIN hesp.tiles t ON t.id = s.tile
-    JOIN pgstac.items p ON p.collection = ANY(%(static)s::text[]) AND ST_Intersects(p.geometry, t.footprint)
-    JOIN hesp.inventory i ON i.collection = p.collection AND i.id = p.id AND i.tile IS NULL
+    SELECT s.tile, u.collection, u.id, u.fetchable
+    FROM (  -- the untiled items first, with their footprints: a few, often none (a tiled DEM is found above)
+        SELECT i.collection, i.id, i.fetchable, p.geometry
+        FROM hesp.inventory i JOIN pgstac.items p ON p.collection = i.collection AND p.id = i.id
+        WHERE i.collection = ANY(%(static)s::text[]) AND i.tile IS NULL
+    ) AS u
+    JOIN hesp.tiles t ON ST_Intersects(u.geometry, t.footprint)
+    JOIN scope s ON s.tile = t.id
 ) AS found
 GROUP BY tile
 
