@@ -135,3 +135,44 @@ def test_a_deleted_collection_leaves_no_inventory_nor_lineage(db_url: str, tmp_p
         conn.execute("SELECT pgstac.delete_collection('maja-l2a')")
     state = assert_in_step(db_url)
     assert state["lineage"] == [] and {row[0] for row in state["inventory"]} == {"sentinel-1-grd"}
+
+
+# hesp.fetchable as migration 0006 wrote it (jsonb_each and regular expressions): the rules the JSON path of 0013
+# must keep, case by case.
+FETCHABLE_0006 = """
+CREATE FUNCTION pg_temp.fetchable_0006(properties jsonb, assets jsonb) RETURNS boolean LANGUAGE sql AS $$
+    SELECT coalesce(properties ->> 'order:status', 'succeeded') = 'succeeded' AND EXISTS (
+        SELECT FROM jsonb_each(CASE WHEN jsonb_typeof(assets) = 'object' THEN assets ELSE '{}' END) AS a(key, asset)
+        WHERE jsonb_typeof(asset -> 'href') = 'string'
+          AND (asset ->> 'href' ~* '^(file|https?|s3)://' OR asset ->> 'href' !~ '^[A-Za-z][A-Za-z0-9+.-]*:')
+          AND coalesce(asset ->> 'order:status', 'succeeded') = 'succeeded'
+          AND CASE WHEN jsonb_typeof(asset -> 'roles') = 'array'
+                   THEN jsonb_array_length(asset -> 'roles') = 0
+                        OR NOT asset -> 'roles' <@ '["thumbnail", "overview"]'::jsonb
+                   ELSE true END)
+$$
+"""
+ASSETS: list[Any] = [
+    {}, [], None, "x", {"a": "x"}, {"a": {}}, {"a": {"href": 5}},
+    *({"a": {"href": href}} for href in ("/data/x.tif", "x.tif", "file:///x", "HTTPS://h/x", "http://h/x", "s3://b/k",
+                                         "S3://b/k", "ftp://h/x", "urn:x", "C:/x", "", "//h/x")),
+    *({"a": {"href": "/x", "order:status": status}} for status in ("orderable", "succeeded", None, 5, "")),
+    *({"a": {"href": "/x", "roles": roles}} for roles in (["thumbnail"], ["overview", "thumbnail"], [], ["data"],
+                                                          ["thumbnail", "data"], [5], "data", None, {"r": 1})),
+    {"t": {"href": "/t.png", "roles": ["thumbnail"]}, "d": {"href": "ftp://h/x"}},
+    {"t": {"href": "/t.png", "roles": ["thumbnail"]}, "d": {"href": "s3://b/x", "roles": ["data"]}},
+]  # fmt: skip
+PROPERTIES: list[Any] = [{}, {"order:status": "orderable"}, {"order:status": "succeeded"}, {"order:status": None}, None]
+
+
+def test_fetchable_keeps_the_rules_it_had(db_url: str) -> None:
+    cases = [(Jsonb(p), Jsonb(a)) for p in PROPERTIES for a in ASSETS]
+    with psycopg.connect(db_url) as conn:
+        conn.execute(FETCHABLE_0006)
+        verdicts = [
+            conn.execute("SELECT hesp.fetchable(%s, %s), pg_temp.fetchable_0006(%s, %s)", (*case, *case)).fetchone()
+            for case in cases
+        ]
+    differing = [(case[0].obj, case[1].obj) for case, v in zip(cases, verdicts, strict=True) if v and v[0] != v[1]]
+    assert differing == []
+    assert {v[0] for v in verdicts if v} == {True, False}

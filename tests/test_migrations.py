@@ -87,7 +87,7 @@ def test_the_catalogue_makes_no_production_object(empty_db_url: str) -> None:
     assert catalogue.init().migrations_applied == [f"{n} (hygor)" for n in (
         "0001_hesp_schema", "0002_harvests", "0003_tiles", "0005_inventory", "0006_fetchable", "0007_ingest_runs",
         "0008_collection_delete", "0009_publication", "0010_lineage_links", "0011_lineage",
-        "0012_inventory_statement_triggers")]  # fmt: skip
+        "0012_inventory_statement_triggers", "0013_inventory_cheaper_rows")]  # fmt: skip
     assert not hesp_objects(empty_db_url) & PRODUCTION_OBJECTS
     production = Production(catalogue).init()
     assert production.migrations_applied == ["0001_requests (hymotep)", "0002_production (hymotep)",
@@ -116,6 +116,7 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         "0010_lineage_links (hygor)",
         "0011_lineage (hygor)",
         "0012_inventory_statement_triggers (hygor)",
+        "0013_inventory_cheaper_rows (hygor)",
     ]
     newer = ["0004_decisions (hymotep)", "0005_campaigns (hymotep)", "0006_watch (hymotep)"]
     assert pending == [*new, *moved_in, *newer]
@@ -135,7 +136,7 @@ def test_a_database_of_hesp_0_1_is_upgraded_in_place(empty_db_url: str, db_url: 
         ("hygor", 1, "hesp_schema"), ("hygor", 2, "harvests"), ("hygor", 3, "tiles"), ("hygor", 5, "inventory"),
         ("hygor", 6, "fetchable"), ("hygor", 7, "ingest_runs"), ("hygor", 8, "collection_delete"),
         ("hygor", 9, "publication"), ("hygor", 10, "lineage_links"), ("hygor", 11, "lineage"),
-        ("hygor", 12, "inventory_statement_triggers"),
+        ("hygor", 12, "inventory_statement_triggers"), ("hygor", 13, "inventory_cheaper_rows"),
         ("hymotep", 1, "requests"), ("hymotep", 2, "production"), ("hymotep", 3, "job_start"),
         ("hymotep", 4, "decisions"), ("hymotep", 5, "campaigns"), ("hymotep", 6, "watch"),
     ]  # fmt: skip
