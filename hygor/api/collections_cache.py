@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hygor.api.caches import TtlCache
-from hygor.api.conditional import matches, not_modified
+from hygor.api.conditional import matches, not_modified, whole_answer
 from hygor.api.fast_search import SQL
 
 PATHS = ("/collections", "/collections/")
@@ -52,9 +52,10 @@ class CollectionsCache:
         key = (scope["path"], state, *sorted((k, v) for k, v in headers if k in VARYING))
         answer = self._answers.get(key)
         if answer is None:
-            answer = await self._answered({**scope, "headers": headers}, receive, send)
-            if answer is None:
+            answered = await whole_answer(self.app, {**scope, "headers": headers}, receive, send)
+            if answered is None:
                 return
+            answer = (list(answered[0].get("headers", [])), answered[1])
             self._answers.put(key, answer)
         raw, body = answer
         if_none_match = Headers(scope=scope).get("if-none-match")
@@ -64,23 +65,3 @@ class CollectionsCache:
             return
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         await send({"type": "http.response.body", "body": body})
-
-    async def _answered(self, scope: Scope, receive: Receive, send: Send) -> Answer | None:
-        """The API's 200 to ``scope`` to be kept; any other answer is sent to the client as it is, and None."""
-        start: Message | None = None
-        chunks: list[bytes] = []
-
-        async def kept(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-            elif start is not None and start["status"] == 200:
-                chunks.append(message.get("body", b""))
-                return
-            if start is not None and start["status"] != 200:
-                await send(message)
-
-        await self.app(scope, receive, kept)
-        if start is None or start["status"] != 200:
-            return None
-        return list(start.get("headers", [])), b"".join(chunks)

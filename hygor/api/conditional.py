@@ -57,6 +57,28 @@ def not_modified_since(if_modified_since: str, modified: datetime | None) -> boo
     return modified is not None and since.tzinfo is not None and modified <= since
 
 
+async def whole_answer(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> tuple[Message, bytes] | None:
+    """``app``'s 200 to ``scope``, whole: its start message and body, for the caller to send; any other answer
+    (errors, redirects) goes to ``send`` as it is, and None."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def buffered(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+        elif start is not None and start["status"] == 200:
+            chunks.append(message.get("body", b""))
+            return
+        if start is not None and start["status"] != 200:
+            await send(message)
+
+    await app(scope, receive, buffered)
+    if start is None or start["status"] != 200:
+        return None
+    return start, b"".join(chunks)
+
+
 async def not_modified(headers: list[tuple[bytes, bytes]], send: Send) -> None:
     """304 Not Modified, with the headers it repeats from the 200 it stands for (``headers``)."""
     kept = [(k, v) for k, v in headers if k.lower() in KEPT_ON_304]
@@ -74,24 +96,10 @@ class ConditionalGets:
         if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith(SCOPE):
             await self.app(scope, receive, send)
             return
-        start: Message | None = None
-        chunks: list[bytes] = []
-
-        async def buffered(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                if message["status"] != 200:  # errors and redirects pass through as they are
-                    await send(message)
-                return
-            if start is None or start["status"] != 200:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                await self._answer(Headers(scope=scope), start, b"".join(chunks), send, is_item(scope["path"]))
-
-        await self.app(scope, receive, buffered)
+        answered = await whole_answer(self.app, scope, receive, send)
+        if answered is not None:
+            start, body = answered
+            await self._answer(Headers(scope=scope), start, body, send, is_item(scope["path"]))
 
     @staticmethod
     async def _answer(request: Headers, start: Message, body: bytes, send: Send, one_item: bool) -> None:
