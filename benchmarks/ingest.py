@@ -32,6 +32,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -300,14 +301,19 @@ def main() -> None:
     work.chmod(0o755)
     home = args.home or work / "home"
     catalog = Catalog(Settings(home=home, database_url=None, port=54399))
-    admin_url = catalog.url()
+    try:
+        measure(args, work, catalog.url())
+    finally:  # the items and databases take gigabytes
+        catalog.down()
+        shutil.rmtree(work)
+
+
+def measure(args: argparse.Namespace, work: Path, admin_url: str) -> None:
     template_url = fresh_database(admin_url, "template0", "bench_template")
     Catalog(Settings(database_url=template_url)).init()
     if args.archive:
         archive_case(args, work, admin_url)
-        catalog.down()
         return
-
     items = work / "items.ndjson"
     started = time.perf_counter()
     generate(items, args.items, args.tiles)
@@ -319,7 +325,6 @@ def main() -> None:
         inventory_case(args, items, admin_url)
     else:
         loads_case(args, items, admin_url)
-    catalog.down()
 
 
 if __name__ == "__main__":
