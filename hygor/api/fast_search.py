@@ -5,9 +5,10 @@ pgSTAC's ``search()`` builds its query, counts, hydrates and assembles the JSON 
 under concurrency that is where the time goes. Here a search in pgSTAC's default order (datetime, collection,
 id, descending) without ``fields`` or ``sortby`` takes pgSTAC's own WHERE clause for it
 (``stac_search_to_where``, cached per process: paging and polling repeat the same search), reads one page of
-rows with a keyset on (datetime, collection, id) that uses the partitions' datetime indexes, counts through
-pgSTAC's ``where_stats`` (exact, or the planner's estimate beyond the context thresholds, as ``search()``), and
-hydrates in Python with each base item fetched once per process (``content_hydrate``'s merge, below). Paging
+rows' keys and versions with a keyset on (datetime, collection, id) that uses the partitions' datetime indexes,
+counts through pgSTAC's ``where_stats`` (exact, or the planner's estimate beyond the context thresholds, as
+``search()``), and sends the items this process has already sent at those versions from memory; the others are
+read and hydrated in Python with each base item fetched once per process (``content_hydrate``'s merge). Paging
 tokens are pgSTAC's (``next:<hex collection>:<hex id>``), so either path continues the other's pages. Anything
 else (other sorts, ``fields``, ``limit`` 0, a token that is not pgSTAC's or names no item, an error) returns
 None: the caller falls back to pgSTAC's ``search()``, which answers or raises as it always did.
@@ -186,7 +187,10 @@ async def fast_search(search: Any, request: Request) -> dict[str, Any] | None:
 async def page_features(conn: Any, rows: list[Any], links: FeatureLinks) -> list[orjson.Fragment]:
     """The items of a page's rows as JSON: from memory for the rows unchanged since they were last sent (same
     version), the others read, hydrated and kept. An item deleted between the two reads is left out."""
-    sent = {(row["collection"], row["id"]): FEATURES.get((links.base_url, *row)) for row in rows}
+    sent = {
+        (row["collection"], row["id"]): FEATURES.get((links.base_url, row["collection"], row["id"], row["version"]))
+        for row in rows
+    }
     missing = [key for key, body in sent.items() if body is None]
     if missing:
         collections, ids = zip(*missing, strict=True)
