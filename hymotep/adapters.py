@@ -120,7 +120,8 @@ def prepare(
     run = chain.run
     if run is None:
         raise AdapterError(f"chain {chain.name} of {chain.collection} has no run section in its chain.yaml")
-    values: dict[str, str | list[str]] = {**_job_values(job, chain, inputs, workspace)}
+    products = [item.product_path() for item in inputs.all()]  # each checked on disk once
+    values: dict[str, str | list[str]] = {**_job_values(job, chain, inputs, products, workspace)}
     values.update(ADAPTERS[run.adapter](Context(job, chain, run, inputs, workspace, home)))
     argv = _arguments(run.command, values)
     env = {
@@ -134,7 +135,7 @@ def prepare(
     settings = [path for path in configured if path is not None and path.exists()]
     binds = sorted({
         workspace.root,
-        *(i.product_path().resolve().parent for i in inputs.all()),
+        *(product.resolve().parent for product in products),
         *(path.resolve() if path.is_dir() else path.resolve().parent for path in settings),
     })  # fmt: skip
     if run.container is None:
@@ -175,11 +176,14 @@ def container_command(run: RunSpec, binds: list[Path], env: dict[str, str]) -> l
     return [engine, "run", "--rm", *user, *mounts, *[a for v in variables for a in ("-e", v)], image]
 
 
-def _job_values(job: Job, chain: ChainDefinition, inputs: JobInputs, workspace: Workspace) -> dict[str, str]:
-    """The placeholders every job has; the inputs are linked, listed and described on the way."""
-    for item in inputs.all():
-        _link(item.product_path(), workspace.input_dir)
-    primaries = [str(i.product_path()) for i in inputs.primary]
+def _job_values(
+    job: Job, chain: ChainDefinition, inputs: JobInputs, products: list[Path], workspace: Workspace
+) -> dict[str, str]:
+    """The placeholders every job has; the inputs (``products``: where each of ``inputs.all()`` is) are linked,
+    listed and described on the way."""
+    for product in products:
+        _link(product, workspace.input_dir)
+    primaries = [str(product) for product in products[: len(inputs.primary)]]
     inputs_file = workspace.root / "inputs.txt"
     inputs_file.write_text("".join(f"{p}\n" for p in primaries))
     job_file = workspace.root / "job.json"
@@ -188,8 +192,8 @@ def _job_values(job: Job, chain: ChainDefinition, inputs: JobInputs, workspace: 
         "job": job.id, "collection": job.collection, "chain": chain.name, "version": job.chain_version,
         "tile": job.tile, "slot": job.slot, "mode": job.mode, "acquired": unit.acquired.isoformat(),
         "period": [str(unit.period_start), str(unit.period_end)] if unit.period_start else None,
-        "inputs": [{"role": i.role, "collection": i.collection, "id": i.id, "path": str(i.product_path())}
-                   for i in inputs.all()],
+        "inputs": [{"role": i.role, "collection": i.collection, "id": i.id, "path": str(product)}
+                   for i, product in zip(inputs.all(), products, strict=True)],
     }  # fmt: skip
     job_file.write_text(json.dumps(description, indent=2))
     return {
@@ -225,10 +229,20 @@ def _link(product: Path, folder: Path) -> None:
 
 
 def _executable(name: str, chain_path: str) -> str:
-    found = shutil.which(name, path=command_search_path(chain_path))
+    """Where ``name`` is on HESP_CHAIN_PATH, then PATH; a path found before is taken again while it is still an
+    executable (a worker runs the same commands all day: no search of every folder each job)."""
+    search = command_search_path(chain_path)
+    known = _FOUND.get((name, search))
+    if known is not None and os.access(known, os.X_OK) and not os.path.isdir(known):
+        return known
+    found = shutil.which(name, path=search)
     if found is None:
         raise AdapterError(f"command {name!r} not found on HESP_CHAIN_PATH or PATH")
+    _FOUND[name, search] = found
     return found
+
+
+_FOUND: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

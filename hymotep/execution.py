@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache, partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from hygor.collections import load_collections
 from hygor.db import ConnectionPool
@@ -61,6 +61,7 @@ from hymotep.settings import child_environment
 from hymotep.sql import run_query
 
 POLL_S = 0.2
+T = TypeVar("T")
 Outcome = Literal["succeeded", "retried", "failed", "lost", "released"]
 StopLevel = Literal["drain", "release"]
 # The runs (``RunConfig.run_id``) whose driver asked this worker process to stop: ``drain``, claim nothing more;
@@ -202,12 +203,16 @@ def run_jobs(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> list[JobRes
             for kept_log in [storage.log_path(config.log_root, job.collection, job.tile, job.id, job.attempts)]
         ]
         _resolve_batch(config, attempts)
-        if len(attempts) == 1:
-            _produce_attempt(config, queue, attempts[0])
-        else:
-            list(_job_threads(len(attempts)).map(partial(_produce_attempt, config, queue), attempts))
+        _side_by_side(partial(_produce_attempt, config, queue), attempts)
         _register_all(config, queue, [attempt for attempt in attempts if attempt.outcome is None])
-    return [_finished(config, attempt) for attempt in attempts]
+    return _side_by_side(partial(_finished, config), attempts)  # removing work directories waits on the disk
+
+
+def _side_by_side(step: Callable[[_Attempt], T], attempts: list[_Attempt]) -> list[T]:
+    """``step`` of each attempt, on the batch's threads when there are several; the results in their order."""
+    if len(attempts) == 1:
+        return [step(attempts[0])]
+    return list(_job_threads(len(attempts)).map(step, attempts))
 
 
 _THREADS = threading.local()
@@ -356,7 +361,9 @@ def _staged(config: RunConfig, inputs: JobInputs, workspace: Workspace) -> Itera
 # The chain runs in a session of its own (its process group is what a lost lease kills), so a signal to the run's
 # group never reaches it: the kernel kills it when the worker that started it dies (Linux PR_SET_PDEATHSIG, set
 # by util-linux's setpriv before it executes the chain), lest a killed `hesp run` leave chains running.
-DIE_WITH_WORKER = ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
+# Named by its path: not looked up on PATH at each job.
+SETPRIV = shutil.which("setpriv")
+DIE_WITH_WORKER = (SETPRIV, "--pdeathsig", "KILL", "--") if SETPRIV else ()
 
 
 def _execute(
