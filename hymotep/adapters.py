@@ -19,9 +19,11 @@ its executable looked up on HESP_CHAIN_PATH, then PATH, unless it runs in a cont
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,11 @@ class AdapterError(HymotepError):
 
 
 FAILURE_NOTE = "hesp: job failed:"  # the runner's last line in the log of an attempt that failed
+# The emptied work directory of a job that succeeded, kept (hidden) in its collection's folder to be the next job's:
+# on an ext4 file system without a journal, every inode made soon after others were freed searches past them, and
+# making and removing a job's folders was a third of the processor time of a no-op job (benchmarks/run.py).
+SPARE = ".spare-"
+FOLDERS = ("input", "output", "tmp")
 
 
 @dataclass(frozen=True)
@@ -72,10 +79,26 @@ class Workspace:
         for earlier in (root.parent / name for name in names if name.startswith(f"job-{job.id}-")):
             if earlier == root or not cls(earlier).ended_in_failure():
                 shutil.rmtree(earlier, ignore_errors=True)
-        root.mkdir(parents=True)
-        for folder in ("input", "output", "tmp"):
-            os.mkdir(root / folder)
+        if not any(_taken(root.parent / name, root) for name in names if name.startswith(SPARE)):
+            root.mkdir(parents=True)
+        for folder in FOLDERS:  # a spare has input and tmp, empty
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(root / folder)
         return cls(root)
+
+    def retire(self) -> None:
+        """Empty the work directory of a job that succeeded and keep it as a spare for the next job of its
+        collection (whichever worker takes it first); removed whole when it cannot be emptied."""
+        try:
+            for entry in os.scandir(self.root):
+                if entry.name in FOLDERS and entry.name != "output" and entry.is_dir(follow_symlinks=False):
+                    for inner in os.scandir(entry.path):
+                        _remove(inner)
+                else:
+                    _remove(entry)
+            os.rename(self.root, self.root.with_name(f"{SPARE}{uuid.uuid4().hex}"))
+        except OSError:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     @property
     def input_dir(self) -> Path:
@@ -101,6 +124,22 @@ class Workspace:
         except OSError:
             return False
         return bool(lines) and lines[-1].startswith(FAILURE_NOTE)
+
+
+def _taken(spare: Path, root: Path) -> bool:
+    """Whether ``spare`` became ``root`` (another job may have taken it first)."""
+    try:
+        spare.rename(root)
+    except OSError:
+        return False
+    return True
+
+
+def _remove(entry: os.DirEntry[str]) -> None:
+    if entry.is_dir(follow_symlinks=False):
+        shutil.rmtree(entry.path)
+    else:
+        os.unlink(entry.path)
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from hygor.caching import shared_cache
 from hygor.collections import load_collections
 from hygor.db import ConnectionPool
 from hygor.errors import DatabaseUnreachable, HespError
@@ -306,7 +307,7 @@ def _finished(config: RunConfig, attempt: _Attempt) -> JobResult:
     if attempt.outcome is not None:
         return attempt.outcome
     if not config.request.keep_work and attempt.workspace is not None:
-        shutil.rmtree(attempt.workspace.root, ignore_errors=True)
+        attempt.workspace.retire()
     return attempt.result("succeeded", items=tuple(i["id"] for i in _stored(attempt).items))
 
 
@@ -592,23 +593,23 @@ def _one_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:1000]
 
 
-@cache
+@shared_cache
 def _pool(url: str) -> ConnectionPool:
     """The worker process's connections to the database, kept between jobs."""
     return ConnectionPool(url)
 
 
-@cache
+@shared_cache
 def _storage(spec: storage.StorageSpec) -> storage.Storage:
     return spec.open()
 
 
-@cache
+@shared_cache
 def _chains(collections_dir: Path) -> dict[str, ChainDefinition]:
     return load_chains(collections_dir)
 
 
-@cache
+@shared_cache
 def _checker(collections_dir: Path) -> Checker:
     definitions = {d.id: d for d in load_collections(collections_dir)}
     return Checker(definitions, set(definitions), IngestOptions())
