@@ -116,6 +116,7 @@ class Bench:
     production: Production
     units: list[tuple[str, int]]  # (tile, slot) of every job
     batch: int = 1  # RunRequest.batch of the full-path phases
+    workers: int = WORKERS  # worker processes of the local executor and of the Dask phase
 
     @property
     def items_dir(self) -> Path:
@@ -510,24 +511,25 @@ def full_path(
 
 def local_executor(bench: Bench) -> Phase:
     started = time.perf_counter()
-    with dask_client(ExecutorSpec("local", workers=WORKERS)) as client:
-        client.wait_for_workers(WORKERS)
+    with dask_client(ExecutorSpec("local", workers=bench.workers)) as client:
+        client.wait_for_workers(bench.workers)
         start_s = time.perf_counter() - started
-        phase = full_path(bench, f"full path, local executor{batched(bench)}", client)
+        processes = f", {bench.workers} workers" if bench.workers != WORKERS else ""
+        phase = full_path(bench, f"full path, local executor{processes}{batched(bench)}", client)
     phase.note += f"; cluster start {start_s:.1f} s apart"
     return phase
 
 
 @contextmanager
-def dask_cluster(work: Path, port: int) -> Iterator[str]:
-    """A ``dask scheduler`` and ``WORKERS`` single-threaded ``dask worker`` processes on loopback."""
+def dask_cluster(work: Path, port: int, workers: int) -> Iterator[str]:
+    """A ``dask scheduler`` and ``workers`` single-threaded ``dask worker`` processes on loopback."""
     address = f"tcp://127.0.0.1:{port}"
     logs = work / "dask-logs"
     logs.mkdir(exist_ok=True)
     dask = str(BIN / "dask")
     commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
     commands += [[dask, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                  "--name", f"bench-{n}"] for n in range(WORKERS)]  # fmt: skip
+                  "--name", f"bench-{n}"] for n in range(workers)]  # fmt: skip
     processes: list[subprocess.Popen[bytes]] = []
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}  # as hesp's own workers run
     try:
@@ -549,10 +551,13 @@ def dask_cluster(work: Path, port: int) -> Iterator[str]:
 
 def dask_executor(bench: Bench, port: int) -> Phase:
     started = time.perf_counter()
-    with dask_cluster(bench.work, port) as address, dask_client(ExecutorSpec("dask", scheduler=address)) as client:
-        client.wait_for_workers(WORKERS, timeout=60)
+    with (
+        dask_cluster(bench.work, port, bench.workers) as address,
+        dask_client(ExecutorSpec("dask", scheduler=address)) as client,
+    ):
+        client.wait_for_workers(bench.workers, timeout=60)
         start_s = time.perf_counter() - started
-        phase = full_path(bench, f"full path, Dask scheduler + 2 workers{batched(bench)}", client)
+        phase = full_path(bench, f"full path, Dask scheduler + {bench.workers} workers{batched(bench)}", client)
     phase.note += f"; cluster start {start_s:.1f} s apart"
     return phase
 
@@ -765,6 +770,7 @@ def main() -> None:
     parser.add_argument("--profile-jobs", type=int, default=200, help="in-line jobs profiled (0: no profile)")
     parser.add_argument("--top", type=int, default=25, help="cProfile lines printed")
     parser.add_argument("--batch", type=int, default=BATCH, help="RunRequest.batch of the batched full-path phases")
+    parser.add_argument("--workers", type=int, default=WORKERS, help="worker processes of the local and Dask phases")
     parser.add_argument(
         "--phases",
         type=lambda text: set(text.split(",")),
@@ -777,6 +783,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder: {work}")
     bench, embedded = setup(args, work)
+    bench = replace(bench, workers=args.workers)
     try:
         phases: list[Phase] = []
         batched_bench = replace(bench, batch=args.batch)

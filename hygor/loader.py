@@ -110,10 +110,11 @@ def register_items(
 @contextmanager
 def registration(conn: Connection, items: Sequence[dict[str, Any]]) -> Iterator[None]:
     """The transaction in which ``register_items`` writes ``items``, their partitions made ready before it starts
-    (``hygor.partitions``: the write alters none of them, and searches keep answering). ``conn`` is in no
-    transaction."""
+    (``hygor.partitions``: the write alters none of them, and searches keep answering), and the collections locked
+    against other writers until it ends (``registration_lock``). ``conn`` is in no transaction."""
     prepare_partitions(conn, items)
     with conn.transaction():
+        conn.execute(query("registration_lock"), {"collections": [item.get("collection") for item in items]})
         yield
 
 
