@@ -5,7 +5,8 @@
 A produced collection ``bench-noop`` whose chain copies a ready-made STAC item into its output folder
 (``cp <items>/{tile}_{slot}.json {output_dir}/``, read back by the ``stac-json`` reader), over ``--jobs``
 Sentinel-2 L1C items (100 tiles, every 5 days from 2022-01-01) and one request covering them. The same jobs run
-in each phase; jobs and produced items are removed between phases.
+in each phase; jobs and produced items are removed between phases (their files set aside, removed at the end of the
+run: see ``set_aside``).
 
 1. baseline: the chain's commands alone, one after another in a plain Python loop (``subprocess.run``), no
    database: what the chain costs; and the same two at a time (the ceiling of 2 workers on 2 cores);
@@ -14,7 +15,8 @@ in each phase; jobs and produced items are removed between phases.
    with one connection kept per worker (what connecting costs);
 3. full path, local executor: ``Production.run`` on ``dask_client(ExecutorSpec("local", workers=2))``: plan, claim, work
    directory, chain, reader, storage, validation, registration;
-4. full path, Dask: an external ``dask scheduler`` and 2 ``dask worker`` processes on loopback;
+4. full path, Dask: an external ``dask scheduler`` and 2 ``dask worker`` processes on loopback (``--workers``
+   processes in phases 3 and 4);
    phases 3 and 4 run twice: a job at a time, then ``--batch`` jobs a worker at once (``RunRequest.batch``);
    inline: the batches run one after another in this process (``run_for``), no Dask: the worker's own cost;
 6. Slurm: the full path on 2 single-core worker jobs submitted by dask-jobqueue to a one-node Slurm cluster
@@ -655,9 +657,9 @@ STEPS: list[tuple[Any, str, str]] = [
     (execution, "annotate_outputs", "checksums and thumbnail"),
     (Checker, "problem", "validate the item (STAC schema)"),
     (execution, "_with_lineage", "lineage links"),
-    (execution, "_keep_log", "log: append + copy to storage"),
+    (execution, "_keep_log", "log: append + link into the storage"),
     (execution, "_register", "register: register_items + succeed (SQL)"),
-    (shutil, "rmtree", "work folder: remove"),
+    (execution.Workspace, "retire", "work folder: emptied, kept as a spare"),
     (execution, "run_jobs", "other (lease thread, results, ...)"),
 ]
 

@@ -110,11 +110,10 @@ def register_items(
 @contextmanager
 def registration(conn: Connection, items: Sequence[dict[str, Any]]) -> Iterator[None]:
     """The transaction in which ``register_items`` writes ``items``, their partitions made ready before it starts
-    (``hygor.partitions``: the write alters none of them, and searches keep answering), and the collections locked
-    against other writers until it ends (``registration_lock``). ``conn`` is in no transaction."""
+    (``hygor.partitions``: the write alters none of them, and searches keep answering). ``conn`` is in no
+    transaction."""
     prepare_partitions(conn, items)
     with conn.transaction():
-        conn.execute(query("registration_lock"), {"collections": [item.get("collection") for item in items]})
         yield
 
 
@@ -122,6 +121,8 @@ def _write(conn: Connection, items: Sequence[dict[str, Any]], fingerprints: list
     by_collection: dict[str, Digested] = defaultdict(list)
     for item, fingerprint in zip(items, fingerprints, strict=True):
         by_collection[item["collection"]].append((item, fingerprint))
+    if any(len(members) >= COPY_FROM for members in by_collection.values()):  # pypgstac's loader may write them
+        conn.execute(query("registration_lock"), {"collections": sorted(by_collection)})
     counts = LoadCounts()
     for collection, members in by_collection.items():
         counts.add(_write_collection(conn, collection, members))

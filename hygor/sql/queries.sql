@@ -214,9 +214,10 @@ ON CONFLICT DO NOTHING;
 DELETE FROM hesp.ingest_runs WHERE id = %(run_id)s;
 
 -- name: registration_lock
--- One writer at a time registers items of a collection, until its transaction ends: pgSTAC's loader updates the
--- statistics of the partitions it wrote (update_partition_stats_q) in the writer's transaction, and two writers of
--- one partition deadlock there, the loser's transaction aborted. Locks taken in the order of the collections.
+-- One writer at a time writes a batch of items of a collection by COPY, until its transaction ends: pypgstac's
+-- loader updates the statistics of the partitions it wrote (update_partition_stats_q) in the writer's transaction,
+-- and two writers of one partition deadlock there, the loser's transaction aborted (its error swallowed by the
+-- loader). Locks taken in the order of the collections.
 SELECT pg_advisory_xact_lock(hashtextextended('hesp registration ' || c, 0))
 FROM (SELECT DISTINCT unnest(%(collections)s::text[]) AS c) AS wanted
 ORDER BY c;
