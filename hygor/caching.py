@@ -24,6 +24,6 @@ def shared_cache(function: Callable[P, R]) -> Callable[P, R]:
     @wraps(function)
     def shared(*args: P.args, **kwargs: P.kwargs) -> R:
         with lock:
-            return cached(*args, **kwargs)
+            return cached(*args, **kwargs)  # type: ignore[arg-type]  # hashable, as functools.cache requires
 
     return shared
