@@ -5,7 +5,8 @@
 A produced collection ``bench-noop`` whose chain copies a ready-made STAC item into its output folder
 (``cp <items>/{tile}_{slot}.json {output_dir}/``, read back by the ``stac-json`` reader), over ``--jobs``
 Sentinel-2 L1C items (100 tiles, every 5 days from 2022-01-01) and one request covering them. The same jobs run
-in each phase; jobs and produced items are removed between phases.
+in each phase; jobs and produced items are removed between phases (their files set aside, removed at the end of the
+run: see ``set_aside``).
 
 1. baseline: the chain's commands alone, one after another in a plain Python loop (``subprocess.run``), no
    database: what the chain costs; and the same two at a time (the ceiling of 2 workers on 2 cores);
@@ -14,7 +15,8 @@ in each phase; jobs and produced items are removed between phases.
    with one connection kept per worker (what connecting costs);
 3. full path, local executor: ``Production.run`` on ``dask_client(ExecutorSpec("local", workers=2))``: plan, claim, work
    directory, chain, reader, storage, validation, registration;
-4. full path, Dask: an external ``dask scheduler`` and 2 ``dask worker`` processes on loopback;
+4. full path, Dask: an external ``dask scheduler`` and 2 ``dask worker`` processes on loopback (``--workers``
+   processes in phases 3 and 4);
    phases 3 and 4 run twice: a job at a time, then ``--batch`` jobs a worker at once (``RunRequest.batch``);
    inline: the batches run one after another in this process (``run_for``), no Dask: the worker's own cost;
 6. Slurm: the full path on 2 single-core worker jobs submitted by dask-jobqueue to a one-node Slurm cluster
@@ -117,6 +119,7 @@ class Bench:
     production: Production
     units: list[tuple[str, int]]  # (tile, slot) of every job
     batch: int = 1  # RunRequest.batch of the full-path phases
+    workers: int = WORKERS  # worker processes of the local executor and of the Dask phase
 
     @property
     def items_dir(self) -> Path:
@@ -278,7 +281,17 @@ def reset(bench: Bench) -> None:
         conn.execute("VACUUM ANALYZE hesp.inventory")
     settings = bench.production.settings
     for folder in (settings.storage_root, settings.work_root, bench.work / "baseline"):
-        shutil.rmtree(folder, ignore_errors=True)
+        set_aside(bench.work, folder)
+
+
+def set_aside(work: Path, folder: Path) -> None:
+    """Move ``folder`` into ``<work>/trash``, emptied at the end of the run: on an ext4 file system without a
+    journal, every inode made within 30 s of others being freed searches past them, so removing a phase's thousands
+    of files would slow the next phase down (its jobs' own removals are theirs to pay)."""
+    trash = work / "trash"
+    trash.mkdir(exist_ok=True)
+    if folder.exists():
+        folder.rename(trash / f"{folder.name}-{time.monotonic_ns()}")
 
 
 def counts(bench: Bench) -> tuple[dict[str, int], int]:
@@ -330,7 +343,7 @@ def baseline(bench: Bench, workers: int) -> Phase:
             list(pool.map(run, commands))
     seconds = time.perf_counter() - started
     cpu = meter.stop()
-    shutil.rmtree(root)
+    set_aside(bench.work, root)
     name = "chain alone, in a loop" if workers == 1 else f"chain alone, {workers} at a time"
     return Phase(name, len(commands), seconds, workers, "subprocess.run, no database", cpu=cpu)
 
@@ -434,24 +447,25 @@ def full_path(
 
 def local_executor(bench: Bench) -> Phase:
     started = time.perf_counter()
-    with dask_client(ExecutorSpec("local", workers=WORKERS)) as client:
-        client.wait_for_workers(WORKERS)
+    with dask_client(ExecutorSpec("local", workers=bench.workers)) as client:
+        client.wait_for_workers(bench.workers)
         start_s = time.perf_counter() - started
-        phase = full_path(bench, f"full path, local executor{batched(bench)}", client)
+        processes = f", {bench.workers} workers" if bench.workers != WORKERS else ""
+        phase = full_path(bench, f"full path, local executor{processes}{batched(bench)}", client)
     phase.note += f"; cluster start {start_s:.1f} s apart"
     return phase
 
 
 @contextmanager
-def dask_cluster(work: Path, port: int) -> Iterator[str]:
-    """A ``dask scheduler`` and ``WORKERS`` single-threaded ``dask worker`` processes on loopback."""
+def dask_cluster(work: Path, port: int, workers: int) -> Iterator[str]:
+    """A ``dask scheduler`` and ``workers`` single-threaded ``dask worker`` processes on loopback."""
     address = f"tcp://127.0.0.1:{port}"
     logs = work / "dask-logs"
     logs.mkdir(exist_ok=True)
     dask = str(BIN / "dask")
     commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
     commands += [[dask, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                  "--name", f"bench-{n}"] for n in range(WORKERS)]  # fmt: skip
+                  "--name", f"bench-{n}"] for n in range(workers)]  # fmt: skip
     processes: list[subprocess.Popen[bytes]] = []
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}  # as hesp's own workers run
     try:
@@ -473,10 +487,13 @@ def dask_cluster(work: Path, port: int) -> Iterator[str]:
 
 def dask_executor(bench: Bench, port: int) -> Phase:
     started = time.perf_counter()
-    with dask_cluster(bench.work, port) as address, dask_client(ExecutorSpec("dask", scheduler=address)) as client:
-        client.wait_for_workers(WORKERS, timeout=60)
+    with (
+        dask_cluster(bench.work, port, bench.workers) as address,
+        dask_client(ExecutorSpec("dask", scheduler=address)) as client,
+    ):
+        client.wait_for_workers(bench.workers, timeout=60)
         start_s = time.perf_counter() - started
-        phase = full_path(bench, f"full path, Dask scheduler + 2 workers{batched(bench)}", client)
+        phase = full_path(bench, f"full path, Dask scheduler + {bench.workers} workers{batched(bench)}", client)
     phase.note += f"; cluster start {start_s:.1f} s apart"
     return phase
 
@@ -574,9 +591,9 @@ STEPS: list[tuple[Any, str, str]] = [
     (execution, "annotate_outputs", "checksums and thumbnail"),
     (Checker, "problem", "validate the item (STAC schema)"),
     (execution, "_with_lineage", "lineage links"),
-    (execution, "_keep_log", "log: append + copy to storage"),
+    (execution, "_keep_log", "log: append + link into the storage"),
     (execution, "_register", "register: register_items + succeed (SQL)"),
-    (shutil, "rmtree", "work folder: remove"),
+    (execution.Workspace, "retire", "work folder: emptied, kept as a spare"),
     (execution, "run_jobs", "other (lease thread, results, ...)"),
 ]
 
@@ -689,6 +706,7 @@ def main() -> None:
     parser.add_argument("--profile-jobs", type=int, default=200, help="in-line jobs profiled (0: no profile)")
     parser.add_argument("--top", type=int, default=25, help="cProfile lines printed")
     parser.add_argument("--batch", type=int, default=BATCH, help="RunRequest.batch of the batched full-path phases")
+    parser.add_argument("--workers", type=int, default=WORKERS, help="worker processes of the local and Dask phases")
     parser.add_argument(
         "--phases",
         type=lambda text: set(text.split(",")),
@@ -701,6 +719,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder: {work}")
     bench, embedded = setup(args, work)
+    bench = replace(bench, workers=args.workers)
     try:
         phases: list[Phase] = []
         batched_bench = replace(bench, batch=args.batch)
@@ -736,6 +755,7 @@ def main() -> None:
             print_steps(timer, phases[-1].jobs)
         reset(bench)
     finally:
+        shutil.rmtree(work / "trash", ignore_errors=True)
         if embedded is not None:
             embedded.down()
 

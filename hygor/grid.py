@@ -22,6 +22,7 @@ from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
+from hygor.caching import shared_cache
 from hygor.errors import HygorError
 
 TILE_ID = re.compile(r"^(?:T)?(\d{2})([C-HJ-NP-X])([A-HJ-NP-Z])([A-HJ-NP-V])$")
@@ -161,7 +162,7 @@ def tile(value: str) -> Tile:
     return found
 
 
-@cache
+@shared_cache
 def all_tiles() -> dict[str, Tile]:
     raw = resources.files("hygor").joinpath("data", "s2_tiles_utm_from_esa_kml.csv.gz").read_bytes()
     rows = csv.DictReader(io.StringIO(gzip.decompress(raw).decode()))

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -36,6 +37,7 @@ from pypgstac.load import Loader, Methods
 from hygor.db import Database, translate_errors
 from hygor.errors import DatabaseError
 from hygor.ingest_runs import record_ingested
+from hygor.item_rules import CACHED_GEOMETRIES, CACHED_GEOMETRY_CHARS
 from hygor.lifecycle import ItemKey, mark_superseded, withdrawn_ids
 from hygor.partitions import PARTITION_RACES, prepare_partitions
 from hygor.sql import query
@@ -119,6 +121,8 @@ def _write(conn: Connection, items: Sequence[dict[str, Any]], fingerprints: list
     by_collection: dict[str, Digested] = defaultdict(list)
     for item, fingerprint in zip(items, fingerprints, strict=True):
         by_collection[item["collection"]].append((item, fingerprint))
+    if any(len(members) >= COPY_FROM for members in by_collection.values()):  # pypgstac's loader may write them
+        conn.execute(query("registration_lock"), {"collections": sorted(by_collection)})
     counts = LoadCounts()
     for collection, members in by_collection.items():
         counts.add(_write_collection(conn, collection, members))
@@ -200,9 +204,20 @@ class _ShapelyLoader(Loader):
         item = _item if isinstance(_item, dict) else orjson.loads(_item)
         out: dict[str, Any] = super().format_item({**item, "geometry": None})
         if item.get("geometry") is not None:
-            geometry = shapely.set_srid(shapely.from_geojson(orjson.dumps(item["geometry"])), WGS84)
-            out["geometry"] = shapely.to_wkb(geometry, hex=True, include_srid=True, byte_order=1)
+            geojson = orjson.dumps(item["geometry"])
+            out["geometry"] = _known_ewkb(geojson) if len(geojson) <= CACHED_GEOMETRY_CHARS else _ewkb(geojson)
         return out
+
+
+def _ewkb(geojson: bytes) -> str:
+    geometry = shapely.set_srid(shapely.from_geojson(geojson), WGS84)
+    return str(shapely.to_wkb(geometry, hex=True, include_srid=True, byte_order=1))
+
+
+@lru_cache(maxsize=CACHED_GEOMETRIES)
+def _known_ewkb(geojson: bytes) -> str:
+    """The encoding of a geometry seen before: the products of a tile share its footprint."""
+    return _ewkb(geojson)
 
 
 class ItemLoader:

@@ -8,13 +8,13 @@ item costs microseconds, which keeps validation out of the way of bulk ingest.
 from __future__ import annotations
 
 import json
-from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
 import jsonschema_rs
 
+from hygor.caching import shared_cache
 from hygor.item_rules import item_rule_problems
 
 SCHEMA_ROOT = resources.files("hygor").joinpath("stac_schemas")
@@ -41,7 +41,7 @@ def _retrieve(url: str) -> Any:
     return json.loads(path.read_text())
 
 
-@cache
+@shared_cache
 def _validator(url: str) -> jsonschema_rs.Validator:
     return jsonschema_rs.validator_for(_retrieve(url), retriever=_retrieve)
 
@@ -97,7 +97,7 @@ def document_errors(document: Any, package: str, schema: str) -> list[str]:
     return [describe(error) for error in validator.iter_errors(document)]
 
 
-@cache
+@shared_cache
 def _project_validator(package: str, schema: str) -> jsonschema_rs.Validator:
     """A project schema may refer to its siblings by their ``$id`` (a campaign's zone is a request's)."""
 

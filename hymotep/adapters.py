@@ -19,9 +19,11 @@ its executable looked up on HESP_CHAIN_PATH, then PATH, unless it runs in a cont
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,11 @@ class AdapterError(HymotepError):
 
 
 FAILURE_NOTE = "hesp: job failed:"  # the runner's last line in the log of an attempt that failed
+# The emptied work directory of a job that succeeded, kept (hidden) in its collection's folder to be the next job's:
+# on an ext4 file system without a journal, every inode made soon after others were freed searches past them, and
+# making and removing a job's folders was a third of the processor time of a no-op job (benchmarks/run.py).
+SPARE = ".spare-"
+FOLDERS = ("input", "output", "tmp")
 
 
 @dataclass(frozen=True)
@@ -72,10 +79,26 @@ class Workspace:
         for earlier in (root.parent / name for name in names if name.startswith(f"job-{job.id}-")):
             if earlier == root or not cls(earlier).ended_in_failure():
                 shutil.rmtree(earlier, ignore_errors=True)
-        root.mkdir(parents=True)
-        for folder in ("input", "output", "tmp"):
-            os.mkdir(root / folder)
+        if not any(_taken(root.parent / name, root) for name in names if name.startswith(SPARE)):
+            root.mkdir(parents=True)
+        for folder in FOLDERS:  # a spare has input and tmp, empty
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(root / folder)
         return cls(root)
+
+    def retire(self) -> None:
+        """Empty the work directory of a job that succeeded and keep it as a spare for the next job of its
+        collection (whichever worker takes it first); removed whole when it cannot be emptied."""
+        try:
+            for entry in os.scandir(self.root):
+                if entry.name in FOLDERS and entry.name != "output" and entry.is_dir(follow_symlinks=False):
+                    for inner in os.scandir(entry.path):
+                        _remove(inner)
+                else:
+                    _remove(entry)
+            os.rename(self.root, self.root.with_name(f"{SPARE}{uuid.uuid4().hex}"))
+        except OSError:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     @property
     def input_dir(self) -> Path:
@@ -103,6 +126,22 @@ class Workspace:
         return bool(lines) and lines[-1].startswith(FAILURE_NOTE)
 
 
+def _taken(spare: Path, root: Path) -> bool:
+    """Whether ``spare`` became ``root`` (another job may have taken it first)."""
+    try:
+        spare.rename(root)
+    except OSError:
+        return False
+    return True
+
+
+def _remove(entry: os.DirEntry[str]) -> None:
+    if entry.is_dir(follow_symlinks=False):
+        shutil.rmtree(entry.path)
+    else:
+        os.unlink(entry.path)
+
+
 @dataclass(frozen=True)
 class Invocation:
     """A prepared command: argument list, environment additions, and the directories a container must see."""
@@ -120,7 +159,8 @@ def prepare(
     run = chain.run
     if run is None:
         raise AdapterError(f"chain {chain.name} of {chain.collection} has no run section in its chain.yaml")
-    values: dict[str, str | list[str]] = {**_job_values(job, chain, inputs, workspace)}
+    products = [item.product_path() for item in inputs.all()]  # each checked on disk once
+    values: dict[str, str | list[str]] = {**_job_values(job, chain, inputs, products, workspace)}
     values.update(ADAPTERS[run.adapter](Context(job, chain, run, inputs, workspace, home)))
     argv = _arguments(run.command, values)
     env = {
@@ -134,7 +174,7 @@ def prepare(
     settings = [path for path in configured if path is not None and path.exists()]
     binds = sorted({
         workspace.root,
-        *(i.product_path().resolve().parent for i in inputs.all()),
+        *(product.resolve().parent for product in products),
         *(path.resolve() if path.is_dir() else path.resolve().parent for path in settings),
     })  # fmt: skip
     if run.container is None:
@@ -175,11 +215,14 @@ def container_command(run: RunSpec, binds: list[Path], env: dict[str, str]) -> l
     return [engine, "run", "--rm", *user, *mounts, *[a for v in variables for a in ("-e", v)], image]
 
 
-def _job_values(job: Job, chain: ChainDefinition, inputs: JobInputs, workspace: Workspace) -> dict[str, str]:
-    """The placeholders every job has; the inputs are linked, listed and described on the way."""
-    for item in inputs.all():
-        _link(item.product_path(), workspace.input_dir)
-    primaries = [str(i.product_path()) for i in inputs.primary]
+def _job_values(
+    job: Job, chain: ChainDefinition, inputs: JobInputs, products: list[Path], workspace: Workspace
+) -> dict[str, str]:
+    """The placeholders every job has; the inputs (``products``: where each of ``inputs.all()`` is) are linked,
+    listed and described on the way."""
+    for product in products:
+        _link(product, workspace.input_dir)
+    primaries = [str(product) for product in products[: len(inputs.primary)]]
     inputs_file = workspace.root / "inputs.txt"
     inputs_file.write_text("".join(f"{p}\n" for p in primaries))
     job_file = workspace.root / "job.json"
@@ -188,8 +231,8 @@ def _job_values(job: Job, chain: ChainDefinition, inputs: JobInputs, workspace: 
         "job": job.id, "collection": job.collection, "chain": chain.name, "version": job.chain_version,
         "tile": job.tile, "slot": job.slot, "mode": job.mode, "acquired": unit.acquired.isoformat(),
         "period": [str(unit.period_start), str(unit.period_end)] if unit.period_start else None,
-        "inputs": [{"role": i.role, "collection": i.collection, "id": i.id, "path": str(i.product_path())}
-                   for i in inputs.all()],
+        "inputs": [{"role": i.role, "collection": i.collection, "id": i.id, "path": str(product)}
+                   for i, product in zip(inputs.all(), products, strict=True)],
     }  # fmt: skip
     job_file.write_text(json.dumps(description, indent=2))
     return {
@@ -225,10 +268,20 @@ def _link(product: Path, folder: Path) -> None:
 
 
 def _executable(name: str, chain_path: str) -> str:
-    found = shutil.which(name, path=command_search_path(chain_path))
+    """Where ``name`` is on HESP_CHAIN_PATH, then PATH; a path found before is taken again while it is still an
+    executable (a worker runs the same commands all day: no search of every folder each job)."""
+    search = command_search_path(chain_path)
+    known = _FOUND.get((name, search))
+    if known is not None and os.access(known, os.X_OK) and not os.path.isdir(known):
+        return known
+    found = shutil.which(name, path=search)
     if found is None:
         raise AdapterError(f"command {name!r} not found on HESP_CHAIN_PATH or PATH")
+    _FOUND[name, search] = found
     return found
+
+
+_FOUND: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

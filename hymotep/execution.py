@@ -37,10 +37,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from hygor.caching import shared_cache
 from hygor.collections import load_collections
 from hygor.db import ConnectionPool
 from hygor.errors import DatabaseUnreachable, HespError
@@ -61,6 +62,7 @@ from hymotep.settings import child_environment
 from hymotep.sql import run_query
 
 POLL_S = 0.2
+T = TypeVar("T")
 Outcome = Literal["succeeded", "retried", "failed", "lost", "released"]
 StopLevel = Literal["drain", "release"]
 # The runs (``RunConfig.run_id``) whose driver asked this worker process to stop: ``drain``, claim nothing more;
@@ -202,12 +204,16 @@ def run_jobs(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> list[JobRes
             for kept_log in [storage.log_path(config.log_root, job.collection, job.tile, job.id, job.attempts)]
         ]
         _resolve_batch(config, attempts)
-        if len(attempts) == 1:
-            _produce_attempt(config, queue, attempts[0])
-        else:
-            list(_job_threads(len(attempts)).map(partial(_produce_attempt, config, queue), attempts))
+        _side_by_side(partial(_produce_attempt, config, queue), attempts)
         _register_all(config, queue, [attempt for attempt in attempts if attempt.outcome is None])
-    return [_finished(config, attempt) for attempt in attempts]
+    return _side_by_side(partial(_finished, config), attempts)  # removing work directories waits on the disk
+
+
+def _side_by_side(step: Callable[[_Attempt], T], attempts: list[_Attempt]) -> list[T]:
+    """``step`` of each attempt, on the batch's threads when there are several; the results in their order."""
+    if len(attempts) == 1:
+        return [step(attempts[0])]
+    return list(_job_threads(len(attempts)).map(step, attempts))
 
 
 _THREADS = threading.local()
@@ -301,7 +307,7 @@ def _finished(config: RunConfig, attempt: _Attempt) -> JobResult:
     if attempt.outcome is not None:
         return attempt.outcome
     if not config.request.keep_work and attempt.workspace is not None:
-        shutil.rmtree(attempt.workspace.root, ignore_errors=True)
+        attempt.workspace.retire()
     return attempt.result("succeeded", items=tuple(i["id"] for i in _stored(attempt).items))
 
 
@@ -356,7 +362,9 @@ def _staged(config: RunConfig, inputs: JobInputs, workspace: Workspace) -> Itera
 # The chain runs in a session of its own (its process group is what a lost lease kills), so a signal to the run's
 # group never reaches it: the kernel kills it when the worker that started it dies (Linux PR_SET_PDEATHSIG, set
 # by util-linux's setpriv before it executes the chain), lest a killed `hesp run` leave chains running.
-DIE_WITH_WORKER = ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
+# Named by its path: not looked up on PATH at each job.
+SETPRIV = shutil.which("setpriv")
+DIE_WITH_WORKER = (SETPRIV, "--pdeathsig", "KILL", "--") if SETPRIV else ()
 
 
 def _execute(
@@ -585,23 +593,23 @@ def _one_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:1000]
 
 
-@cache
+@shared_cache
 def _pool(url: str) -> ConnectionPool:
     """The worker process's connections to the database, kept between jobs."""
     return ConnectionPool(url)
 
 
-@cache
+@shared_cache
 def _storage(spec: storage.StorageSpec) -> storage.Storage:
     return spec.open()
 
 
-@cache
+@shared_cache
 def _chains(collections_dir: Path) -> dict[str, ChainDefinition]:
     return load_chains(collections_dir)
 
 
-@cache
+@shared_cache
 def _checker(collections_dir: Path) -> Checker:
     definitions = {d.id: d for d in load_collections(collections_dir)}
     return Checker(definitions, set(definitions), IngestOptions())

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from rasterio.errors import RasterioError
 from rasterio.io import MemoryFile
 from rasterio.transform import Affine
 
+from hygor.caching import shared_cache
 from hygor.items import EXTENSIONS, VALID, MediaType, file_asset
 from hygor.readers.outputs import item_assets
 from hymotep.errors import HymotepError
@@ -158,7 +158,7 @@ def _write_png(path: Path, bands: NDArray[np.uint8], transform: Affine, crs: Any
         rasterio.shutil.copy(memory.name, path, driver="PNG", ZLEVEL=9)
 
 
-@cache
+@shared_cache
 def _declared(collection: str) -> tuple[str, ...]:
     """The asset keys ``collection`` declares (its item_assets), in order; none for a collection not installed
     (known once per process, as what a collection declares)."""

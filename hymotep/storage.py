@@ -157,8 +157,16 @@ def log_path(root: Path, collection: str, tile: str, job_id: int, attempt: int) 
 
 
 def archive_log(log: Path, destination: Path) -> Path:
+    """Keep ``log`` at ``destination``: a second link to it on the same filesystem (no copy to write; what is added
+    to the log later shows in both), a copy otherwise."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(log, destination)
+    try:
+        os.link(log, destination)
+    except FileExistsError:
+        if not os.path.samefile(log, destination):
+            shutil.copyfile(log, destination)
+    except OSError:  # another filesystem, or one without hard links
+        shutil.copyfile(log, destination)
     return destination
 
 
@@ -173,10 +181,10 @@ class PosixStorage:
 
     def store(self, output_dir: Path, key: str, items: list[dict[str, Any]]) -> StoredProduct:
         destination = _folder_of(self.root, key)
-        source, entries = _source(output_dir, destination.name)
+        source, entries, hidden = _source(output_dir, destination.name)
         destination.parent.mkdir(parents=True, exist_ok=True)
         staged = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}")
-        if source is not output_dir:
+        if source is not output_dir or not hidden:  # the output folder itself when all of it is the product
             shutil.move(source, staged)
         else:
             staged.mkdir()
@@ -235,7 +243,7 @@ class ObjectStorage:
         import obstore
         from obstore.exceptions import BaseError
 
-        source, _ = _source(output_dir, key.rsplit("/", 1)[-1])
+        source, _, _ = _source(output_dir, key.rsplit("/", 1)[-1])
         store = self.client()
         written = set()
         try:
@@ -320,12 +328,13 @@ def _folder_of(root: Path, key: str) -> Path:
     return folder
 
 
-def _source(output_dir: Path, name: str) -> tuple[Path, list[Path]]:
-    """What holds the product in ``output_dir``: a lone folder named as it, or ``output_dir`` itself; and the
-    entries of ``output_dir`` (hidden ones aside)."""
-    entries = [e for e in output_dir.iterdir() if not e.name.startswith(".")]
+def _source(output_dir: Path, name: str) -> tuple[Path, list[Path], bool]:
+    """What holds the product in ``output_dir``: a lone folder named as it, or ``output_dir`` itself; the entries
+    of ``output_dir`` (hidden ones aside); and whether it has hidden ones."""
+    every = list(output_dir.iterdir())
+    entries = [e for e in every if not e.name.startswith(".")]
     lone_folder = len(entries) == 1 and entries[0].is_dir() and entries[0].name == name
-    return (entries[0] if lone_folder else output_dir), entries
+    return (entries[0] if lone_folder else output_dir), entries, len(entries) < len(every)
 
 
 def _files(output_dir: Path, source: Path) -> list[Path]:

@@ -213,6 +213,15 @@ ON CONFLICT DO NOTHING;
 -- name: close_ingest_run
 DELETE FROM hesp.ingest_runs WHERE id = %(run_id)s;
 
+-- name: registration_lock
+-- One writer at a time writes a batch of items of a collection by COPY, until its transaction ends: pypgstac's
+-- loader updates the statistics of the partitions it wrote (update_partition_stats_q) in the writer's transaction,
+-- and two writers of one partition deadlock there, the loser's transaction aborted (its error swallowed by the
+-- loader). Locks taken in the order of the collections.
+SELECT pg_advisory_xact_lock(hashtextextended('hesp registration ' || c, 0))
+FROM (SELECT DISTINCT unnest(%(collections)s::text[]) AS c) AS wanted
+ORDER BY c;
+
 -- name: partition_ranges
 -- The date ranges items need of their pgSTAC partitions, grouped and ordered as pgSTAC's staging trigger does for
 -- check_partition (items_staging_triggerfunc: per collection and partition period, in UTC). Items of unknown
