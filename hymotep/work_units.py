@@ -34,7 +34,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from hygor.db import translate_errors
 from hymotep.chains import ChainDefinition, downstream, primary_path
@@ -168,6 +168,8 @@ def _partitions(
         found = conn.cursor(row_factory=dict_row).execute(gaps_query("scope_tiles"), query.params).fetchone()
     tiles: list[str] = (found or {}).get("tiles") or []
     params = {**query.params, "states": list(wanted.states), "scope_tiles": None, "tiles_from": None}
+    if not tiles:  # no request asks for the collection on these tiles and dates: no units
+        return statement, []
     if len(tiles) <= SMALL_SCOPE or not query.partitionable:
         return statement, [{**params, "scope_tiles": tiles, "tiles_before": None}]
     size = -(-len(tiles) // WORKERS)
@@ -203,6 +205,8 @@ def copy_gaps_csv(connect: Connect, chains: dict[str, ChainDefinition], wanted: 
                 yield from (bytes(block) for block in stream)
 
     jobs = gap_statements(connect, chains, wanted, ordered=True)
+    if not jobs:
+        yield (",".join(COLUMNS) + "\n").encode()
     yield from _concurrently(blocks(*job, header=number == 0) for number, job in enumerate(jobs))
 
 
@@ -212,19 +216,23 @@ def summarise(
     """Units per collection (and tile, with ``by_tile``) and state: every state, whatever ``wanted.states``."""
     check_states(wanted.states)
     everything = replace(wanted, states=STATES)
-    keys = ("collection", "tile", "state") if by_tile else ("collection", "state")
-    columns = sql.SQL(", ").join(map(sql.Identifier, keys))
+    per_state = sql.SQL(", ").join(  # one pass, no sort: the states are known
+        sql.SQL("count(*) FILTER (WHERE s.state = {})").format(sql.Literal(state)) for state in STATES
+    )
+    by_tiles = sql.SQL("s.tile, {} FROM ({}) AS s GROUP BY s.tile" if by_tile else "{} FROM ({}) AS s")
 
-    def counts(statement: sql.Composed, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        counted = sql.SQL("SELECT {columns}, count(*) AS units FROM ({gaps}) AS s GROUP BY {columns}").format(
-            columns=columns, gaps=statement
-        )
+    def counts(statement: sql.Composed, params: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], int]]:
+        """((collection[, tile], state), units) of the states that have units."""
+        counted = sql.SQL("SELECT ") + by_tiles.format(per_state, statement)
         with gap_transaction(connect) as conn:
-            yield from conn.cursor(row_factory=dict_row).execute(counted, params).fetchall()
+            for row in conn.cursor(row_factory=tuple_row).execute(counted, params).fetchall():
+                place, units = (params["collection"], *row[: -len(STATES)]), row[-len(STATES) :]
+                yield from (((*place, state), n) for state, n in zip(STATES, units, strict=True) if n)
 
     totals: Counter[tuple[str, ...]] = Counter()
-    for row in _concurrently(counts(*job) for job in gap_statements(connect, chains, everything, ordered=False)):
-        totals[tuple(row[key] for key in keys)] += row["units"]
+    for key, units in _concurrently(counts(*job) for job in gap_statements(connect, chains, everything, ordered=False)):
+        totals[key] += units
+    keys = ("collection", "tile", "state") if by_tile else ("collection", "state")
     order: dict[str, int] = {state: n for n, state in enumerate(STATES)}
     ordered = sorted(totals.items(), key=lambda item: (*item[0][:-1], order[item[0][-1]]))
     return [{**dict(zip(keys, key, strict=True)), "units": units} for key, units in ordered]

@@ -38,6 +38,7 @@ slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid
             -- whether the primary input (the upstream product, else the source) can be fetched, whether an
             -- upstream product was superseded (products made from it may be stale), whether a product is valid
     SELECT tile, slot, min(acquired) FILTER (WHERE role = 0) AS acquired, min(acquired) AS made_at,
+           (min(acquired) FILTER (WHERE role = 0) AT TIME ZONE 'UTC')::date AS day,
            max(upstream) AS upstream, max(rank) AS rank, bool_and(fetchable) FILTER (WHERE is_primary) AS fetchable,
            bool_or(superseded) FILTER (WHERE role = 1) AS replaced, bool_or(valid) FILTER (WHERE role = 2) AS made_valid
     FROM (
@@ -54,35 +55,42 @@ slots AS (  -- per unit: the source's acquisition, the upstream product (2 valid
     ) AS items
     GROUP BY tile, slot
 ),
+scoped AS (  -- the slots with their tile's scope, and whether each is a unit asked for: computed here once (OFFSET 0
+             -- keeps the subquery whole; flattened, each test would be repeated wherever it is used)
+    SELECT u.*, s.priority, s.left_out,
+           coalesce(s.dates @> u.day, false) AS unit, coalesce(s.accepted @> u.day, false) AS accepted,
+           u.made_at >= lower(s.dates) - %(history_days)s * interval '1 day' AS history
+    FROM slots u
+    JOIN scope s ON s.tile = u.tile
+    ORDER BY u.tile, u.slot OFFSET 0
+),
 units AS (  -- slots with an input on a requested date, and the chain's products since `history_days` before;
             -- a unit without a current product whose product was withdrawn is not to do (see withdrawn_verdict);
             -- a made unit whose products were made from a superseded upstream product is to do (stale); an
             -- outdated one only when an active campaign replays it (`campaign`), else its product is `kept`
-            -- (when valid, the previous product of a multi-temporal series)
-    SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, s.priority, u.upstream, u.rank, u.fetchable,
-           v.unit, w.withdrawn, v.accepted, s.left_out, st.stale, c.name AS campaign,
+            -- (when valid, the previous product of a multi-temporal series). OFFSET 0: each unit's lookups and
+            -- flags are computed once, not again at each use in the series and the verdict.
+    SELECT u.tile, u.slot, coalesce(u.acquired, u.made_at) AS acquired, u.day, u.priority, u.upstream, u.rank,
+           u.fetchable,
+           u.unit, w.withdrawn, u.accepted, u.left_out, st.stale, c.name AS campaign,
            c.priority AS campaign_priority, c.active,
            u.rank = 1 AND u.made_valid AND NOT coalesce(c.active, false) AS kept,
-           v.unit AND (coalesce(u.rank, 0) = 0 OR u.rank = 1 AND coalesce(c.active, false) OR st.stale IS NOT NULL)
+           u.unit AND (coalesce(u.rank, 0) = 0 OR u.rank = 1 AND coalesce(c.active, false) OR st.stale IS NOT NULL)
              AND u.upstream IS DISTINCT FROM 1 AND w.withdrawn IS NULL
-             AND v.accepted AS todo  -- a unit of left-out requests only is not to do (nor waited for)
-    FROM slots u
-    JOIN scope s ON s.tile = u.tile
-    CROSS JOIN LATERAL (SELECT coalesce(s.dates @> (u.acquired AT TIME ZONE 'UTC')::date, false),
-                               coalesce(s.accepted @> (u.acquired AT TIME ZONE 'UTC')::date, false)) AS v(unit, accepted)
+             AND u.accepted AS todo  -- a unit of left-out requests only is not to do (nor waited for)
+    FROM scoped u
     LEFT JOIN LATERAL (  -- the campaign replaying an outdated unit: looked up for those only (OFFSET 0 keeps the
                          -- subquery whole, so that its condition gates the lookup instead of filtering its rows)
-        SELECT * FROM hesp.campaign_cover(%(collection)s, %(version)s, u.tile,
-                                          daterange((u.acquired AT TIME ZONE 'UTC')::date,
-                                                    (u.acquired AT TIME ZONE 'UTC')::date, '[]'))
-        WHERE v.unit AND u.rank = 1 OFFSET 0
+        SELECT * FROM hesp.campaign_cover(%(collection)s, %(version)s, u.tile, daterange(u.day, u.day, '[]'))
+        WHERE u.unit AND u.rank = 1 OFFSET 0
     ) AS c ON true
-    CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND v.accepted AND u.rank >= 2 AND u.replaced THEN  -- those only
+    CROSS JOIN LATERAL (SELECT CASE WHEN u.unit AND u.accepted AND u.rank >= 2 AND u.replaced THEN  -- those only
         hesp.stale_input(%(collection)s, %(upstream)s::text, u.tile, u.slot, u.slot, %(version)s) END) AS st(stale)
-    CROSS JOIN LATERAL (SELECT CASE WHEN v.unit AND coalesce(u.rank, 0) < 2 THEN (  -- looked up for those only
+    CROSS JOIN LATERAL (SELECT CASE WHEN u.unit AND coalesce(u.rank, 0) < 2 THEN (  -- looked up for those only
         SELECT min(d.id) FROM hesp.withdrawn_items d
         WHERE d.collection = %(collection)s AND d.tile = u.tile AND d.slot = u.slot) END) AS w(withdrawn)
-    WHERE v.unit OR u.made_at >= lower(s.dates) - %(history_days)s * interval '1 day'
+    WHERE u.unit OR u.history
+    ORDER BY u.tile, u.slot OFFSET 0
 ),
 series AS ({series}),
 daily AS (  -- same-day auxiliary inputs present (fetchable) per date (CAMS), and one that is not fetchable
@@ -109,7 +117,7 @@ SELECT u.tile, u.slot, u.acquired, NULL::date AS period_end,
        j.id AS job, j.attempts, coalesce(u.campaign_priority, k.priority, u.priority) AS priority,
        coalesce(u.campaign, k.name) AS campaign
 FROM series u
-LEFT JOIN daily d ON d.day = (u.acquired AT TIME ZONE 'UTC')::date
+LEFT JOIN daily d ON d.day = u.day
 LEFT JOIN static a ON a.tile = u.tile
 LEFT JOIN LATERAL (  -- looked up for the units to do only
     SELECT j.id, j.state, j.attempts, j.last_error FROM hesp.jobs j
@@ -135,7 +143,7 @@ CROSS JOIN LATERAL (SELECT coalesce(
           AND NOT i.fetchable) || ' is catalogued but not fetchable yet'] END,
     CASE WHEN hesp.lacks(%(daily)s::text[], d.present) THEN coalesce(
         CASE WHEN d.unfetchable IS NOT NULL THEN ARRAY['blocked', d.unfetchable || ' is catalogued but not fetchable yet'] END,
-        hesp.missing_verdict(%(daily)s::text[], d.present, 'for ' || (u.acquired AT TIME ZONE 'UTC')::date)) END,
+        hesp.missing_verdict(%(daily)s::text[], d.present, 'for ' || u.day)) END,
     CASE WHEN hesp.lacks(%(static)s::text[], a.present) THEN coalesce(
         CASE WHEN a.unfetchable IS NOT NULL THEN ARRAY['blocked', a.unfetchable || ' is catalogued but not fetchable yet'] END,
         hesp.missing_verdict(%(static)s::text[], a.present, 'for the tile')) END,
