@@ -3,6 +3,7 @@ portals vary (a tile's code, a cloud cover) cost no second check, and what is in
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from cql2 import Expr
 from fastapi import HTTPException
 
 from hygor.api import responses
+from hygor.api.caches import TtlCache
 from hygor.api.responses import checked_filter
 
 
@@ -32,7 +34,7 @@ class CountedExpr:
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> type[CountedExpr]:
     monkeypatch.setattr(responses, "Expr", CountedExpr)
-    monkeypatch.setattr(responses, "VALID_SHAPES", {})
+    monkeypatch.setattr(responses, "VALID_SHAPES", TtlCache(1024, math.inf))
     responses._checked.cache_clear()
     CountedExpr.checks = 0
     return CountedExpr

@@ -15,6 +15,7 @@ Two costs stac-fastapi leaves in every search, whichever way it is answered:
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -23,9 +24,11 @@ from cql2 import Expr
 from fastapi import HTTPException, Response
 from fastapi.responses import JSONResponse
 
+from hygor.api.caches import TtlCache
+
 GEOJSON = "application/geo+json"
 JSON = "application/json"
-VALID_SHAPES: dict[bytes, None] = {}  # the shapes of filters found valid, oldest first (at most 1,024)
+VALID_SHAPES: TtlCache[bytes, bool] = TtlCache(1024, math.inf)  # the shapes of filters found valid
 
 
 class OrjsonResponse(JSONResponse):
@@ -56,11 +59,9 @@ def _checked(text: str, lang: str | None) -> tuple[bytes, str | None]:
 
 def _validated(filter_shape: bytes, document: Any) -> None:
     """``document`` checked against the CQL2 schema, unless a filter of its shape was found valid already."""
-    if filter_shape not in VALID_SHAPES:
+    if not VALID_SHAPES.get(filter_shape):
         Expr(document).validate()
-        VALID_SHAPES[filter_shape] = None
-        while len(VALID_SHAPES) > 1024:
-            del VALID_SHAPES[next(iter(VALID_SHAPES))]
+        VALID_SHAPES.put(filter_shape, True)
 
 
 def shape(node: Any) -> Any:
