@@ -15,8 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pypgstac.hydration import hydrate
-
+from hygor.hydration import hydrated, stripped
 from hymotep.chains import ChainDefinition
 from hymotep.errors import HymotepError
 from hymotep.queue import Job
@@ -196,6 +195,5 @@ def _items(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[str, str]
     params = {"collections": [r["collection"] for r in rows], "ids": [r["id"] for r in rows]}
     items = {}
     for row in conn.execute(run_query("items"), params).fetchall():
-        stored = {"id": row["id"], "geometry": row["geometry"], "collection": row["collection"], "type": "Feature"}
-        items[row["collection"], row["id"]] = hydrate(row["base_item"] or {}, {**stored, **row["content"]})
+        items[row["collection"], row["id"]] = hydrated(row, stripped(row["base_item"] or {}))
     return items

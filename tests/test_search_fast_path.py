@@ -20,9 +20,10 @@ from stac_items import l2a_item
 import hygor.api.app
 from hygor.api.app import create_app
 from hygor.api.caches import TtlCache
-from hygor.api.fast_search import fast_search, merged, stripped
+from hygor.api.fast_search import fast_search
 from hygor.api.server import BackgroundServer
 from hygor.db import Database
+from hygor.hydration import merged, stripped
 
 START = datetime(2022, 11, 20, 10, 56)
 BBOX = "0.5,43.5,1.2,44.5"  # overlaps 31TCJ only

@@ -27,13 +27,12 @@ from stac_fastapi.pgstac.models.links import INFERRED_LINK_RELS, ItemLinks, Pagi
 from stac_fastapi.types.requests import get_base_url
 
 from hygor.api.caches import TtlCache
+from hygor.hydration import hydrated, stripped
 from hygor.sql import named_queries
 
 SQL = named_queries("hygor.sql", "search.sql")
 # Parts of a search that do not change its WHERE clause.
 NOT_WHERE = ("token", "limit", "conf", "fields", "sortby")
-# pgSTAC's marker, in dehydrated content, of a base item's key that the item does not have.
-REMOVED = "𒍟※"
 BASE_ITEM_TAG = re.compile(r"\s*[0-9]{1,9}\s*")  # what content_hydrate reads as a tag
 UNREADABLE_TAG = -1  # names no base item: hydrated against the collection's current one, as content_hydrate
 TOKEN = re.compile(r"(next|prev):((?:[0-9a-f]{2})+):((?:[0-9a-f]{2})+)")
@@ -72,52 +71,6 @@ class Token:
 def page_token(collection: str, item_id: str) -> str:
     """pgSTAC's ``page_token``: each side the hex of its UTF-8 bytes."""
     return f"{collection.encode().hex()}:{item_id.encode().hex()}"
-
-
-def stripped(value: Any) -> Any:
-    """``jsonb_strip_nulls``: object members that are null removed, at every depth."""
-    if isinstance(value, dict):
-        return {k: stripped(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [stripped(v) for v in value]
-    return value
-
-
-def merged(item: Any, base: Any) -> Any:
-    """pgSTAC's ``merge_jsonb(item, base)`` with its nulls stripped, both being stripped already (a null member
-    of the item gives way to the base's as an absent one does). Scalars are merged inline: a page of 100 items
-    with a dozen assets each is some ten thousand of them."""
-    if isinstance(item, dict):
-        if not isinstance(base, dict):
-            return item
-        out = {}
-        for key, value in item.items():
-            other = base.get(key)
-            if other is None or not isinstance(value, dict | list):
-                if value != REMOVED:
-                    out[key] = value
-            else:
-                kept = merged(value, other)
-                if kept is not None:
-                    out[key] = kept
-        for key, value in base.items():
-            if key not in item:
-                out[key] = value
-        return out or None  # jsonb_object_agg over no member is NULL
-    if isinstance(item, list):
-        if not isinstance(base, list) or len(item) != len(base):
-            return item
-        return [merged(a, b) for a, b in zip(item, base, strict=True)] or None
-    if item == REMOVED:
-        return None
-    return base if item is None else item
-
-
-def hydrated(row: Any, base_item: dict[str, Any]) -> dict[str, Any]:
-    """``content_hydrate``: the stored content with the item's columns, merged over its base item."""
-    content = {k: v for k, v in row["content"].items() if k != "pgstac:base_item"}
-    item = {"id": row["id"], "geometry": row["geometry"], "collection": row["collection"], "type": "Feature"}
-    return merged({**item, **content}, base_item) or {}
 
 
 def search_document(search: Any) -> dict[str, Any] | None:
