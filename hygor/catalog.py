@@ -19,9 +19,6 @@ from hygor.collections import (
 )
 from hygor.db import Database, fetch_all, fetch_one, redact, relation_exists
 from hygor.errors import CollectionError, DatabaseError
-from hygor.harvest import HarvestQuery, HarvestReport, UnitDone, harvest
-from hygor.ingest import Checker, IngestOptions, IngestReport, Progress, ingest
-from hygor.loader import LoaderProcess
 from hygor.migrations import (
     CATALOGUE,
     PGSTAC_VERSION,
@@ -38,6 +35,9 @@ from hygor.tiles import TileInfo, count_per_region, select_tiles, sync_grid
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from shapely.geometry.base import BaseGeometry
+
+    from hygor.harvest import HarvestQuery, HarvestReport, UnitDone
+    from hygor.ingest import Checker, IngestOptions, IngestReport, Progress
 
 EXACT_COUNT_BELOW = 1_000_000
 
@@ -180,11 +180,16 @@ class Catalog:
         self, paths: Sequence[Path], options: IngestOptions | None = None, progress: Progress | None = None
     ) -> IngestReport:
         """Read the products under ``paths`` into items and load them, resumably (see ``hygor.ingest``)."""
+        from hygor.ingest import IngestOptions, ingest  # the readers and the loader: for those who load only
+        from hygor.loader import LoaderProcess
+
         database, checker = self._ingest_context(options or IngestOptions())
         with LoaderProcess(database) as loader:
             return ingest(paths, loader, checker, progress, database)
 
     def _ingest_context(self, options: IngestOptions) -> tuple[Database, Checker]:
+        from hygor.ingest import Checker
+
         definitions = {d.id: d for d in load_collections(self.settings.collections_dir)}
         database = self.database()
         with database.connect() as conn:
@@ -198,6 +203,9 @@ class Catalog:
         self, query: HarvestQuery, on_unit: UnitDone | None = None, settle: timedelta = timedelta(0)
     ) -> HarvestReport:
         """Pull items from an upstream STAC API into one of our collections (see ``hygor.harvest``)."""
+        from hygor.harvest import harvest
+        from hygor.ingest import IngestOptions
+
         database, checker = self._ingest_context(IngestOptions(collection=query.collection))
         return harvest(database, query, checker, on_unit, settle=settle)
 

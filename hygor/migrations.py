@@ -16,8 +16,6 @@ from typing import Any
 
 import psycopg
 import pypgstac
-from pypgstac.db import PgstacDB
-from pypgstac.migrate import Migrate
 
 from hygor.db import Database, fetch_all, fetch_one, relation_exists
 from hygor.errors import MigrationError
@@ -125,6 +123,9 @@ def migrate(database: Database, streams: Sequence[MigrationStream] = (CATALOGUE,
 
 
 def _migrate_pgstac(database: Database) -> None:
+    from pypgstac.db import PgstacDB  # here: pypgstac's migrations bring smart_open and boto3 (0.1 s to import)
+    from pypgstac.migrate import Migrate
+
     # pypgstac logs each step at INFO on the root logger; the CLI reports the outcome itself.
     logging.getLogger("pypgstac").setLevel(logging.WARNING)
     with psycopg.connect(database.url, autocommit=True) as conn:

@@ -15,7 +15,6 @@ from typing import Any
 import jsonschema_rs
 
 from hygor.caching import shared_cache
-from hygor.item_rules import item_rule_problems
 
 SCHEMA_ROOT = resources.files("hygor").joinpath("stac_schemas")
 CORE_SCHEMA = "https://schemas.stacspec.org/v{version}/{kind}-spec/json-schema/{kind}.json"
@@ -81,6 +80,8 @@ def stac_errors(document: dict[str, Any], *, unknown_extensions: bool = False) -
 def item_errors(item: dict[str, Any]) -> list[str]:
     """Problems of an item as the STAC API will serve it (with its ``collection`` link), of its hesp fields, and
     against the rules the schemas cannot express (``item_rules``: ids, geometries, dates, NUL, grid codes)."""
+    from hygor.item_rules import item_rule_problems  # shapely and the grid: for items, not settings or chains
+
     rules = item_rule_problems(item)
     if rules:
         return rules

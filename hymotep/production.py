@@ -8,7 +8,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -21,8 +21,6 @@ from hymotep.campaign_book import Campaigns
 from hymotep.chains import ChainDefinition, ChainError, load_chains, source_collection
 from hymotep.decisions import Decision, HistoryEvent
 from hymotep.estimate import CapacityPlan, EstimateReport, RequestDemand, TileDemand, estimate, plan_capacity
-from hymotep.execution import JobResult, RunConfig
-from hymotep.executors import RunReport, dask_client, run_jobs
 from hymotep.job_history import JobHistory, Latency, job_history, production_latency
 from hymotep.migrations import STREAMS
 from hymotep.orphans import ORPHAN_AGE, Orphans, find_orphans
@@ -30,6 +28,10 @@ from hymotep.requests import load_request_file, produced_chains
 from hymotep.run_request import RunRequest
 from hymotep.settings import ProductionSettings
 from hymotep.store import StoredRequest
+
+if TYPE_CHECKING:
+    from hymotep.execution import JobResult, RunConfig
+    from hymotep.executors import RunReport
 
 
 class PlanReport(BaseModel):
@@ -154,6 +156,8 @@ class Production:
     def run_config(self, request: RunRequest, chain_path: str | None = None) -> RunConfig:
         """What workers need to run the jobs of ``request``, its collections made explicit (those that can run);
         ``chain_path``: where the chains' commands are, instead of the setting (HESP_CHAIN_PATH)."""
+        from hymotep.execution import RunConfig  # the workers' side (readers, loader, Dask): for runs only
+
         settings = self.settings
         scope = replace(request.scope, collections=self.runnable_collections(request.scope.collections))
         return RunConfig(
@@ -217,6 +221,8 @@ class Production:
         and waiting for the retries due within a few minutes. ``client``: an open Dask client to run them on
         instead of the request's executor; ``stop``: set, the run claims nothing more and ends with its tasks in
         flight (``hymotep.watch``), its workers reached through ``run_id`` (``hymotep.execution.stop_run``)."""
+        from hymotep.executors import dask_client, run_jobs
+
         config = replace(self.run_config(request, chain_path), run_id=run_id)
         scope = config.request.scope
         chains = load_chains(self.catalog.settings.collections_dir)

@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from hymotep.errors import HymotepError
 from hymotep.storage import internal_href
 
@@ -179,6 +177,8 @@ def _http(remote: RemoteFile, part: Path, timeout_s: float) -> None:
         return  # whole already (or too long: the check says so)
     # The bytes as stored (no content coding), so that a range counts what the part holds.
     headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
+    import httpx  # here: every worker and command imports this module, few fetch over HTTP
+
     try:
         with httpx.stream("GET", remote.href, headers=headers, timeout=timeout_s, follow_redirects=True) as answer:
             status = answer.status_code

@@ -8,18 +8,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from hydra.cli import campaign, collections, db, plan, request, storage, tiles
-from hydra.cli.demo import demo
-from hydra.cli.doctor import doctor
-from hydra.cli.gaps import gaps
-from hydra.cli.harvest import harvest
-from hydra.cli.ingest import ingest
-from hydra.cli.lifecycle import prune, restore, withdraw, withdrawals
+from hydra.cli.commands import LazyGroup
 from hydra.cli.render import console, errors
-from hydra.cli.run import run
-from hydra.cli.serve import serve
-from hydra.cli.status import status
-from hydra.cli.watch import watch
 from hygor import __version__
 from hygor.errors import HespError
 
@@ -28,28 +18,8 @@ app = typer.Typer(
     help="Hespérides: the THEIA land-surface production centre.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,
 )
-app.add_typer(db.app, name="db")
-app.add_typer(collections.app, name="collections")
-app.add_typer(tiles.app, name="tiles")
-app.add_typer(request.app, name="request")
-app.add_typer(campaign.app, name="campaign")
-app.add_typer(plan.app, name="plan")
-app.add_typer(storage.app, name="storage")
-app.command()(ingest)
-app.command()(harvest)
-app.command()(gaps)
-app.command()(run)
-app.command()(watch)
-app.command()(status)
-app.command()(doctor)
-app.command()(serve)
-app.command()(demo)
-app.command()(withdraw)
-app.command()(restore)
-app.command()(withdrawals)
-app.command()(prune)
-
 _debug = False
 
 
