@@ -51,6 +51,7 @@ from hygor.loader import register_items, registration
 from hygor.readers.base import Rejection
 from hymotep import storage
 from hymotep.adapters import FAILURE_NOTE, Invocation, Workspace, expected_outputs, prepare
+from hymotep.chain_guard import chain_guard
 from hymotep.chains import ChainDefinition, load_chains
 from hymotep.errors import HymotepError
 from hymotep.input_cache import CachePolicy, InputCache
@@ -359,28 +360,27 @@ def _staged(config: RunConfig, inputs: JobInputs, workspace: Workspace) -> Itera
         yield staged
 
 
-# The chain runs in a session of its own (its process group is what a lost lease kills), so a signal to the run's
-# group never reaches it: the kernel kills it when the worker that started it dies (Linux PR_SET_PDEATHSIG, set
-# by util-linux's setpriv before it executes the chain), lest a killed `hesp run` leave chains running.
-# Named by its path: not looked up on PATH at each job.
-SETPRIV = shutil.which("setpriv")
-DIE_WITH_WORKER = (SETPRIV, "--pdeathsig", "KILL", "--") if SETPRIV else ()
-
-
 def _execute(
     invocation: Invocation, workspace: Workspace, timeout_s: float | None, lease_lost: threading.Event,
     released: Callable[[], bool],
 ) -> None:  # fmt: skip
-    """Run the command in its own process group, output to the job's log; ``ChainFailed`` unless it exits 0,
-    ``Released`` when the run's driver stopped it."""
+    """Run the command in a session of its own (its process group is what a lost lease kills; a signal to the run's
+    group does not reach it, the guard kills it when this worker dies: ``hymotep.chain_guard``), output to the
+    job's log; ``ChainFailed`` unless it exits 0, ``Released`` when the run's driver stopped it."""
+    guard = chain_guard()
     with workspace.log_path.open("ab") as log:
         log.write(f"$ {' '.join(invocation.argv)}\n".encode())
         log.flush()
         process = subprocess.Popen(
-            [*DIE_WITH_WORKER, *invocation.argv], cwd=workspace.root, env=child_environment(invocation.env), stdout=log,
+            invocation.argv, cwd=workspace.root, env=child_environment(invocation.env), stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
-        stopped = _wait(process, timeout_s, lease_lost, released)
+        try:
+            guard.started(process.pid)
+            stopped = _wait(process, timeout_s, lease_lost, released)
+        finally:
+            guard.ended(process.pid)
+            process.wait()
     if lease_lost.is_set():
         raise LeaseLost("lease lost while the chain ran: it was stopped")
     if stopped == RELEASED:
@@ -399,13 +399,12 @@ def _wait(
     process: subprocess.Popen[bytes], timeout_s: float | None, lease_lost: threading.Event,
     released: Callable[[], bool],
 ) -> str | None:  # fmt: skip
-    """Wait for the command; kill its process group when it outlives its time or its lease, or its run stops.
-    Why it was killed."""
+    """Wait for the command to end (the caller reaps it); kill its process group when it outlives its time or its
+    lease, or its run stops. Why it was killed."""
     deadline = time.monotonic() + timeout_s if timeout_s else None
     with _exit_watch(process) as exited:
         while True:
             if exited(POLL_S):
-                process.wait()
                 return None
             stopped = None
             if lease_lost.is_set():
@@ -416,7 +415,6 @@ def _wait(
                 stopped = f"it ran longer than its {timeout_s / 60:g} minutes"
             if stopped:
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
                 return stopped
 
 
