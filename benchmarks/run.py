@@ -585,7 +585,8 @@ STEPS: list[tuple[Any, str, str]] = [
     (execution.Workspace, "create", "work folder: create"),
     (execution, "_resolve_batch", "inputs: inventory + items (SQL)"),
     (execution, "prepare", "prepare: links, job.json, inputs.txt, which"),
-    (execution, "_execute", "chain: subprocess (cp) and its wait"),
+    (execution, "_launch", "chain: start (cp)"),
+    (execution, "_any_ended", "chain: wait for its end"),
     (execution, "_read_outputs", "read outputs: find_products + reader"),
     (execution.storage.PosixStorage, "store", "storage: move into the storage root"),
     (execution, "annotate_outputs", "checksums and thumbnail"),
@@ -593,6 +594,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (execution, "_with_lineage", "lineage links"),
     (execution, "_keep_log", "log: append + link into the storage"),
     (execution, "_register", "register: register_items + succeed (SQL)"),
+    (execution, "_register_all", "register a batch: register_items + succeed (SQL)"),
     (execution.Workspace, "retire", "work folder: emptied, kept as a spare"),
     (execution, "run_jobs", "other (lease thread, results, ...)"),
 ]

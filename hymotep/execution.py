@@ -14,9 +14,11 @@ What a worker does for each job, wherever it runs (a local process, a Dask worke
    attempt stored is removed unless an item of the product is registered (a re-run writes the same keys as the
    registered copy). A failure is recorded with its error and log, and retried after a back-off.
 
-A run asking for batches (``RunRequest.batch``, light chains) claims that many jobs in one statement, runs them
-side by side (steps 2-4, a thread each: the chains' processes overlap) and registers them all in one transaction;
-when it fails, each job registers on its own as in step 5, so that one job's failure fails that job alone.
+A run asking for batches (``RunRequest.batch``, light chains) claims that many jobs in one statement, starts all
+their chains (steps 2-3) then finishes each as it ends (step 4), all from one thread: the chains' processes overlap,
+and the worker's own steps do not take turns on the interpreter lock with 15 other threads (a job in threads cost a
+quarter more processor time, benchmarks/run.py); it registers them all in one transaction; when that fails, each
+job registers on its own as in step 5, so that one job's failure fails that job alone.
 
 A driver that stops (``hymotep.watch``, on SIGTERM) asks its workers, through ``stop_run``, first to claim nothing
 more, then to stop the chains still running: their jobs are released (back to the queue at once), their work
@@ -34,8 +36,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -178,6 +179,41 @@ def run_for(config: RunConfig, budget_s: float, limit: int | None = None) -> Bat
     return Batch(tuple(results))
 
 
+class _Chain:
+    """A job's chain that was started: its process (a session leader), told to this worker's guard."""
+
+    def __init__(self, process: subprocess.Popen[bytes], name: str, timeout_s: float | None) -> None:
+        self.process = process
+        self.name = name  # its command's, for the messages
+        self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + timeout_s if timeout_s else None
+        self.staged = ExitStack()  # the job's cached inputs, kept until the chain ends
+        self.stopped: str | None = None  # why it was killed
+        try:
+            self.pidfd: int | None = os.pidfd_open(process.pid)
+        except OSError:  # an old kernel
+            self.pidfd = None
+        chain_guard().started(process.pid)
+
+    def ended(self) -> bool:
+        """Whether it ended (not reaped yet)."""
+        if self.pidfd is not None:
+            return bool(select.select([self.pidfd], [], [], 0)[0])
+        return os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+
+    def reap(self) -> None:
+        """The ended (or killed) chain reaped, the guard told first: its number cannot have gone to another
+        process yet; its cached inputs released."""
+        with self.staged:
+            chain_guard().ended(self.process.pid)
+            self.process.wait()
+            if self.pidfd is not None:
+                os.close(self.pidfd)
+
+
 @dataclass
 class _Attempt:
     """One claimed job on its way through ``run_jobs``: set as it goes, ``outcome`` once it is known short of
@@ -189,14 +225,15 @@ class _Attempt:
     lease_lost: threading.Event
     workspace: Workspace | None = None
     inputs: JobInputs | MissingInput | None = None  # found for the whole batch (None: to find on its own)
+    chain: _Chain | None = None
     stored: storage.StoredProduct | None = None
     outcome: JobResult | None = None
 
 
 def run_jobs(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> list[JobResult]:
-    """Run the claimed ``jobs`` side by side (a thread each: their chains' processes overlap), then register the
-    products of those that made one, with their successes, in one transaction; each job falls back to a
-    transaction of its own when that one fails. Their results, in the order of ``jobs``."""
+    """Start the claimed ``jobs``' chains, finish each job as its chain ends (its product read, checked and
+    stored), then register the products of those that made one, with their successes, in one transaction; each
+    job falls back to a transaction of its own when that one fails. Their results, in the order of ``jobs``."""
     started = time.monotonic()
     with _leases_kept(queue, jobs) as lost:
         attempts = [
@@ -205,30 +242,11 @@ def run_jobs(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> list[JobRes
             for kept_log in [storage.log_path(config.log_root, job.collection, job.tile, job.id, job.attempts)]
         ]
         _resolve_batch(config, attempts)
-        _side_by_side(partial(_produce_attempt, config, queue), attempts)
+        for attempt in attempts:
+            _start_attempt(config, queue, attempt)
+        _finish_as_they_end(config, queue, [attempt for attempt in attempts if attempt.chain is not None])
         _register_all(config, queue, [attempt for attempt in attempts if attempt.outcome is None])
-    return _side_by_side(partial(_finished, config), attempts)  # removing work directories waits on the disk
-
-
-def _side_by_side(step: Callable[[_Attempt], T], attempts: list[_Attempt]) -> list[T]:
-    """``step`` of each attempt, on the batch's threads when there are several; the results in their order."""
-    if len(attempts) == 1:
-        return [step(attempts[0])]
-    return list(_job_threads(len(attempts)).map(step, attempts))
-
-
-_THREADS = threading.local()
-
-
-def _job_threads(size: int) -> ThreadPoolExecutor:
-    """The threads that run a batch's jobs, kept between batches: one pool for each thread that runs batches
-    (a Dask worker of several threads runs several batches at once)."""
-    kept: tuple[int, ThreadPoolExecutor] | None = getattr(_THREADS, "pool", None)
-    if kept is None or kept[0] < size:
-        if kept is not None:
-            kept[1].shutdown(wait=False)
-        kept = _THREADS.pool = (size, ThreadPoolExecutor(size, thread_name_prefix="job"))
-    return kept[1]
+    return [_finished(config, attempt) for attempt in attempts]
 
 
 def _resolve_batch(config: RunConfig, attempts: list[_Attempt]) -> None:
@@ -245,8 +263,9 @@ def _resolve_batch(config: RunConfig, attempts: list[_Attempt]) -> None:
         attempt.inputs = inputs
 
 
-def _produce_attempt(config: RunConfig, queue: JobQueue, attempt: _Attempt) -> None:
-    """Make and store the job's product (``attempt.stored``), or record why not (``attempt.outcome``)."""
+def _start_attempt(config: RunConfig, queue: JobQueue, attempt: _Attempt) -> None:
+    """Prepare the job's work directory and start its chain (``attempt.chain``), or record why not
+    (``attempt.outcome``)."""
     job = attempt.job
     try:
         chain = _chains(config.collections_dir)[job.collection]
@@ -255,11 +274,37 @@ def _produce_attempt(config: RunConfig, queue: JobQueue, attempt: _Attempt) -> N
         attempt.outcome = _failed(queue, job, f"cannot prepare the job: {_one_line(exc)}", None, attempt.result)
         return
 
-    def produce() -> None:
-        attempt.stored = _produce(config, chain, job, workspace, attempt, attempt.kept_log)
-        _keep_log(workspace, attempt.kept_log, "hesp: registering the products")
+    def start() -> None:
+        attempt.chain = _start_chain(config, chain, job, workspace, attempt)
 
-    _settled(queue, attempt, produce)
+    _settled(queue, attempt, start)
+
+
+def _finish_as_they_end(config: RunConfig, queue: JobQueue, attempts: list[_Attempt]) -> None:
+    """Wait for the started chains; as each ends, store its job's product (``attempt.stored``) or record why not.
+    A chain that outlives its time or its lease, or whose run stops, is killed (its process group)."""
+    waiting = list(attempts)
+    try:
+        while waiting:
+            _any_ended([_running(attempt) for attempt in waiting], POLL_S)
+            for attempt in list(waiting):
+                chain = _running(attempt)
+                if not chain.ended():
+                    chain.stopped = _stop_reason(config, chain, attempt.lease_lost)
+                    if chain.stopped is None:
+                        continue
+                    chain.kill()
+                waiting.remove(attempt)
+                _settled(queue, attempt, partial(_finish, config, attempt))
+    finally:
+        for attempt in waiting:  # only when this worker is stopping with an error: nothing of them is kept
+            _running(attempt).kill()
+            _running(attempt).reap()
+
+
+def _running(attempt: _Attempt) -> _Chain:
+    assert attempt.chain is not None
+    return attempt.chain
 
 
 def _settled(queue: JobQueue, attempt: _Attempt, step: Callable[[], None]) -> None:
@@ -312,24 +357,35 @@ def _finished(config: RunConfig, attempt: _Attempt) -> JobResult:
     return attempt.result("succeeded", items=tuple(i["id"] for i in _stored(attempt).items))
 
 
-def _produce(
-    config: RunConfig, chain: ChainDefinition, job: Job, workspace: Workspace, attempt: _Attempt, kept_log: Path
-) -> storage.StoredProduct:
-    """The job's product stored, with its items: everything short of registering them."""
-    lease_lost = attempt.lease_lost
+def _start_chain(
+    config: RunConfig, chain: ChainDefinition, job: Job, workspace: Workspace, attempt: _Attempt
+) -> _Chain:
+    """The job's inputs found (unless the batch found them) and staged, its command prepared and started."""
     if attempt.inputs is None:
         with _pool(config.database_url).connect() as conn:
             attempt.inputs = resolve_inputs(conn, job, chain)
     if isinstance(attempt.inputs, MissingInput):
         raise attempt.inputs
-    inputs = attempt.inputs
     assert chain.run is not None
     timeout_s = chain.run.timeout_minutes * 60 if chain.run.timeout_minutes else None
-    with _staged(config, inputs, workspace) as inputs:  # the cached copies are not evicted while the chain runs
+    with ExitStack() as staged:  # the cached copies are not evicted while the chain runs
+        inputs = staged.enter_context(_staged(config, attempt.inputs, workspace))
         invocation = prepare(job, chain, inputs, workspace, config.chain_path, config.home)
-        _execute(invocation, workspace, timeout_s, lease_lost, lambda: _stopping(config, "release"))
+        started = _launch(invocation, workspace, timeout_s)
+        started.staged.enter_context(staged.pop_all())
+        return started
+
+
+def _finish(config: RunConfig, attempt: _Attempt) -> None:
+    """The ended chain's product read, checked and stored (``attempt.stored``): everything short of registering
+    it."""
+    job, workspace, inputs, started = attempt.job, attempt.workspace, attempt.inputs, _running(attempt)
+    assert workspace is not None and isinstance(inputs, JobInputs)
+    started.reap()
+    _check_exit(started, workspace, attempt.lease_lost)
+    chain = _chains(config.collections_dir)[job.collection]
     items = _read_outputs(chain, job, workspace)
-    if lease_lost.is_set():
+    if attempt.lease_lost.is_set():
         raise LeaseLost(f"job {job.id}: lease lost while it ran, its products are not kept")
     acquired = inputs.unit.acquired
     name = items[0]["id"] if len(items) == 1 else f"{job.tile}_{job.slot}"
@@ -342,7 +398,9 @@ def _produce(
         raise ChainFailed(f"output {bad[0]} is not a valid product: {bad[1]}")
     items = annotate_outputs(workspace.output_dir, items)  # checksums and thumbnail, stored with the product
     stored = _storage(config.storage).store(workspace.output_dir, key, items)
-    return replace(stored, items=[_with_lineage(item, inputs, job, kept_log) for item in stored.items])
+    lineage = [_with_lineage(item, inputs, job, attempt.kept_log) for item in stored.items]
+    attempt.stored = replace(stored, items=lineage)
+    _keep_log(workspace, attempt.kept_log, "hesp: registering the products")
 
 
 @contextmanager
@@ -360,14 +418,11 @@ def _staged(config: RunConfig, inputs: JobInputs, workspace: Workspace) -> Itera
         yield staged
 
 
-def _execute(
-    invocation: Invocation, workspace: Workspace, timeout_s: float | None, lease_lost: threading.Event,
-    released: Callable[[], bool],
-) -> None:  # fmt: skip
-    """Run the command in a session of its own (its process group is what a lost lease kills; a signal to the run's
-    group does not reach it, the guard kills it when this worker dies: ``hymotep.chain_guard``), output to the
-    job's log; ``ChainFailed`` unless it exits 0, ``Released`` when the run's driver stopped it."""
-    guard = chain_guard()
+def _launch(invocation: Invocation, workspace: Workspace, timeout_s: float | None) -> _Chain:
+    """Start the command in a session of its own (its process group is what a lost lease kills; a signal to the
+    run's group does not reach it, the guard kills it when this worker dies: ``hymotep.chain_guard``), output to
+    the job's log."""
+    chain_guard()  # started before the chain, when it is this process's first
     with workspace.log_path.open("ab") as log:
         log.write(f"$ {' '.join(invocation.argv)}\n".encode())
         log.flush()
@@ -375,70 +430,47 @@ def _execute(
             invocation.argv, cwd=workspace.root, env=child_environment(invocation.env), stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
-        try:
-            guard.started(process.pid)
-            stopped = _wait(process, timeout_s, lease_lost, released)
-        finally:
-            guard.ended(process.pid)
-            process.wait()
-    if lease_lost.is_set():
-        raise LeaseLost("lease lost while the chain ran: it was stopped")
-    if stopped == RELEASED:
-        raise Released(f"{Path(invocation.argv[0]).name} stopped: {RELEASED}")
-    if stopped:
-        raise ChainFailed(f"{Path(invocation.argv[0]).name} stopped: {stopped}")
-    if process.returncode != 0:
-        tail = _tail(workspace.log_path, 1)
-        raise ChainFailed(f"{Path(invocation.argv[0]).name} exited with code {process.returncode}: {tail}")
+    return _Chain(process, Path(invocation.argv[0]).name, timeout_s)
 
 
 RELEASED = "the run was stopped, the job released"
 
 
-def _wait(
-    process: subprocess.Popen[bytes], timeout_s: float | None, lease_lost: threading.Event,
-    released: Callable[[], bool],
-) -> str | None:  # fmt: skip
-    """Wait for the command to end (the caller reaps it); kill its process group when it outlives its time or its
-    lease, or its run stops. Why it was killed."""
-    deadline = time.monotonic() + timeout_s if timeout_s else None
-    with _exit_watch(process) as exited:
-        while True:
-            if exited(POLL_S):
-                return None
-            stopped = None
-            if lease_lost.is_set():
-                stopped = "its lease was lost"
-            elif released():
-                stopped = RELEASED
-            elif deadline is not None and timeout_s is not None and time.monotonic() > deadline:
-                stopped = f"it ran longer than its {timeout_s / 60:g} minutes"
-            if stopped:
-                os.killpg(process.pid, signal.SIGKILL)
-                return stopped
+def _stop_reason(config: RunConfig, chain: _Chain, lease_lost: threading.Event) -> str | None:
+    """Why the chain, still running, must be killed: its lease lost, its run stopped, its time out; None: it goes
+    on."""
+    if lease_lost.is_set():
+        return "its lease was lost"
+    if _stopping(config, "release"):
+        return RELEASED
+    if chain.deadline is not None and chain.timeout_s is not None and time.monotonic() > chain.deadline:
+        return f"it ran longer than its {chain.timeout_s / 60:g} minutes"
+    return None
 
 
-@contextmanager
-def _exit_watch(process: subprocess.Popen[bytes]) -> Iterator[Callable[[float], bool]]:
-    """``exited(s)``: whether the process ended within ``s`` seconds, woken as it ends by its Linux pidfd
-    (``Popen.wait`` with a timeout polls with growing sleeps: milliseconds lost on every short chain)."""
-    try:
-        pidfd = os.pidfd_open(process.pid)
-    except OSError:  # no pidfd (an old kernel)
-        yield lambda seconds: _waited(process, seconds)
+def _check_exit(chain: _Chain, workspace: Workspace, lease_lost: threading.Event) -> None:
+    """``ChainFailed`` unless the chain exited 0; ``Released`` when the run's driver stopped it."""
+    if lease_lost.is_set():
+        raise LeaseLost("lease lost while the chain ran: it was stopped")
+    if chain.stopped == RELEASED:
+        raise Released(f"{chain.name} stopped: {RELEASED}")
+    if chain.stopped:
+        raise ChainFailed(f"{chain.name} stopped: {chain.stopped}")
+    if chain.process.returncode != 0:
+        tail = _tail(workspace.log_path, 1)
+        raise ChainFailed(f"{chain.name} exited with code {chain.process.returncode}: {tail}")
+
+
+def _any_ended(chains: list[_Chain], seconds: float) -> None:
+    """Wait until one of ``chains`` ends, at most ``seconds``: woken as it ends by the Linux pidfds (``Popen.wait``
+    with a timeout polls with growing sleeps: milliseconds lost on every short chain)."""
+    pidfds = [chain.pidfd for chain in chains if chain.pidfd is not None]
+    if len(pidfds) == len(chains):
+        select.select(pidfds, [], [], seconds)
         return
-    try:
-        yield lambda seconds: bool(select.select([pidfd], [], [], seconds)[0])
-    finally:
-        os.close(pidfd)
-
-
-def _waited(process: subprocess.Popen[bytes], seconds: float) -> bool:
-    try:
-        process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
+    deadline = time.monotonic() + seconds
+    while not any(chain.ended() for chain in chains) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _read_outputs(chain: ChainDefinition, job: Job, workspace: Workspace) -> list[dict[str, Any]]:
