@@ -17,8 +17,9 @@ What a worker does for each job, wherever it runs (a local process, a Dask worke
 A run asking for batches (``RunRequest.batch``, light chains) claims that many jobs in one statement, starts all
 their chains (steps 2-3) then finishes each as it ends (step 4), all from one thread: the chains' processes overlap,
 and the worker's own steps do not take turns on the interpreter lock with 15 other threads (a job in threads cost a
-quarter more processor time, benchmarks/run.py); it registers them all in one transaction; when that fails, each
-job registers on its own as in step 5, so that one job's failure fails that job alone.
+quarter more processor time, benchmarks/run.py); it registers them all in one transaction, from a thread of its own
+while the worker claims and runs the next batch; when that fails, each job registers on its own as in step 5, so that
+one job's failure fails that job alone.
 
 A driver that stops (``hymotep.watch``, on SIGTERM) asks its workers, through ``stop_run``, first to claim nothing
 more, then to stop the chains still running: their jobs are released (back to the queue at once), their work
@@ -36,6 +37,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -160,23 +162,37 @@ class Batch:
 def run_for(config: RunConfig, budget_s: float, limit: int | None = None) -> Batch:
     """Claim and run jobs, ``config.request.batch`` at a time, until ``budget_s`` seconds have passed (a long
     job: just one), ``limit`` jobs ran, or none is ready. The function Dask workers run: a task per batch of short
-    jobs spares a scheduler round trip per job."""
+    jobs spares a scheduler round trip per job. A batch registers from a thread of its own while the next one is
+    claimed and run: the worker does not wait for the database between batches."""
     started = time.monotonic()
     results: list[JobResult] = []
-    while limit is None or len(results) < limit:
-        if _stopping(config, "drain"):
-            return Batch(tuple(results), idle=True)
-        size = config.request.batch if limit is None else min(config.request.batch, limit - len(results))
-        claimed = _claim(config, size)
-        if isinstance(claimed, NoDatabase):
-            return Batch(tuple(results), no_database=claimed.error)
-        queue, jobs = claimed
-        if not jobs:
-            return Batch(tuple(results), idle=True)
-        results.extend(run_jobs(config, queue, jobs))
-        if time.monotonic() - started > budget_s:
-            break
-    return Batch(tuple(results))
+    claimed = 0
+    idle, no_database = False, None
+    with ThreadPoolExecutor(1, thread_name_prefix="register") as registrar:
+        registering: Future[list[JobResult]] | None = None
+        while limit is None or claimed < limit:
+            if _stopping(config, "drain"):
+                idle = True
+                break
+            size = config.request.batch if limit is None else min(config.request.batch, limit - claimed)
+            claim = _claim(config, size)
+            if isinstance(claim, NoDatabase):
+                no_database = claim.error
+                break
+            queue, jobs = claim
+            if not jobs:
+                idle = True
+                break
+            claimed += len(jobs)
+            register = _produce(config, queue, jobs)
+            if registering is not None:
+                results.extend(registering.result())
+            registering = registrar.submit(register)
+            if time.monotonic() - started > budget_s:
+                break
+        if registering is not None:
+            results.extend(registering.result())
+    return Batch(tuple(results), idle=idle, no_database=no_database)
 
 
 class _Chain:
@@ -231,11 +247,20 @@ class _Attempt:
 
 
 def run_jobs(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> list[JobResult]:
-    """Start the claimed ``jobs``' chains, finish each job as its chain ends (its product read, checked and
-    stored), then register the products of those that made one, with their successes, in one transaction; each
-    job falls back to a transaction of its own when that one fails. Their results, in the order of ``jobs``."""
+    """Run the claimed ``jobs`` and register the products of those that made one, with their successes, in one
+    transaction; each job falls back to a transaction of its own when that one fails. Their results, in the order
+    of ``jobs``."""
+    return _produce(config, queue, jobs)()
+
+
+def _produce(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> Callable[[], list[JobResult]]:
+    """Start the claimed ``jobs``' chains, and finish each job as its chain ends (its product read, checked and
+    stored); what registers them (``run_jobs``), to call once, from any thread: their leases are kept until
+    then."""
     started = time.monotonic()
-    with _leases_kept(queue, jobs) as lost:
+    leases = ExitStack()
+    lost = leases.enter_context(_leases_kept(queue, jobs))
+    try:
         attempts = [
             _Attempt(job, kept_log, _result_factory(job, started, kept_log, queue.worker), lost[job.id])
             for job in jobs
@@ -245,8 +270,16 @@ def run_jobs(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> list[JobRes
         for attempt in attempts:
             _start_attempt(config, queue, attempt)
         _finish_as_they_end(config, queue, [attempt for attempt in attempts if attempt.chain is not None])
-        _register_all(config, queue, [attempt for attempt in attempts if attempt.outcome is None])
-    return [_finished(config, attempt) for attempt in attempts]
+    except BaseException:
+        leases.close()  # the leases end with the error, else with the registration
+        raise
+
+    def register() -> list[JobResult]:
+        with leases:
+            _register_all(config, queue, [attempt for attempt in attempts if attempt.outcome is None])
+        return [_finished(config, attempt) for attempt in attempts]
+
+    return register
 
 
 def _resolve_batch(config: RunConfig, attempts: list[_Attempt]) -> None:
