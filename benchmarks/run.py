@@ -22,7 +22,8 @@ run: see ``set_aside``).
    inline: the batches run one after another in this process (``run_for``), no Dask: the worker's own cost;
 6. Slurm: the full path on 2 single-core worker jobs submitted by dask-jobqueue to a one-node Slurm cluster
    (``scripts/slurm-cluster``, needs root and slurm-wlm; skipped, saying why, without them), counted from the
-   first finished job: the per-job overhead through Slurm-started workers;
+   first finished job: the per-job overhead through Slurm-started workers; their processes' CPU ("Slurm jobs", under
+   slurmd's step daemons) is counted from their start, Python's imports included;
 5. profile: ``claim_and_run`` in-line in this process for ``--profile-jobs`` jobs, each step timed (self time),
    then cProfile over as many jobs (``profile.pstats`` in the work folder).
 
@@ -417,10 +418,12 @@ def batched(bench: Bench) -> str:
 
 
 def full_path(
-    bench: Bench, name: str, client: Any, workers: int | None = None, done_at: list[float] | None = None
-) -> Phase:
+    bench: Bench, name: str, client: Any, workers: int | None = None, done_at: list[float] | None = None,
+    slurm: bool = False,
+) -> Phase:  # fmt: skip
     """``Production.run`` (plan, then jobs until none is ready) on ``client``'s workers (``workers`` threads: those
-    of the client by default); ``done_at`` gets the time each job's result came."""
+    of the client by default); ``done_at`` gets the time each job's result came; ``slurm``: the CPU of the Slurm
+    jobs' processes counted too."""
     times: list[float] = []
     failures: list[JobResult] = []
 
@@ -432,7 +435,7 @@ def full_path(
             failures.append(result)
 
     workers = workers or max(1, sum(client.nthreads().values()))
-    meter = CpuMeter(bench.url)
+    meter = CpuMeter(bench.url, slurm)
     meter.start()
     started = time.perf_counter()
     report = bench.production.run(bench.request, on_result=on_result, client=client)
@@ -557,7 +560,7 @@ def slurm_executor(bench: Bench) -> Phase | None:
         started = time.perf_counter()
         with dask_client(ExecutorSpec(jobqueue=spec)) as client:
             phase = full_path(bench, f"full path, Slurm, {WORKERS} worker jobs{batched(bench)}", client, WORKERS,
-                              finished)  # fmt: skip
+                              finished, slurm=True)  # fmt: skip
     finally:
         subprocess.run([str(REPO / "scripts" / "slurm-cluster"), "stop"], env=env, capture_output=True)
     first = finished[0] - started
