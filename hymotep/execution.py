@@ -17,7 +17,7 @@ What a worker does for each job, wherever it runs (a local process, a Dask worke
 A run asking for batches (``RunRequest.batch``, light chains) claims that many jobs in one statement, starts all
 their chains (steps 2-3) then finishes each as it ends (step 4), all from one thread: the chains' processes overlap,
 and the worker's own steps do not take turns on the interpreter lock with 15 other threads (a job in threads cost a
-quarter more processor time, benchmarks/run.py); it registers them all in one transaction, from a thread of its own
+fifth more processor time, benchmarks/run.py); it registers them all in one transaction, from a thread of its own
 while the worker claims and runs the next batch; when that fails, each job registers on its own as in step 5, so that
 one job's failure fails that job alone.
 
