@@ -57,7 +57,7 @@ from hymotep.adapters import FAILURE_NOTE, Invocation, Workspace, expected_outpu
 from hymotep.chain_guard import chain_guard
 from hymotep.chains import ChainDefinition, load_chains
 from hymotep.errors import HymotepError
-from hymotep.input_cache import CachePolicy, InputCache
+from hymotep.input_cache import CachePolicy, InputCache, has_remote_assets
 from hymotep.job_inputs import JobInputs, MissingInput, resolve_batch, resolve_inputs
 from hymotep.publication import annotate_outputs
 from hymotep.queue import Job, JobQueue, JobScope, LeaseLost
@@ -267,8 +267,13 @@ def _produce(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> Callable[[]
             for kept_log in [storage.log_path(config.log_root, job.collection, job.tile, job.id, job.attempts)]
         ]
         _resolve_batch(config, attempts)
-        for attempt in attempts:
-            _start_attempt(config, queue, attempt)
+        start = partial(_start_attempt, config, queue)
+        if _fetching(attempts):  # a fetch can take seconds: the batch's inputs are staged side by side
+            with ThreadPoolExecutor(len(attempts), thread_name_prefix="stage") as starters:
+                list(starters.map(start, attempts))
+        else:
+            for attempt in attempts:
+                start(attempt)
         _finish_as_they_end(config, queue, [attempt for attempt in attempts if attempt.chain is not None])
     except BaseException:
         leases.close()  # the leases end with the error, else with the registration
@@ -280,6 +285,13 @@ def _produce(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> Callable[[]
         return [_finished(config, attempt) for attempt in attempts]
 
     return register
+
+
+def _fetching(attempts: list[_Attempt]) -> bool:
+    """Whether several jobs of the batch start, and one of them has remote inputs to stage."""
+    return len(attempts) > 1 and any(
+        isinstance(attempt.inputs, JobInputs) and has_remote_assets(attempt.inputs) for attempt in attempts
+    )
 
 
 def _resolve_batch(config: RunConfig, attempts: list[_Attempt]) -> None:
