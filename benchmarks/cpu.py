@@ -26,6 +26,13 @@ def _processes() -> dict[int, tuple[int, float, float]]:
     return found
 
 
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _tree(processes: dict[int, tuple[int, float, float]], root: int) -> set[int]:
     children: dict[int, list[int]] = defaultdict(list)
     for pid, (parent, _, _) in processes.items():
@@ -52,8 +59,9 @@ class CpuMeter:
     or reaped (workers, chains, loaders) and by the PostgreSQL server of ``url`` (its processes, ended backends
     counted by the server)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, slurm: bool = False) -> None:
         self.postmaster = postmaster_pid(url)
+        self.slurm = slurm
         self._start: dict[str, float] = {}
 
     def sample(self) -> dict[str, float]:
@@ -61,14 +69,19 @@ class CpuMeter:
         server = _tree(processes, self.postmaster)
         mine = _tree(processes, os.getpid()) - server
         me = processes[os.getpid()]
-        return {
+        found = {
             "driver": me[1],
             "workers": me[2] + sum(processes[p][1] + processes[p][2] for p in mine - {os.getpid()}),
             "PostgreSQL": sum(processes[p][1] + (processes[p][2] if p == self.postmaster else 0) for p in server),
         }
+        if self.slurm:  # the batch jobs' processes, under slurmd's step daemons, alive when sampled
+            steps = [pid for pid in processes if _command(pid) == "slurmstepd"]
+            jobs = set().union(*(_tree(processes, step) for step in steps))
+            found["Slurm jobs"] = sum(processes[p][1] + processes[p][2] for p in jobs)
+        return found
 
     def start(self) -> None:
         self._start = self.sample()
 
     def stop(self) -> dict[str, float]:
-        return {whose: seconds - self._start[whose] for whose, seconds in self.sample().items()}
+        return {whose: seconds - self._start.get(whose, 0.0) for whose, seconds in self.sample().items()}

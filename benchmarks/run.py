@@ -17,11 +17,13 @@ run: see ``set_aside``).
    directory, chain, reader, storage, validation, registration;
 4. full path, Dask: an external ``dask scheduler`` and 2 ``dask worker`` processes on loopback (``--workers``
    processes in phases 3 and 4);
-   phases 3 and 4 run twice: a job at a time, then ``--batch`` jobs a worker at once (``RunRequest.batch``);
+   phases 3 and 4 run twice: a job at a time, then ``--batch`` jobs a worker at once (``RunRequest.batch``); their
+   workers are started and warmed (``warm``: modules, chains, checker, connections) before the timing;
    inline: the batches run one after another in this process (``run_for``), no Dask: the worker's own cost;
 6. Slurm: the full path on 2 single-core worker jobs submitted by dask-jobqueue to a one-node Slurm cluster
    (``scripts/slurm-cluster``, needs root and slurm-wlm; skipped, saying why, without them), counted from the
-   first finished job: the per-job overhead through Slurm-started workers;
+   first finished job: the per-job overhead through Slurm-started workers; their processes' CPU ("Slurm jobs", under
+   slurmd's step daemons) is counted from their start, Python's imports included;
 5. profile: ``claim_and_run`` in-line in this process for ``--profile-jobs`` jobs, each step timed (self time),
    then cProfile over as many jobs (``profile.pstats`` in the work folder).
 
@@ -416,10 +418,12 @@ def batched(bench: Bench) -> str:
 
 
 def full_path(
-    bench: Bench, name: str, client: Any, workers: int | None = None, done_at: list[float] | None = None
-) -> Phase:
+    bench: Bench, name: str, client: Any, workers: int | None = None, done_at: list[float] | None = None,
+    slurm: bool = False,
+) -> Phase:  # fmt: skip
     """``Production.run`` (plan, then jobs until none is ready) on ``client``'s workers (``workers`` threads: those
-    of the client by default); ``done_at`` gets the time each job's result came."""
+    of the client by default); ``done_at`` gets the time each job's result came; ``slurm``: the CPU of the Slurm
+    jobs' processes counted too."""
     times: list[float] = []
     failures: list[JobResult] = []
 
@@ -431,7 +435,7 @@ def full_path(
             failures.append(result)
 
     workers = workers or max(1, sum(client.nthreads().values()))
-    meter = CpuMeter(bench.url)
+    meter = CpuMeter(bench.url, slurm)
     meter.start()
     started = time.perf_counter()
     report = bench.production.run(bench.request, on_result=on_result, client=client)
@@ -445,14 +449,28 @@ def full_path(
     return phase
 
 
+def warm(config: RunConfig, item: Path) -> None:
+    """What a worker process loads once, at its first batch: the modules, the chains, the checker (its schemas and
+    the tiling grid, by checking ``item``), the connection pool. Done before the timing, with the cluster's start:
+    a second of processor time a worker, which a run of a thousand jobs would count as a millisecond a job."""
+    execution._chains(config.collections_dir)
+    execution._checker(config.collections_dir).problem(orjson.loads(item.read_bytes()))
+    execution._pool(config.database_url)
+
+
+def warm_workers(bench: Bench, client: Any) -> None:
+    client.run(warm, bench.config(), next(bench.items_dir.iterdir()))
+
+
 def local_executor(bench: Bench) -> Phase:
     started = time.perf_counter()
     with dask_client(ExecutorSpec("local", workers=bench.workers)) as client:
         client.wait_for_workers(bench.workers)
+        warm_workers(bench, client)
         start_s = time.perf_counter() - started
         processes = f", {bench.workers} workers" if bench.workers != WORKERS else ""
         phase = full_path(bench, f"full path, local executor{processes}{batched(bench)}", client)
-    phase.note += f"; cluster start {start_s:.1f} s apart"
+    phase.note += f"; cluster start and warm-up {start_s:.1f} s apart"
     return phase
 
 
@@ -492,9 +510,10 @@ def dask_executor(bench: Bench, port: int) -> Phase:
         dask_client(ExecutorSpec("dask", scheduler=address)) as client,
     ):
         client.wait_for_workers(bench.workers, timeout=60)
+        warm_workers(bench, client)
         start_s = time.perf_counter() - started
         phase = full_path(bench, f"full path, Dask scheduler + {bench.workers} workers{batched(bench)}", client)
-    phase.note += f"; cluster start {start_s:.1f} s apart"
+    phase.note += f"; cluster start and warm-up {start_s:.1f} s apart"
     return phase
 
 
@@ -502,6 +521,7 @@ def inline_batches(bench: Bench) -> Phase:
     """The full path's batches in this process, one after another (``run_for``): no Dask, no second worker; what
     a job costs the worker itself, apart from PostgreSQL and the chain's process."""
     queued, plan_s = plan(bench)
+    warm(bench.config(), next(bench.items_dir.iterdir()))
     meter = CpuMeter(bench.url)
     meter.start()
     started = time.perf_counter()
@@ -540,7 +560,7 @@ def slurm_executor(bench: Bench) -> Phase | None:
         started = time.perf_counter()
         with dask_client(ExecutorSpec(jobqueue=spec)) as client:
             phase = full_path(bench, f"full path, Slurm, {WORKERS} worker jobs{batched(bench)}", client, WORKERS,
-                              finished)  # fmt: skip
+                              finished, slurm=True)  # fmt: skip
     finally:
         subprocess.run([str(REPO / "scripts" / "slurm-cluster"), "stop"], env=env, capture_output=True)
     first = finished[0] - started
@@ -585,7 +605,8 @@ STEPS: list[tuple[Any, str, str]] = [
     (execution.Workspace, "create", "work folder: create"),
     (execution, "_resolve_batch", "inputs: inventory + items (SQL)"),
     (execution, "prepare", "prepare: links, job.json, inputs.txt, which"),
-    (execution, "_execute", "chain: subprocess (cp) and its wait"),
+    (execution, "_launch", "chain: start (cp)"),
+    (execution, "_any_ended", "chain: wait for its end"),
     (execution, "_read_outputs", "read outputs: find_products + reader"),
     (execution.storage.PosixStorage, "store", "storage: move into the storage root"),
     (execution, "annotate_outputs", "checksums and thumbnail"),
@@ -593,6 +614,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (execution, "_with_lineage", "lineage links"),
     (execution, "_keep_log", "log: append + link into the storage"),
     (execution, "_register", "register: register_items + succeed (SQL)"),
+    (execution, "_register_all", "register a batch: register_items + succeed (SQL)"),
     (execution.Workspace, "retire", "work folder: emptied, kept as a spare"),
     (execution, "run_jobs", "other (lease thread, results, ...)"),
 ]

@@ -14,9 +14,12 @@ What a worker does for each job, wherever it runs (a local process, a Dask worke
    attempt stored is removed unless an item of the product is registered (a re-run writes the same keys as the
    registered copy). A failure is recorded with its error and log, and retried after a back-off.
 
-A run asking for batches (``RunRequest.batch``, light chains) claims that many jobs in one statement, runs them
-side by side (steps 2-4, a thread each: the chains' processes overlap) and registers them all in one transaction;
-when it fails, each job registers on its own as in step 5, so that one job's failure fails that job alone.
+A run asking for batches (``RunRequest.batch``, light chains) claims that many jobs in one statement, starts all
+their chains (steps 2-3) then finishes each as it ends (step 4), all from one thread: the chains' processes overlap,
+and the worker's own steps do not take turns on the interpreter lock with 15 other threads (a job in threads cost a
+fifth more processor time, benchmarks/run.py); it registers them all in one transaction, from a thread of its own
+while the worker claims and runs the next batch; when that fails, each job registers on its own as in step 5, so that
+one job's failure fails that job alone.
 
 A driver that stops (``hymotep.watch``, on SIGTERM) asks its workers, through ``stop_run``, first to claim nothing
 more, then to stop the chains still running: their jobs are released (back to the queue at once), their work
@@ -34,8 +37,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -51,9 +54,10 @@ from hygor.loader import register_items, registration
 from hygor.readers.base import Rejection
 from hymotep import storage
 from hymotep.adapters import FAILURE_NOTE, Invocation, Workspace, expected_outputs, prepare
+from hymotep.chain_guard import chain_guard
 from hymotep.chains import ChainDefinition, load_chains
 from hymotep.errors import HymotepError
-from hymotep.input_cache import CachePolicy, InputCache
+from hymotep.input_cache import CachePolicy, InputCache, has_remote_assets
 from hymotep.job_inputs import JobInputs, MissingInput, resolve_batch, resolve_inputs
 from hymotep.publication import annotate_outputs
 from hymotep.queue import Job, JobQueue, JobScope, LeaseLost
@@ -158,23 +162,72 @@ class Batch:
 def run_for(config: RunConfig, budget_s: float, limit: int | None = None) -> Batch:
     """Claim and run jobs, ``config.request.batch`` at a time, until ``budget_s`` seconds have passed (a long
     job: just one), ``limit`` jobs ran, or none is ready. The function Dask workers run: a task per batch of short
-    jobs spares a scheduler round trip per job."""
+    jobs spares a scheduler round trip per job. A batch registers from a thread of its own while the next one is
+    claimed and run: the worker does not wait for the database between batches."""
     started = time.monotonic()
     results: list[JobResult] = []
-    while limit is None or len(results) < limit:
-        if _stopping(config, "drain"):
-            return Batch(tuple(results), idle=True)
-        size = config.request.batch if limit is None else min(config.request.batch, limit - len(results))
-        claimed = _claim(config, size)
-        if isinstance(claimed, NoDatabase):
-            return Batch(tuple(results), no_database=claimed.error)
-        queue, jobs = claimed
-        if not jobs:
-            return Batch(tuple(results), idle=True)
-        results.extend(run_jobs(config, queue, jobs))
-        if time.monotonic() - started > budget_s:
-            break
-    return Batch(tuple(results))
+    claimed = 0
+    idle, no_database = False, None
+    with ThreadPoolExecutor(1, thread_name_prefix="register") as registrar:
+        registering: Future[list[JobResult]] | None = None
+        while limit is None or claimed < limit:
+            if _stopping(config, "drain"):
+                idle = True
+                break
+            size = config.request.batch if limit is None else min(config.request.batch, limit - claimed)
+            claim = _claim(config, size)
+            if isinstance(claim, NoDatabase):
+                no_database = claim.error
+                break
+            queue, jobs = claim
+            if not jobs:
+                idle = True
+                break
+            claimed += len(jobs)
+            register = _produce(config, queue, jobs)
+            if registering is not None:
+                results.extend(registering.result())
+            registering = registrar.submit(register)
+            if time.monotonic() - started > budget_s:
+                break
+        if registering is not None:
+            results.extend(registering.result())
+    return Batch(tuple(results), idle=idle, no_database=no_database)
+
+
+class _Chain:
+    """A job's chain that was started: its process (a session leader), told to this worker's guard."""
+
+    def __init__(self, process: subprocess.Popen[bytes], name: str, timeout_s: float | None) -> None:
+        self.process = process
+        self.name = name  # its command's, for the messages
+        self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + timeout_s if timeout_s else None
+        self.staged = ExitStack()  # the job's cached inputs, kept until the chain ends
+        self.stopped: str | None = None  # why it was killed
+        try:
+            self.pidfd: int | None = os.pidfd_open(process.pid)
+        except OSError:  # an old kernel
+            self.pidfd = None
+        chain_guard().started(process.pid)
+
+    def ended(self) -> bool:
+        """Whether it ended (not reaped yet)."""
+        if self.pidfd is not None:
+            return bool(select.select([self.pidfd], [], [], 0)[0])
+        return os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+
+    def reap(self) -> None:
+        """The ended (or killed) chain reaped, the guard told first: its number cannot have gone to another
+        process yet; its cached inputs released."""
+        with self.staged:
+            chain_guard().ended(self.process.pid)
+            self.process.wait()
+            if self.pidfd is not None:
+                os.close(self.pidfd)
 
 
 @dataclass
@@ -188,46 +241,57 @@ class _Attempt:
     lease_lost: threading.Event
     workspace: Workspace | None = None
     inputs: JobInputs | MissingInput | None = None  # found for the whole batch (None: to find on its own)
+    chain: _Chain | None = None
     stored: storage.StoredProduct | None = None
     outcome: JobResult | None = None
 
 
 def run_jobs(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> list[JobResult]:
-    """Run the claimed ``jobs`` side by side (a thread each: their chains' processes overlap), then register the
-    products of those that made one, with their successes, in one transaction; each job falls back to a
-    transaction of its own when that one fails. Their results, in the order of ``jobs``."""
+    """Run the claimed ``jobs`` and register the products of those that made one, with their successes, in one
+    transaction; each job falls back to a transaction of its own when that one fails. Their results, in the order
+    of ``jobs``."""
+    return _produce(config, queue, jobs)()
+
+
+def _produce(config: RunConfig, queue: JobQueue, jobs: list[Job]) -> Callable[[], list[JobResult]]:
+    """Start the claimed ``jobs``' chains, and finish each job as its chain ends (its product read, checked and
+    stored); what registers them (``run_jobs``), to call once, from any thread: their leases are kept until
+    then."""
     started = time.monotonic()
-    with _leases_kept(queue, jobs) as lost:
+    leases = ExitStack()
+    lost = leases.enter_context(_leases_kept(queue, jobs))
+    try:
         attempts = [
             _Attempt(job, kept_log, _result_factory(job, started, kept_log, queue.worker), lost[job.id])
             for job in jobs
             for kept_log in [storage.log_path(config.log_root, job.collection, job.tile, job.id, job.attempts)]
         ]
         _resolve_batch(config, attempts)
-        _side_by_side(partial(_produce_attempt, config, queue), attempts)
-        _register_all(config, queue, [attempt for attempt in attempts if attempt.outcome is None])
-    return _side_by_side(partial(_finished, config), attempts)  # removing work directories waits on the disk
+        start = partial(_start_attempt, config, queue)
+        if _fetching(attempts):  # a fetch can take seconds: the batch's inputs are staged side by side
+            with ThreadPoolExecutor(len(attempts), thread_name_prefix="stage") as starters:
+                list(starters.map(start, attempts))
+        else:
+            for attempt in attempts:
+                start(attempt)
+        _finish_as_they_end(config, queue, [attempt for attempt in attempts if attempt.chain is not None])
+    except BaseException:
+        leases.close()  # the leases end with the error, else with the registration
+        raise
+
+    def register() -> list[JobResult]:
+        with leases:
+            _register_all(config, queue, [attempt for attempt in attempts if attempt.outcome is None])
+        return [_finished(config, attempt) for attempt in attempts]
+
+    return register
 
 
-def _side_by_side(step: Callable[[_Attempt], T], attempts: list[_Attempt]) -> list[T]:
-    """``step`` of each attempt, on the batch's threads when there are several; the results in their order."""
-    if len(attempts) == 1:
-        return [step(attempts[0])]
-    return list(_job_threads(len(attempts)).map(step, attempts))
-
-
-_THREADS = threading.local()
-
-
-def _job_threads(size: int) -> ThreadPoolExecutor:
-    """The threads that run a batch's jobs, kept between batches: one pool for each thread that runs batches
-    (a Dask worker of several threads runs several batches at once)."""
-    kept: tuple[int, ThreadPoolExecutor] | None = getattr(_THREADS, "pool", None)
-    if kept is None or kept[0] < size:
-        if kept is not None:
-            kept[1].shutdown(wait=False)
-        kept = _THREADS.pool = (size, ThreadPoolExecutor(size, thread_name_prefix="job"))
-    return kept[1]
+def _fetching(attempts: list[_Attempt]) -> bool:
+    """Whether several jobs of the batch start, and one of them has remote inputs to stage."""
+    return len(attempts) > 1 and any(
+        isinstance(attempt.inputs, JobInputs) and has_remote_assets(attempt.inputs) for attempt in attempts
+    )
 
 
 def _resolve_batch(config: RunConfig, attempts: list[_Attempt]) -> None:
@@ -244,8 +308,9 @@ def _resolve_batch(config: RunConfig, attempts: list[_Attempt]) -> None:
         attempt.inputs = inputs
 
 
-def _produce_attempt(config: RunConfig, queue: JobQueue, attempt: _Attempt) -> None:
-    """Make and store the job's product (``attempt.stored``), or record why not (``attempt.outcome``)."""
+def _start_attempt(config: RunConfig, queue: JobQueue, attempt: _Attempt) -> None:
+    """Prepare the job's work directory and start its chain (``attempt.chain``), or record why not
+    (``attempt.outcome``)."""
     job = attempt.job
     try:
         chain = _chains(config.collections_dir)[job.collection]
@@ -254,11 +319,37 @@ def _produce_attempt(config: RunConfig, queue: JobQueue, attempt: _Attempt) -> N
         attempt.outcome = _failed(queue, job, f"cannot prepare the job: {_one_line(exc)}", None, attempt.result)
         return
 
-    def produce() -> None:
-        attempt.stored = _produce(config, chain, job, workspace, attempt, attempt.kept_log)
-        _keep_log(workspace, attempt.kept_log, "hesp: registering the products")
+    def start() -> None:
+        attempt.chain = _start_chain(config, chain, job, workspace, attempt)
 
-    _settled(queue, attempt, produce)
+    _settled(queue, attempt, start)
+
+
+def _finish_as_they_end(config: RunConfig, queue: JobQueue, attempts: list[_Attempt]) -> None:
+    """Wait for the started chains; as each ends, store its job's product (``attempt.stored``) or record why not.
+    A chain that outlives its time or its lease, or whose run stops, is killed (its process group)."""
+    waiting = list(attempts)
+    try:
+        while waiting:
+            _any_ended([_running(attempt) for attempt in waiting], POLL_S)
+            for attempt in list(waiting):
+                chain = _running(attempt)
+                if not chain.ended():
+                    chain.stopped = _stop_reason(config, chain, attempt.lease_lost)
+                    if chain.stopped is None:
+                        continue
+                    chain.kill()
+                waiting.remove(attempt)
+                _settled(queue, attempt, partial(_finish, config, attempt))
+    finally:
+        for attempt in waiting:  # only when this worker is stopping with an error: nothing of them is kept
+            _running(attempt).kill()
+            _running(attempt).reap()
+
+
+def _running(attempt: _Attempt) -> _Chain:
+    assert attempt.chain is not None
+    return attempt.chain
 
 
 def _settled(queue: JobQueue, attempt: _Attempt, step: Callable[[], None]) -> None:
@@ -311,24 +402,35 @@ def _finished(config: RunConfig, attempt: _Attempt) -> JobResult:
     return attempt.result("succeeded", items=tuple(i["id"] for i in _stored(attempt).items))
 
 
-def _produce(
-    config: RunConfig, chain: ChainDefinition, job: Job, workspace: Workspace, attempt: _Attempt, kept_log: Path
-) -> storage.StoredProduct:
-    """The job's product stored, with its items: everything short of registering them."""
-    lease_lost = attempt.lease_lost
+def _start_chain(
+    config: RunConfig, chain: ChainDefinition, job: Job, workspace: Workspace, attempt: _Attempt
+) -> _Chain:
+    """The job's inputs found (unless the batch found them) and staged, its command prepared and started."""
     if attempt.inputs is None:
         with _pool(config.database_url).connect() as conn:
             attempt.inputs = resolve_inputs(conn, job, chain)
     if isinstance(attempt.inputs, MissingInput):
         raise attempt.inputs
-    inputs = attempt.inputs
     assert chain.run is not None
     timeout_s = chain.run.timeout_minutes * 60 if chain.run.timeout_minutes else None
-    with _staged(config, inputs, workspace) as inputs:  # the cached copies are not evicted while the chain runs
+    with ExitStack() as staged:  # the cached copies are not evicted while the chain runs
+        inputs = staged.enter_context(_staged(config, attempt.inputs, workspace))
         invocation = prepare(job, chain, inputs, workspace, config.chain_path, config.home)
-        _execute(invocation, workspace, timeout_s, lease_lost, lambda: _stopping(config, "release"))
+        started = _launch(invocation, workspace, timeout_s)
+        started.staged.enter_context(staged.pop_all())
+        return started
+
+
+def _finish(config: RunConfig, attempt: _Attempt) -> None:
+    """The ended chain's product read, checked and stored (``attempt.stored``): everything short of registering
+    it."""
+    job, workspace, inputs, started = attempt.job, attempt.workspace, attempt.inputs, _running(attempt)
+    assert workspace is not None and isinstance(inputs, JobInputs)
+    started.reap()
+    _check_exit(started, workspace, attempt.lease_lost)
+    chain = _chains(config.collections_dir)[job.collection]
     items = _read_outputs(chain, job, workspace)
-    if lease_lost.is_set():
+    if attempt.lease_lost.is_set():
         raise LeaseLost(f"job {job.id}: lease lost while it ran, its products are not kept")
     acquired = inputs.unit.acquired
     name = items[0]["id"] if len(items) == 1 else f"{job.tile}_{job.slot}"
@@ -341,7 +443,9 @@ def _produce(
         raise ChainFailed(f"output {bad[0]} is not a valid product: {bad[1]}")
     items = annotate_outputs(workspace.output_dir, items)  # checksums and thumbnail, stored with the product
     stored = _storage(config.storage).store(workspace.output_dir, key, items)
-    return replace(stored, items=[_with_lineage(item, inputs, job, kept_log) for item in stored.items])
+    lineage = [_with_lineage(item, inputs, job, attempt.kept_log) for item in stored.items]
+    attempt.stored = replace(stored, items=lineage)
+    _keep_log(workspace, attempt.kept_log, "hesp: registering the products")
 
 
 @contextmanager
@@ -359,88 +463,59 @@ def _staged(config: RunConfig, inputs: JobInputs, workspace: Workspace) -> Itera
         yield staged
 
 
-# The chain runs in a session of its own (its process group is what a lost lease kills), so a signal to the run's
-# group never reaches it: the kernel kills it when the worker that started it dies (Linux PR_SET_PDEATHSIG, set
-# by util-linux's setpriv before it executes the chain), lest a killed `hesp run` leave chains running.
-# Named by its path: not looked up on PATH at each job.
-SETPRIV = shutil.which("setpriv")
-DIE_WITH_WORKER = (SETPRIV, "--pdeathsig", "KILL", "--") if SETPRIV else ()
-
-
-def _execute(
-    invocation: Invocation, workspace: Workspace, timeout_s: float | None, lease_lost: threading.Event,
-    released: Callable[[], bool],
-) -> None:  # fmt: skip
-    """Run the command in its own process group, output to the job's log; ``ChainFailed`` unless it exits 0,
-    ``Released`` when the run's driver stopped it."""
+def _launch(invocation: Invocation, workspace: Workspace, timeout_s: float | None) -> _Chain:
+    """Start the command in a session of its own (its process group is what a lost lease kills; a signal to the
+    run's group does not reach it, the guard kills it when this worker dies: ``hymotep.chain_guard``), output to
+    the job's log."""
+    chain_guard()  # started before the chain, when it is this process's first
     with workspace.log_path.open("ab") as log:
         log.write(f"$ {' '.join(invocation.argv)}\n".encode())
         log.flush()
         process = subprocess.Popen(
-            [*DIE_WITH_WORKER, *invocation.argv], cwd=workspace.root, env=child_environment(invocation.env), stdout=log,
+            invocation.argv, cwd=workspace.root, env=child_environment(invocation.env), stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
-        stopped = _wait(process, timeout_s, lease_lost, released)
-    if lease_lost.is_set():
-        raise LeaseLost("lease lost while the chain ran: it was stopped")
-    if stopped == RELEASED:
-        raise Released(f"{Path(invocation.argv[0]).name} stopped: {RELEASED}")
-    if stopped:
-        raise ChainFailed(f"{Path(invocation.argv[0]).name} stopped: {stopped}")
-    if process.returncode != 0:
-        tail = _tail(workspace.log_path, 1)
-        raise ChainFailed(f"{Path(invocation.argv[0]).name} exited with code {process.returncode}: {tail}")
+    return _Chain(process, Path(invocation.argv[0]).name, timeout_s)
 
 
 RELEASED = "the run was stopped, the job released"
 
 
-def _wait(
-    process: subprocess.Popen[bytes], timeout_s: float | None, lease_lost: threading.Event,
-    released: Callable[[], bool],
-) -> str | None:  # fmt: skip
-    """Wait for the command; kill its process group when it outlives its time or its lease, or its run stops.
-    Why it was killed."""
-    deadline = time.monotonic() + timeout_s if timeout_s else None
-    with _exit_watch(process) as exited:
-        while True:
-            if exited(POLL_S):
-                process.wait()
-                return None
-            stopped = None
-            if lease_lost.is_set():
-                stopped = "its lease was lost"
-            elif released():
-                stopped = RELEASED
-            elif deadline is not None and timeout_s is not None and time.monotonic() > deadline:
-                stopped = f"it ran longer than its {timeout_s / 60:g} minutes"
-            if stopped:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                return stopped
+def _stop_reason(config: RunConfig, chain: _Chain, lease_lost: threading.Event) -> str | None:
+    """Why the chain, still running, must be killed: its lease lost, its run stopped, its time out; None: it goes
+    on."""
+    if lease_lost.is_set():
+        return "its lease was lost"
+    if _stopping(config, "release"):
+        return RELEASED
+    if chain.deadline is not None and chain.timeout_s is not None and time.monotonic() > chain.deadline:
+        return f"it ran longer than its {chain.timeout_s / 60:g} minutes"
+    return None
 
 
-@contextmanager
-def _exit_watch(process: subprocess.Popen[bytes]) -> Iterator[Callable[[float], bool]]:
-    """``exited(s)``: whether the process ended within ``s`` seconds, woken as it ends by its Linux pidfd
-    (``Popen.wait`` with a timeout polls with growing sleeps: milliseconds lost on every short chain)."""
-    try:
-        pidfd = os.pidfd_open(process.pid)
-    except OSError:  # no pidfd (an old kernel)
-        yield lambda seconds: _waited(process, seconds)
+def _check_exit(chain: _Chain, workspace: Workspace, lease_lost: threading.Event) -> None:
+    """``ChainFailed`` unless the chain exited 0; ``Released`` when the run's driver stopped it."""
+    if lease_lost.is_set():
+        raise LeaseLost("lease lost while the chain ran: it was stopped")
+    if chain.stopped == RELEASED:
+        raise Released(f"{chain.name} stopped: {RELEASED}")
+    if chain.stopped:
+        raise ChainFailed(f"{chain.name} stopped: {chain.stopped}")
+    if chain.process.returncode != 0:
+        tail = _tail(workspace.log_path, 1)
+        raise ChainFailed(f"{chain.name} exited with code {chain.process.returncode}: {tail}")
+
+
+def _any_ended(chains: list[_Chain], seconds: float) -> None:
+    """Wait until one of ``chains`` ends, at most ``seconds``: woken as it ends by the Linux pidfds (``Popen.wait``
+    with a timeout polls with growing sleeps: milliseconds lost on every short chain)."""
+    pidfds = [chain.pidfd for chain in chains if chain.pidfd is not None]
+    if len(pidfds) == len(chains):
+        select.select(pidfds, [], [], seconds)
         return
-    try:
-        yield lambda seconds: bool(select.select([pidfd], [], [], seconds)[0])
-    finally:
-        os.close(pidfd)
-
-
-def _waited(process: subprocess.Popen[bytes], seconds: float) -> bool:
-    try:
-        process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
+    deadline = time.monotonic() + seconds
+    while not any(chain.ended() for chain in chains) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _read_outputs(chain: ChainDefinition, job: Job, workspace: Workspace) -> list[dict[str, Any]]:

@@ -178,6 +178,11 @@ class InputCache:
         sync_folder(entry.record.parent)
 
 
+def has_remote_assets(inputs: JobInputs) -> bool:
+    """Whether staging ``inputs`` may fetch something (``InputCache.staged``)."""
+    return any(_remote_assets(item, None) for item in inputs.all())
+
+
 def _remote_assets(item: InputItem, product_root: str | None) -> list[_Asset]:
     """The remote assets of ``item`` to fetch (not its thumbnails), each with its place in the entry's folder:
     relative to the parent of the outermost product folder (``.SAFE``) their common folder lies in, else of
