@@ -42,7 +42,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from hygor.caching import shared_cache
 from hygor.collections import load_collections
@@ -66,7 +66,6 @@ from hymotep.settings import child_environment
 from hymotep.sql import run_query
 
 POLL_S = 0.2
-T = TypeVar("T")
 Outcome = Literal["succeeded", "retried", "failed", "lost", "released"]
 StopLevel = Literal["drain", "release"]
 # The runs (``RunConfig.run_id``) whose driver asked this worker process to stop: ``drain``, claim nothing more;
