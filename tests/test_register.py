@@ -1,5 +1,6 @@
 """``hygor.loader.register_items``, the one write path of items into pgSTAC, on a real pgSTAC: in the caller's
-transaction, with digests, by pgSTAC's functions or by COPY, and with two writers racing into one partition."""
+transaction, with digests, by pgSTAC's functions or by COPY, with two writers racing into one partition, and
+partitions widened a day at a time."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import psycopg
 import pytest
 from stac_items import l2a_item
 
-from hygor.loader import COPY_FROM, DIGEST, LoadCounts, digest, register_items
+from hygor.loader import COPY_FROM, DIGEST, LoadCounts, digest, register_items, registration
 
 START = datetime(2023, 3, 1, 10, 50, tzinfo=UTC)
 
@@ -71,3 +72,30 @@ def test_two_writers_racing_into_one_new_partition_both_get_their_items_in(db_ur
         thread.join(timeout=30)
     assert outcome["racer"] == counts(new=1, updated=1)
     assert stored(db_url) == {item["id"]: digest(item) for item in second}
+
+
+def test_a_days_batches_widen_their_partition_once(db_url: str) -> None:
+    """A batch's partition is made ready for whole UTC days, and a COPY leaves its constraints as they are: the
+    day's next batches alter nothing. pypgstac's loader narrowed them to the rows' dates after each COPY, so that
+    every batch of newer items rebuilt them, validating the whole partition under an exclusive lock."""
+    morning, noon = ([l2a_item("31TCJ", START + timedelta(minutes=n), cloud_cover=10.0) for n in minutes]
+                     for minutes in (range(COPY_FROM), range(60, 60 + COPY_FROM)))  # fmt: skip
+    constraint = """SELECT c.oid, p.constraint_dtrange, p.constraint_edtrange
+                    FROM pgstac.partitions_view AS p JOIN pg_constraint AS c ON c.conname = p.partition || '_dt'
+                    WHERE p.collection = 'maja-l2a'"""
+    with psycopg.connect(db_url) as conn:
+        with registration(conn, morning):
+            register_items(conn, morning)
+        made, dtrange, edtrange = conn.execute(constraint).fetchone() or (None, None, None)
+        day = START.replace(hour=0, minute=0)
+        whole_day = (day, day + timedelta(days=1, microseconds=-1))
+        assert (dtrange.lower, dtrange.upper) == (edtrange.lower, edtrange.upper) == whole_day
+        with registration(conn, noon):
+            register_items(conn, noon)
+        assert conn.execute(constraint).fetchall() == [(made, dtrange, edtrange)]
+        conn.execute("SET search_path TO pgstac, public")  # as pgSTAC's search runs
+        found = conn.execute(
+            "SELECT jsonb_array_length(pgstac.search(%s::jsonb)->'features')",
+            ('{"collections": ["maja-l2a"], "datetime": "2023-03-01T11:30:00Z/..", "limit": 100}',),
+        ).fetchone()
+    assert found == (len(noon),)

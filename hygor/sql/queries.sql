@@ -133,6 +133,20 @@ SELECT pgstac.create_items(%(items)s::jsonb);
 -- Changed items of a small batch (pgSTAC's own upsert, which keeps the stored `private`).
 SELECT pgstac.upsert_items(%(items)s::jsonb);
 
+-- name: delete_items
+-- Changed items of a large batch, deleted before they are written again by COPY (pgSTAC's upsert would keep the
+-- stored `private` column: the digest).
+DELETE FROM pgstac.items WHERE collection = %(collection)s AND id = ANY(%(ids)s);
+
+-- name: copy_items
+-- A large batch's items, formatted by pypgstac's loader, into their partition ({partition}: its quoted name).
+COPY {partition} (id, collection, datetime, end_datetime, geometry, content, private) FROM STDIN;
+
+-- name: partition_written
+-- What pgSTAC's staging trigger does after an insert: the partition's statistics as an insert updates them (its
+-- row, and the collection's extent when pgSTAC's `update_collection_extent` is set), its constraints left as they are.
+SELECT pgstac.update_partition_stats_q(%(partition)s, true);
+
 -- name: store_digests
 -- The content digests of the items a small batch wrote, in their `private` column.
 UPDATE pgstac.items AS i SET private = d.private
@@ -214,18 +228,19 @@ ON CONFLICT DO NOTHING;
 DELETE FROM hesp.ingest_runs WHERE id = %(run_id)s;
 
 -- name: registration_lock
--- One writer at a time writes a batch of items of a collection by COPY, until its transaction ends: pypgstac's
--- loader updates the statistics of the partitions it wrote (update_partition_stats_q) in the writer's transaction,
--- and two writers of one partition deadlock there, the loser's transaction aborted (its error swallowed by the
--- loader). Locks taken in the order of the collections.
+-- One writer at a time writes a batch of items of a collection by COPY, until its transaction ends: the statistics
+-- update after each partition's COPY (partition_written) locks the partition's row of pgSTAC's partition_stats until
+-- commit, and two writers taking the rows of several collections in different orders would deadlock. Locks taken in
+-- the order of the collections.
 SELECT pg_advisory_xact_lock(hashtextextended('hesp registration ' || c, 0))
 FROM (SELECT DISTINCT unnest(%(collections)s::text[]) AS c) AS wanted
 ORDER BY c;
 
 -- name: partition_ranges
 -- The date ranges items need of their pgSTAC partitions, grouped and ordered as pgSTAC's staging trigger does for
--- check_partition (items_staging_triggerfunc: per collection and partition period, in UTC). Items of unknown
--- collections are left out: their write refuses them.
+-- check_partition (items_staging_triggerfunc: per collection and partition period, in UTC), widened to whole UTC
+-- days within the partition: a day's registrations widen a partition's constraints once, not at every batch (each
+-- change validates the whole partition). Items of unknown collections are left out: their write refuses them.
 WITH dated AS (
     SELECT i.collection, pgstac.stac_daterange(i.dates) AS dtr, c.partition_trunc
     FROM unnest(%(collections)s::text[], %(dates)s::jsonb[]) AS i(collection, dates)
@@ -233,12 +248,21 @@ WITH dated AS (
 ), periods AS (
     SELECT collection, dtr, coalesce(date_trunc(partition_trunc, lower(dtr), 'UTC'), '-infinity') AS period
     FROM dated
+), needed AS (  -- each bound widened to its whole UTC day
+    SELECT collection, period,
+           date_trunc('day', min(lower(dtr)), 'UTC') AS first,
+           date_trunc('day', max(lower(dtr)), 'UTC') + interval '23:59:59.999999' AS last,
+           date_trunc('day', min(upper(dtr)), 'UTC') AS first_end,
+           date_trunc('day', max(upper(dtr)), 'UTC') + interval '23:59:59.999999' AS last_end,
+           min(lower(dtr)) AS earliest
+    FROM periods
+    GROUP BY collection, period
 )
-SELECT collection, tstzrange(min(lower(dtr)), max(lower(dtr)), '[]') AS dtrange,
-       tstzrange(min(upper(dtr)), max(upper(dtr)), '[]') AS edtrange
-FROM periods
-GROUP BY collection, period
-ORDER BY collection, period;
+SELECT n.collection, tstzrange(n.first, n.last, '[]') * p.partition_range AS dtrange,
+       tstzrange(n.first_end, n.last_end, '[]') AS edtrange
+FROM needed AS n
+CROSS JOIN LATERAL pgstac.partition_name(n.collection, n.earliest) AS p
+ORDER BY n.collection, n.period;
 
 -- name: partition_lock_timeout
 -- A partition's change gives way to the searches reading it, and is tried again.
