@@ -3,8 +3,9 @@
 ``hesp ingest``, ``hesp harvest`` and the registration of a job's products all write through it. Each item
 carries a digest of its content in pgSTAC's ``private`` column (never served by the API): a batch first reads
 the digests already stored for its ids, writes only the new and changed items, and so counts each kind without
-reading contents. A large batch goes by COPY into pgSTAC's partitions (pypgstac's loader), a small one by
-pgSTAC's own SQL functions (a job's one product: a few milliseconds).
+reading contents. Items go by COPY into pgSTAC's partitions, formatted by pypgstac's loader: even for a job's one
+product, pgSTAC's own insert (its staging trigger dehydrates each item in PL/pgSQL) cost the server more than the
+loader costs both ends (benchmarks/run.py, one job at a time: 13 against 9 ms of PostgreSQL's processor a job).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import psycopg
 import shapely
 from psycopg import sql
 from psycopg.rows import tuple_row
-from psycopg.types.json import Jsonb
 from psycopg.types.range import Range
 from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods, Partition
@@ -49,10 +49,6 @@ DIGEST = "hesp:digest"
 INGEST_ROLE = "pgstac_ingest"
 WGS84 = 4326
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-# Items of a collection from which a batch is written by COPY rather than pgSTAC's functions: already at 4 items,
-# pgSTAC's insert (its staging trigger dehydrates every item in PL/pgSQL) costs the server twice the processor time
-# that pypgstac's loader costs both ends (16 items: 3.2 against 1.3 ms an item; benchmarks/run.py's batches).
-COPY_FROM = 4
 COPIED_COLUMNS = ("id", "collection", "datetime", "end_datetime", "geometry", "content", "private")
 RACE_TRIES = 5
 RACE_PAUSE_S = 0.05  # doubled at each try
@@ -125,8 +121,7 @@ def _write(conn: Connection, items: Sequence[dict[str, Any]], fingerprints: list
     by_collection: dict[str, Digested] = defaultdict(list)
     for item, fingerprint in zip(items, fingerprints, strict=True):
         by_collection[item["collection"]].append((item, fingerprint))
-    if any(len(members) >= COPY_FROM for members in by_collection.values()):  # pypgstac's loader may write them
-        conn.execute(query("registration_lock"), {"collections": sorted(by_collection)})
+    conn.execute(query("registration_lock"), {"collections": sorted(by_collection)})
     counts = LoadCounts()
     for collection, members in by_collection.items():
         counts.add(_write_collection(conn, collection, members))
@@ -151,10 +146,7 @@ def _write_collection(conn: Connection, collection: str, items: Digested) -> Loa
         else:
             counts.updated += 1
             changed.append((item, fingerprint))
-    if len(fresh) + len(changed) >= COPY_FROM:
-        _copy(conn, fresh, changed)
-    elif fresh or changed:
-        _insert(conn, collection, fresh, changed)
+    _copy(conn, fresh, changed)
     return counts
 
 
@@ -162,7 +154,9 @@ _ABSENT = object()
 
 
 def _copy(conn: Connection, fresh: Digested, changed: Digested) -> None:
-    """COPY into pgSTAC's partitions, the digests with them: the fast path of large batches."""
+    """COPY into pgSTAC's partitions, the digests with them."""
+    if not fresh and not changed:
+        return
     with _pgstac_first(conn):
         loader = _ShapelyLoader(PgstacDB(connection=conn))
         # delsert, not upsert, for changed items: pgSTAC's upsert keeps the old `private` column (the digest).
@@ -170,21 +164,6 @@ def _copy(conn: Connection, fresh: Digested, changed: Digested) -> None:
             if batch:
                 rows = ({**item, "private": {DIGEST: fingerprint}} for item, fingerprint in batch)
                 loader.load_items(rows, insert_mode=method, chunksize=len(batch))
-
-
-def _insert(conn: Connection, collection: str, fresh: Digested, changed: Digested) -> None:
-    """pgSTAC's own insert and upsert (which leave ``private`` empty or as it was), then the digests."""
-    if fresh:
-        conn.execute(query("create_items"), {"items": Jsonb([item for item, _ in fresh])})
-    if changed:
-        conn.execute(query("upsert_items"), {"items": Jsonb([item for item, _ in changed])})
-    written = [*fresh, *changed]
-    params = {
-        "collection": collection,
-        "ids": [item["id"] for item, _ in written],
-        "private": [Jsonb({DIGEST: fingerprint}) for _, fingerprint in written],
-    }
-    conn.execute(query("store_digests"), params)
 
 
 @contextmanager

@@ -126,20 +126,16 @@ SELECT id FROM pgstac.collections ORDER BY id;
 SELECT id, private->>'hesp:digest' FROM pgstac.items WHERE collection = %(collection)s AND id = ANY(%(ids)s);
 
 -- name: create_items
--- New items of a small batch (pgSTAC's own insert, which creates and widens partitions; `private` left empty).
+-- Products put back by `hesp restore` (pgSTAC's own insert, which creates and widens partitions; `private` left empty).
 SELECT pgstac.create_items(%(items)s::jsonb);
 
--- name: upsert_items
--- Changed items of a small batch (pgSTAC's own upsert, which keeps the stored `private`).
-SELECT pgstac.upsert_items(%(items)s::jsonb);
-
 -- name: delete_items
--- Changed items of a large batch, deleted before they are written again by COPY (pgSTAC's upsert would keep the
+-- Changed items, deleted before they are written again by COPY (pgSTAC's upsert would keep the
 -- stored `private` column: the digest).
 DELETE FROM pgstac.items WHERE collection = %(collection)s AND id = ANY(%(ids)s);
 
 -- name: copy_items
--- A large batch's items, formatted by pypgstac's loader, into their partition ({partition}: its quoted name).
+-- Items formatted by pypgstac's loader, into their partition ({partition}: its quoted name).
 COPY {partition} (id, collection, datetime, end_datetime, geometry, content, private) FROM STDIN;
 
 -- name: partition_written
@@ -148,7 +144,7 @@ COPY {partition} (id, collection, datetime, end_datetime, geometry, content, pri
 SELECT pgstac.update_partition_stats_q(%(partition)s, true);
 
 -- name: store_digests
--- The content digests of the items a small batch wrote, in their `private` column.
+-- The content digests of products put back by `hesp restore`, in their `private` column.
 UPDATE pgstac.items AS i SET private = d.private
 FROM unnest(%(ids)s::text[], %(private)s::jsonb[]) AS d(id, private)
 WHERE i.collection = %(collection)s AND i.id = d.id;
