@@ -6,7 +6,8 @@ one while it creates the next (which locks the collection's parent table): a sea
 on the first is a deadlock, which PostgreSQL breaks by failing one of them. Here each partition the items need is
 created or widened by pgSTAC's own ``check_partition``, in a short transaction of its own committed before the
 items are written; it gives way to searches (a lock timeout) and tries again. The writes then find their partitions
-ready, and alter none.
+ready, and alter none. A partition is widened to whole UTC days: each change of its constraints validates all its
+rows, and a day's registrations of new products then change them once (``hygor.loader`` never narrows them).
 """
 
 from __future__ import annotations
