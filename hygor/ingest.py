@@ -91,8 +91,11 @@ class IngestOptions:
 Progress = Callable[[IngestReport], None]
 
 
-def find_products(paths: Iterable[Path], recursive: bool) -> Iterator[tuple[Path, Any] | Rejection]:
-    """(product path, reader) for each product under ``paths``; a rejection for what is not one.
+def find_products(
+    paths: Iterable[Path], recursive: bool, readers: Sequence[Reader] | None = None
+) -> Iterator[tuple[Path, Any] | Rejection]:
+    """(product path, reader) for each product under ``paths``, of ``readers`` when given (else of all); a
+    rejection for what is not one.
 
     A link inside the inputs is followed only when it leads back inside them: a link to ``/etc`` or a loop of
     links is named and left alone, so that ingest reads nothing but its inputs."""
@@ -102,18 +105,24 @@ def find_products(paths: Iterable[Path], recursive: bool) -> Iterator[tuple[Path
         if not path.exists():
             yield Rejection(str(path), "no such file or folder")
             continue
-        yield from _walk(path, recursive, inside, top=True)
+        yield from _walk(path, recursive, inside, readers, top=True)
 
 
 def _walk(
-    path: Path, recursive: bool, inside: Sequence[Path], top: bool, is_dir: bool | None = None, is_link: bool = False
+    path: Path,
+    recursive: bool,
+    inside: Sequence[Path],
+    readers: Sequence[Reader] | None,
+    top: bool,
+    is_dir: bool | None = None,
+    is_link: bool = False,
 ) -> Iterator[tuple[Path, Any] | Rejection]:
     if is_link:
         refused = _link_refusal(path, inside)
         if refused:
             yield Rejection(str(path), refused)
             return
-    found = detect(path)
+    found = detect(path, readers)
     is_dir = path.is_dir() if is_dir is None else is_dir
     if found is not None:
         yield (path, found)
@@ -123,7 +132,9 @@ def _walk(
                 (entry.name, entry.is_dir(), entry.is_symlink()) for entry in listing if not entry.name.startswith(".")
             )
         for name, child_is_dir, child_is_link in children:
-            yield from _walk(path / name, recursive, inside, top=False, is_dir=child_is_dir, is_link=child_is_link)
+            yield from _walk(
+                path / name, recursive, inside, readers, top=False, is_dir=child_is_dir, is_link=child_is_link
+            )
     elif is_dir:
         yield Rejection(str(path), "not a product: use --recursive to search inside folders")
     else:

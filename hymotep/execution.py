@@ -51,7 +51,7 @@ from hygor.errors import DatabaseUnreachable, HespError
 from hygor.ingest import Checker, IngestOptions, find_products, input_folders
 from hygor.items import derived_from_link
 from hygor.loader import register_items, registration
-from hygor.readers.base import Rejection
+from hygor.readers.base import Rejection, reader
 from hymotep import storage
 from hymotep.adapters import FAILURE_NOTE, Invocation, Workspace, expected_outputs, prepare
 from hymotep.chain_guard import chain_guard
@@ -524,13 +524,11 @@ def _read_outputs(chain: ChainDefinition, job: Job, workspace: Workspace) -> lis
     if pattern and not any(workspace.output_dir.glob(pattern)):
         raise ChainFailed(f"the chain wrote no output matching {pattern}")
     items: list[dict[str, Any]] = []
-    for found in find_products([workspace.output_dir], recursive=True):
+    for found in find_products([workspace.output_dir], recursive=True, readers=[reader(chain.run.outputs.reader)]):
         if isinstance(found, Rejection):
             continue  # other files the chain leaves (its own logs, temporary files)
-        path, reader = found
-        if reader.name != chain.run.outputs.reader:
-            continue
-        for item in reader.items(path):
+        path, output_reader = found
+        for item in output_reader.items(path):
             if isinstance(item, Rejection):
                 raise ChainFailed(f"output {Path(item.path).name} cannot be read: {item.reason}")
             items.append(item)

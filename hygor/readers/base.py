@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -127,9 +127,9 @@ def reader(name: str) -> Reader:
         raise ReaderError(f"no reader named {name!r} (known: {', '.join(sorted(_REGISTRY))})") from None
 
 
-def detect(path: Path) -> Reader | None:
-    """The reader of the product at ``path``, or None when no reader knows it."""
-    for candidate in _REGISTRY.values():
+def detect(path: Path, readers: Iterable[Reader] | None = None) -> Reader | None:
+    """The reader of the product at ``path`` (of ``readers`` when given, else of all), or None when none knows it."""
+    for candidate in _REGISTRY.values() if readers is None else readers:
         if candidate.detect(path):
             return candidate
     return None
